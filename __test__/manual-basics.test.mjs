@@ -1,0 +1,126 @@
+// The core of the manual-processing surface: add, getNextJob, moveToCompleted
+// with fetch-next, and the Redis data they leave behind.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+
+import { Job, Queue, Worker } from 'bullmq-native';
+
+import { connection, queueName, rawClient, streamEvents } from './support/redis.mjs';
+
+const closers = [];
+after(() => Promise.all(closers.map((c) => c.close())));
+
+async function setup(label) {
+  const name = queueName(label);
+  const conn = await connection();
+  const queue = new Queue(name, { connection: conn });
+  const worker = new Worker(name, null, { connection: conn });
+  closers.push(queue, worker);
+  return { name, queue, worker, redis: await rawClient() };
+}
+
+test('add stores the job hash and pushes the id to the head of wait', async () => {
+  const { name, queue, redis } = await setup('add');
+  const job = await queue.add('greet', { hello: 'world' }, { attempts: 3, backoff: 1000 });
+  assert.equal(job.id, '1');
+  const hash = await redis.hgetall(`bull:${name}:1`);
+  assert.equal(hash.name, 'greet');
+  assert.equal(hash.data, '{"hello":"world"}');
+  assert.deepEqual(JSON.parse(hash.opts), { attempts: 3, backoff: { type: 'fixed', delay: 1000 } });
+  assert.equal(hash.delay, '0');
+  assert.equal(hash.priority, '0');
+  assert.ok(Number(hash.timestamp) > 0);
+  assert.deepEqual(await redis.lrange(`bull:${name}:wait`, 0, -1), ['1']);
+  assert.deepEqual(await redis.zrange(`bull:${name}:marker`, 0, -1, 'WITHSCORES'), ['0', '0']);
+  const events = await streamEvents(redis, 'bull', name);
+  assert.deepEqual(
+    events.map((e) => [e.event, e.jobId]),
+    [['added', '1'], ['waiting', '1']],
+  );
+});
+
+test('getNextJob locks the job with the token and moveToCompleted fetches the next', async () => {
+  const { name, queue, worker, redis } = await setup('fetch');
+  await queue.addBulk([
+    { name: 'a', data: { n: 1 } },
+    { name: 'b', data: { n: 2 } },
+  ]);
+  const token = 'my-token';
+  const job = await worker.getNextJob(token);
+  assert.ok(job instanceof Job);
+  assert.equal(job.id, '1');
+  assert.deepEqual(job.data, { n: 1 });
+  assert.equal(job.attemptsStarted, 1);
+  assert.equal(await redis.get(`bull:${name}:1:lock`), token);
+  assert.deepEqual(await redis.lrange(`bull:${name}:active`, 0, -1), ['1']);
+
+  const [nextData, nextId] = await job.moveToCompleted('done', token, true);
+  assert.equal(nextId, '2');
+  const next = Job.fromJSON(worker, nextData, nextId);
+  assert.deepEqual(next.data, { n: 2 });
+  assert.equal(await redis.get(`bull:${name}:2:lock`), token);
+  assert.equal(await redis.exists(`bull:${name}:1:lock`), 0);
+
+  const hash = await redis.hgetall(`bull:${name}:1`);
+  assert.equal(hash.returnvalue, '"done"');
+  assert.equal(hash.atm, '1');
+  assert.ok(Number(hash.finishedOn) >= Number(hash.processedOn));
+  assert.deepEqual(await redis.zrange(`bull:${name}:completed`, 0, -1), ['1']);
+
+  const none = await next.moveToCompleted({ ok: true }, token, true);
+  assert.deepEqual(none, []);
+  const events = await streamEvents(redis, 'bull', name);
+  const names = events.map((e) => e.event);
+  assert.ok(names.includes('completed'));
+  assert.equal(names.at(-1), 'drained');
+  const completed = events.filter((e) => e.event === 'completed');
+  assert.deepEqual(
+    completed.map((e) => [e.jobId, e.returnvalue, e.prev]),
+    [['1', '"done"', 'active'], ['2', '{"ok":true}', 'active']],
+  );
+});
+
+test('getNextJob returns undefined at the block timeout on an empty queue', async () => {
+  const name = queueName('empty');
+  const conn = await connection();
+  const worker = new Worker(name, null, { connection: conn, drainDelay: 0.2 });
+  closers.push(worker);
+  assert.equal(await worker.getNextJob('t', { block: false }), undefined);
+  const started = Date.now();
+  assert.equal(await worker.getNextJob('t'), undefined);
+  assert.ok(Date.now() - started >= 150, 'a blocking call waits on the marker');
+});
+
+test('a blocked getNextJob wakes up when a job is added', async () => {
+  const { queue, worker } = await setup('wake');
+  assert.equal(await worker.getNextJob('t', { block: false }), undefined);
+  const pending = worker.getNextJob('t');
+  await new Promise((r) => setTimeout(r, 100));
+  await queue.add('x', { v: 1 });
+  const job = await pending;
+  assert.ok(job);
+  assert.deepEqual(job.data, { v: 1 });
+});
+
+test('close makes a blocked getNextJob return undefined', async () => {
+  const name = queueName('close');
+  const worker = new Worker(name, null, { connection: await connection(), drainDelay: 30 });
+  await worker.getNextJob('t', { block: false });
+  const pending = worker.getNextJob('t');
+  await new Promise((r) => setTimeout(r, 100));
+  await worker.close();
+  assert.equal(await pending, undefined);
+});
+
+test('moveToCompleted with a foreign token fails with BullMQ messages', async () => {
+  const { queue, worker } = await setup('lock');
+  await queue.add('x', {});
+  const job = await worker.getNextJob('owner');
+  await assert.rejects(job.moveToCompleted('v', 'intruder', false), {
+    message: `Lock mismatch for job ${job.id}. Cmd moveToFinished from active`,
+  });
+  await job.moveToCompleted('v', 'owner', false);
+  await assert.rejects(job.moveToCompleted('v', 'owner', false), {
+    message: `Missing lock for job ${job.id}. moveToFinished`,
+  });
+});

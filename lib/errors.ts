@@ -1,0 +1,91 @@
+/**
+ * Error classes with BullMQ's names and default messages, and the one place
+ * native errors are turned into them.
+ */
+
+/** Thrown by a processor to fail a job without further retries. */
+export class UnrecoverableError extends Error {
+  constructor(message: string = 'bullmq:unrecoverable') {
+    super(message);
+    this.name = this.constructor.name;
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+/** Thrown by a processor after `worker.rateLimit(ms)`; the job goes back to wait. */
+export class RateLimitError extends Error {
+  constructor(message: string = 'bullmq:rateLimitExceeded') {
+    super(message);
+    this.name = this.constructor.name;
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+/** Thrown by a processor after it moved its job to delayed. */
+export class DelayedError extends Error {
+  constructor(message: string = 'bullmq:movedToDelayed') {
+    super(message);
+    this.name = this.constructor.name;
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+/** Thrown by a processor after it moved its job back to wait. */
+export class WaitingError extends Error {
+  constructor(message: string = 'bullmq:movedToWait') {
+    super(message);
+    this.name = this.constructor.name;
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+/** Thrown by a processor after it moved its job to waiting-children. */
+export class WaitingChildrenError extends Error {
+  constructor(message: string = 'bullmq:movedToWaitingChildren') {
+    super(message);
+    this.name = this.constructor.name;
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+const NATIVE_PREFIX = /^\[bullmq-native:(\w+):(-?\d+)\] /;
+
+/**
+ * Converts an error from the native layer: the binding prefixes messages with
+ * `[bullmq-native:<kind>:<code>]` (src/binding/error.rs).
+ */
+export function fromNative(err: unknown): Error {
+  if (!(err instanceof Error)) {
+    return new Error(String(err));
+  }
+  const match = NATIVE_PREFIX.exec(err.message);
+  if (!match) {
+    return err;
+  }
+  const [, kind, code] = match;
+  const message = err.message.slice(match[0].length);
+  let out: Error;
+  switch (kind) {
+    case 'type':
+      out = new TypeError(message);
+      break;
+    case 'unrecoverable':
+      out = new UnrecoverableError(message);
+      break;
+    default:
+      out = new Error(message);
+  }
+  if (code !== '0') {
+    (out as Error & { code?: number }).code = Number(code);
+  }
+  return out;
+}
+
+/** Awaits a native promise, converting its rejection. */
+export async function native<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    throw fromNative(err);
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * bullmq-native: BullMQ's API on a Rust engine. Swap `from 'bullmq'` for
+ * `from 'bullmq-native'`.
+ */
+export { Job } from './job';
+export type { JobHost } from './job';
+export { Queue } from './queue';
+export { Worker } from './worker';
+export type { Processor } from './worker';
+export {
+  DelayedError,
+  RateLimitError,
+  UnrecoverableError,
+  WaitingChildrenError,
+  WaitingError,
+} from './errors';
+export type { ConnectionOptions, RedisConnectionOptions } from './connection';
+export * from './types';

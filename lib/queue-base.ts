@@ -1,0 +1,72 @@
+/**
+ * What Queue and Worker share: name, prefix, connection, readiness and close.
+ */
+import { EventEmitter } from 'node:events';
+
+import { normalizeConnection } from './connection';
+import { native } from './errors';
+import { binding, type Native } from './native';
+import type { QueueBaseOptions } from './types';
+
+export function checkQueueName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TypeError('Queue name must be provided');
+  }
+  if (name.includes(':')) {
+    throw new TypeError('Queue name cannot contain :');
+  }
+}
+
+export class QueueBase extends EventEmitter {
+  readonly name: string;
+  readonly opts: QueueBaseOptions;
+  /** `{prefix}:{name}`. */
+  readonly qualifiedName: string;
+  closing: Promise<void> | undefined;
+  protected closed = false;
+  /** The native queue handle, once connected. */
+  protected readonly nativeQueue: Promise<Native.BindingQueue>;
+
+  constructor(name: string, opts: QueueBaseOptions = {}) {
+    super();
+    checkQueueName(name);
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError('options must be an object');
+    }
+    this.name = name;
+    this.opts = { prefix: 'bull', ...opts };
+    if (typeof this.opts.prefix !== 'string') {
+      throw new TypeError('prefix must be a string');
+    }
+    this.qualifiedName = `${this.opts.prefix}:${name}`;
+    const connection = normalizeConnection(opts.connection);
+    this.nativeQueue = native(binding.openQueue(connection, this.opts.prefix!, name));
+    this.nativeQueue.catch((err: Error) => {
+      // Surface connection failures as an `error` event, as BullMQ does; an
+      // unhandled 'error' event must not crash a process that awaits
+      // waitUntilReady() instead.
+      if (this.listenerCount('error') > 0) {
+        this.emit('error', err);
+      }
+    });
+  }
+
+  get prefix(): string {
+    return this.opts.prefix!;
+  }
+
+  /** Resolves when connected to Redis; rejects when Redis cannot be reached. */
+  async waitUntilReady(): Promise<void> {
+    await this.nativeQueue;
+  }
+
+  /** `{prefix}:{name}:{type}`. */
+  toKey(type: string): string {
+    return `${this.qualifiedName}:${type}`;
+  }
+
+  /** @internal The native handle; rejects after close. */
+  async _queue(): Promise<Native.BindingQueue> {
+    return this.nativeQueue;
+  }
+}

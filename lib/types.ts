@@ -1,0 +1,180 @@
+/** Option and data types, named and shaped as in BullMQ. */
+import type { ConnectionOptions } from './connection';
+
+export interface BackoffOptions {
+  /** `fixed`, `exponential`, or the name of a custom strategy. */
+  type: 'fixed' | 'exponential' | (string & {});
+  /** Delay in milliseconds (base delay for exponential). */
+  delay?: number;
+  /** 0..1: how much of the delay is randomized. */
+  jitter?: number;
+}
+
+export interface KeepJobs {
+  /** Maximum age in seconds of jobs to keep. */
+  age?: number;
+  /** Maximum number of jobs to keep. */
+  count?: number;
+  /** Maximum number of jobs removed per cleanup. */
+  limit?: number;
+}
+
+export interface ParentOptions {
+  /** Parent job id. */
+  id: string;
+  /** Parent's queue qualified name, `{prefix}:{queueName}`. */
+  queue: string;
+}
+
+export interface DeduplicationOptions {
+  id: string;
+  ttl?: number;
+  extend?: boolean;
+  replace?: boolean;
+}
+
+export interface BaseJobOptions {
+  /** Milliseconds since epoch; defaults to now. */
+  timestamp?: number;
+  /** 1 (highest) .. 2 097 152 (lowest); 0 means no priority. */
+  priority?: number;
+  /** Milliseconds to wait before the job can be processed. */
+  delay?: number;
+  /** Total number of attempts (retries + 1). */
+  attempts?: number;
+  /** Backoff for retries: a delay in ms (fixed) or a strategy. */
+  backoff?: number | BackoffOptions;
+  /** Add to the right of the wait list (runs next). */
+  lifo?: boolean;
+  /** true removes when completed; a number or KeepJobs keeps that many. */
+  removeOnComplete?: boolean | number | KeepJobs;
+  /** true removes when failed; a number or KeepJobs keeps that many. */
+  removeOnFail?: boolean | number | KeepJobs;
+  /** Number of stack trace lines to keep per failed attempt. */
+  stackTraceLimit?: number;
+  /** Maximum number of log lines kept for the job. */
+  keepLogs?: number;
+  /** Maximum size in bytes of the job's data. */
+  sizeLimit?: number;
+  parent?: ParentOptions;
+  failParentOnFailure?: boolean;
+  ignoreDependencyOnFailure?: boolean;
+  removeDependencyOnFailure?: boolean;
+  continueParentOnFailure?: boolean;
+  deduplication?: DeduplicationOptions;
+  [key: string]: unknown;
+}
+
+export interface JobsOptions extends BaseJobOptions {
+  /** Custom job id; an existing id returns the existing job. */
+  jobId?: string;
+}
+
+export interface QueueBaseOptions {
+  connection?: ConnectionOptions;
+  /** Key prefix, default `bull`. */
+  prefix?: string;
+}
+
+export interface QueueOptions extends QueueBaseOptions {
+  defaultJobOptions?: JobsOptions;
+  streams?: { events?: { maxLen?: number } };
+  skipMetasUpdate?: boolean;
+}
+
+export interface RateLimiterOptions {
+  /** Max jobs per duration. */
+  max: number;
+  /** Duration in milliseconds. */
+  duration: number;
+}
+
+export interface WorkerOptions extends QueueBaseOptions {
+  /** Worker name, stored as `processedBy` and shown by getWorkers. */
+  name?: string;
+  autorun?: boolean;
+  concurrency?: number;
+  limiter?: RateLimiterOptions;
+  lockDuration?: number;
+  lockRenewTime?: number;
+  stalledInterval?: number;
+  maxStalledCount?: number;
+  skipStalledCheck?: boolean;
+  skipLockRenewal?: boolean;
+  /** Seconds to wait on an empty queue before fetching again. */
+  drainDelay?: number;
+  removeOnComplete?: KeepJobs;
+  removeOnFail?: KeepJobs;
+  settings?: { backoffStrategy?: BackoffStrategy };
+}
+
+export type BackoffStrategy = (
+  attemptsMade: number,
+  type?: string,
+  err?: Error,
+  job?: unknown,
+) => Promise<number> | number;
+
+export type JobProgress = string | boolean | number | object;
+
+export type JobState =
+  | 'completed'
+  | 'failed'
+  | 'active'
+  | 'delayed'
+  | 'prioritized'
+  | 'waiting'
+  | 'waiting-children';
+
+export type JobType = JobState | 'paused' | 'repeat' | 'wait';
+
+export type FinishedStatus = 'completed' | 'failed';
+
+/** The raw job hash as stored in Redis (what `Job.fromJSON` takes). */
+export interface JobJsonRaw {
+  name: string;
+  data: string;
+  opts: string;
+  timestamp: string;
+  delay?: string;
+  priority?: string;
+  progress?: string;
+  processedOn?: string;
+  finishedOn?: string;
+  returnvalue?: string;
+  failedReason?: string;
+  stacktrace?: string;
+  atm?: string;
+  attemptsMade?: string;
+  ats?: string;
+  stc?: string;
+  parentKey?: string;
+  parent?: string;
+  rjk?: string;
+  deid?: string;
+  defa?: string;
+  pb?: string;
+  [key: string]: string | undefined;
+}
+
+/** What `job.asJSON()` returns: every field as a string. */
+export interface JobJson {
+  id: string;
+  name: string;
+  data: string;
+  opts: JobsOptions;
+  progress: JobProgress;
+  attemptsMade: number;
+  attemptsStarted: number;
+  stalledCounter: number;
+  finishedOn?: number;
+  processedOn?: number;
+  timestamp: number;
+  failedReason: string;
+  stacktrace: string;
+  returnvalue: string;
+  parentKey?: string;
+  processedBy?: string;
+  delay: number;
+  priority: number;
+}

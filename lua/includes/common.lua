@@ -1,0 +1,186 @@
+--[[
+  Helpers shared by every script. Each script file is this file (and any other
+  include it needs) followed by its own body, concatenated at compile time.
+
+  Conventions of all bullmq-native scripts:
+    KEYS[1]  the queue's meta key, declared so Redis Cluster routes the call
+             (all keys of one queue share a hash slot through the prefix)
+    ARGV[1]  P, the queue base "{prefix}:{queueName}:"; every other key is P..suffix
+  Timestamps are the client's milliseconds, as in BullMQ.
+]]
+
+local rcall = redis.call
+
+-- Max length of the events stream; set to the default when missing.
+local function getMaxEvents(P)
+  local maxEvents = rcall('HGET', P .. 'meta', 'opts.maxLenEvents')
+  if not maxEvents then
+    maxEvents = 10000
+    rcall('HSET', P .. 'meta', 'opts.maxLenEvents', maxEvents)
+  end
+  return maxEvents
+end
+
+-- True when the queue is paused or its global concurrency is used up.
+local function isPausedOrMaxed(P)
+  local meta = rcall('HMGET', P .. 'meta', 'paused', 'concurrency')
+  if meta[1] then return true end
+  if meta[2] then
+    return rcall('LLEN', P .. 'active') >= tonumber(meta[2])
+  end
+  return false
+end
+
+-- Wakes one blocked worker: member "0" at score 0 means "jobs available now".
+local function addBaseMarkerIfNeeded(P, pausedOrMaxed)
+  if not pausedOrMaxed then
+    rcall('ZADD', P .. 'marker', 0, '0')
+  end
+end
+
+-- Member "1" carries the due time of the earliest delayed job.
+local function addDelayMarkerIfNeeded(P)
+  local first = rcall('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
+  if first[2] then
+    rcall('ZADD', P .. 'marker', math.floor(tonumber(first[2]) / 4096), '1')
+  end
+end
+
+-- Score in "delayed": due * 4096 plus a sequence keeping FIFO order among jobs
+-- due in the same millisecond.
+local function getDelayedScore(P, timestamp, delay)
+  local due = timestamp
+  if delay > 0 then due = timestamp + delay end
+  local base = due * 4096
+  local top = rcall('ZREVRANGEBYSCORE', P .. 'delayed', base + 4095, base, 'WITHSCORES', 'LIMIT', 0, 1)
+  if top[2] then
+    local score = tonumber(top[2]) + 1
+    if score > base + 4095 then score = base + 4095 end
+    return score, due
+  end
+  return base, due
+end
+
+local function addToPrioritized(P, jobId, priority)
+  local counter = rcall('INCR', P .. 'pc')
+  rcall('ZADD', P .. 'prioritized', priority * 4294967296 + counter % 4294967296, jobId)
+end
+
+-- Makes a job runnable: prioritized when it has a priority, else pushed on
+-- "wait" with pushCmd (LPUSH = end of the line, RPUSH = runs next).
+local function enqueueReady(P, jobId, priority, pushCmd, pausedOrMaxed)
+  if priority > 0 then
+    addToPrioritized(P, jobId, priority)
+  else
+    rcall(pushCmd, P .. 'wait', jobId)
+  end
+  addBaseMarkerIfNeeded(P, pausedOrMaxed)
+end
+
+-- Moves up to 1000 due delayed jobs to wait/prioritized.
+local function promoteDelayedJobs(P, timestamp, pausedOrMaxed)
+  local due = rcall('ZRANGEBYSCORE', P .. 'delayed', 0, (timestamp + 1) * 4096 - 1, 'LIMIT', 0, 1000)
+  if #due == 0 then return end
+  for _, jobId in ipairs(due) do
+    rcall('ZREM', P .. 'delayed', jobId)
+    local jobKey = P .. jobId
+    local priority = tonumber(rcall('HGET', jobKey, 'priority')) or 0
+    if priority > 0 then
+      addToPrioritized(P, jobId, priority)
+    else
+      rcall('LPUSH', P .. 'wait', jobId)
+    end
+    rcall('XADD', P .. 'events', '*', 'event', 'waiting', 'jobId', jobId, 'prev', 'delayed')
+    rcall('HSET', jobKey, 'delay', 0)
+  end
+  addBaseMarkerIfNeeded(P, pausedOrMaxed)
+end
+
+-- Deletes every key of a job (the lock is not one of them, as in BullMQ).
+local function removeJobKeys(jobKey)
+  rcall('DEL', jobKey, jobKey .. ':logs', jobKey .. ':dependencies', jobKey .. ':processed',
+    jobKey .. ':failed', jobKey .. ':unsuccessful')
+end
+
+-- Releases the lock held by token. Returns 0, or -2 (missing) / -6 (mismatch).
+-- Token "0" is BullMQ's lockless mode.
+local function releaseLock(P, jobKey, jobId, token)
+  if token == '0' then return 0 end
+  local lockKey = jobKey .. ':lock'
+  local held = rcall('GET', lockKey)
+  if held == token then
+    rcall('DEL', lockKey)
+    rcall('SREM', P .. 'stalled', jobId)
+    return 0
+  elseif held then
+    return -6
+  end
+  return -2
+end
+
+-- Splits a full job key "{prefix}:{queue}:{id}" into the queue base and the id.
+local function splitJobKey(jobKey)
+  local base, id = string.match(jobKey, '^(.*:)([^:]*)$')
+  return base, id
+end
+
+-- "Move parent to wait" once a parent's last child is done.
+local function releaseParent(parentKey, timestamp)
+  local PP, parentId = splitJobKey(parentKey)
+  if not PP or rcall('EXISTS', parentKey) == 0 then return end
+  if not rcall('ZSCORE', PP .. 'waiting-children', parentId) then return end
+  rcall('ZREM', PP .. 'waiting-children', parentId)
+  local fields = rcall('HMGET', parentKey, 'delay', 'priority')
+  local delay = tonumber(fields[1]) or 0
+  local priority = tonumber(fields[2]) or 0
+  if delay > 0 then
+    local due = timestamp + delay
+    rcall('ZADD', PP .. 'delayed', due * 4096, parentId)
+    rcall('XADD', PP .. 'events', '*', 'event', 'delayed', 'jobId', parentId, 'delay', due)
+    addDelayMarkerIfNeeded(PP)
+  else
+    local pausedOrMaxed = isPausedOrMaxed(PP)
+    if priority > 0 then
+      addToPrioritized(PP, parentId, priority)
+      addBaseMarkerIfNeeded(PP, pausedOrMaxed)
+    else
+      rcall('RPUSH', PP .. 'wait', parentId)
+      addBaseMarkerIfNeeded(PP, pausedOrMaxed)
+    end
+    rcall('XADD', PP .. 'events', '*', 'event', 'waiting', 'jobId', parentId, 'prev', 'waiting-children')
+  end
+end
+
+-- Detaches a removed job from its parent; a parent left with nothing pending
+-- goes to the tail of its wait list.
+local function detachFromParent(jobKey, timestamp)
+  local parentKey = rcall('HGET', jobKey, 'parentKey')
+  if not parentKey then return end
+  if rcall('SREM', parentKey .. ':dependencies', jobKey) == 1 and
+      rcall('SCARD', parentKey .. ':dependencies') == 0 then
+    local PP, parentId = splitJobKey(parentKey)
+    if PP and rcall('ZREM', PP .. 'waiting-children', parentId) == 1 then
+      rcall('RPUSH', PP .. 'wait', parentId)
+      addBaseMarkerIfNeeded(PP, isPausedOrMaxed(PP))
+      rcall('XADD', PP .. 'events', '*', 'event', 'waiting', 'jobId', parentId, 'prev', 'waiting-children')
+    end
+  end
+end
+
+-- Removes a job from the queue's bookkeeping for good (no events), as done by
+-- the retention of finished jobs.
+local function removeJobQuietly(P, jobId, timestamp)
+  local jobKey = P .. jobId
+  detachFromParent(jobKey, timestamp)
+  removeJobKeys(jobKey)
+end
+
+-- Clears the deduplication key when it has no TTL and still points at jobId.
+local function releaseDeduplication(P, jobKey, jobId)
+  local deid = rcall('HGET', jobKey, 'deid')
+  if not deid then return end
+  local dedupKey = P .. 'de:' .. deid
+  if rcall('PTTL', dedupKey) == -1 and rcall('GET', dedupKey) == jobId then
+    rcall('DEL', dedupKey)
+  end
+end

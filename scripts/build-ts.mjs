@@ -1,0 +1,25 @@
+// Builds the TypeScript facade: CommonJS + .d.ts with tsc, then a thin ESM
+// entry that re-exports the CommonJS build, so both module systems share one
+// set of classes (no dual-package hazard: `instanceof` works across them).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], {
+  stdio: 'inherit',
+  cwd: root,
+});
+
+const cjs = require(join(root, 'dist/cjs/index.js'));
+const names = Object.keys(cjs).filter((n) => n !== 'default' && n !== '__esModule');
+mkdirSync(join(root, 'dist/esm'), { recursive: true });
+writeFileSync(
+  join(root, 'dist/esm/index.mjs'),
+  `import cjs from '../cjs/index.js';\nexport const { ${names.join(', ')} } = cjs;\nexport default cjs;\n`,
+);
+writeFileSync(join(root, 'dist/esm/index.d.mts'), `export * from '../cjs/index.js';\n`);

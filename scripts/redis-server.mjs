@@ -1,0 +1,73 @@
+// Starts a throwaway redis-server on a free loopback port (no persistence)
+// and returns its URL and a stop function. Used by the test runner, the demo,
+// the benchmark and by test files run on their own.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function ping(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      sock.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    sock.on('error', () => resolve(false));
+  });
+}
+
+export async function startRedis(extraArgs = []) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bullmq-native-redis-'));
+  const bin = process.env.REDIS_SERVER_BIN || 'redis-server';
+  const child = spawn(
+    bin,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  await new Promise((resolve, reject) => {
+    child.once('error', (err) =>
+      reject(new Error(`could not start ${bin} (is redis-server installed?): ${err.message}`)),
+    );
+    const deadline = Date.now() + 10000;
+    const tick = async () => {
+      if (exited) return reject(new Error(`${bin} exited at start`));
+      if (await ping(port)) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`${bin} did not answer on port ${port}`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+  const stop = () =>
+    new Promise((resolve) => {
+      if (exited) {
+        rmSync(dir, { recursive: true, force: true });
+        return resolve();
+      }
+      child.once('exit', () => {
+        rmSync(dir, { recursive: true, force: true });
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+  return { url: `redis://127.0.0.1:${port}`, port, stop, process: child };
+}

@@ -1,0 +1,22 @@
+//! The napi layer: argument conversion and errors only; no queue logic.
+
+mod convert;
+mod error;
+mod queue;
+mod worker;
+
+use std::sync::Once;
+
+/// Engine logs go through `tracing`; silent unless `BULLMQ_NATIVE_LOG` is set
+/// (an `EnvFilter` directive such as `debug` or `bullmq_native=trace`).
+pub(crate) fn init_logging() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if let Ok(filter) = std::env::var("BULLMQ_NATIVE_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+    });
+}

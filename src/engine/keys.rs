@@ -1,0 +1,87 @@
+//! Key names of a queue, exactly as BullMQ lays them out:
+//! `{prefix}:{queueName}:{suffix}` and `{prefix}:{queueName}:{jobId}`.
+
+use base64::Engine as _;
+
+#[derive(Debug, Clone)]
+pub struct QueueKeys {
+    prefix: String,
+    name: String,
+    /// `"{prefix}:{name}:"`, the base every key starts with.
+    base: String,
+}
+
+impl QueueKeys {
+    pub fn new(prefix: &str, name: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            name: name.to_string(),
+            base: format!("{prefix}:{name}:"),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `"{prefix}:{name}:"`, passed to scripts that build job keys themselves.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `"{prefix}:{name}"`, BullMQ's `queueQualifiedName` / `queueKey`.
+    pub fn qualified_name(&self) -> String {
+        format!("{}:{}", self.prefix, self.name)
+    }
+
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{}", self.base, suffix)
+    }
+
+    pub fn job(&self, job_id: &str) -> String {
+        format!("{}{}", self.base, job_id)
+    }
+
+    pub fn lock(&self, job_id: &str) -> String {
+        format!("{}{}:lock", self.base, job_id)
+    }
+
+    pub fn logs(&self, job_id: &str) -> String {
+        format!("{}{}:logs", self.base, job_id)
+    }
+
+    /// The name BullMQ gives a queue's connections (`CLIENT SETNAME`), which is how
+    /// `getWorkers()` finds workers: `{prefix}:{base64(queueName)}`.
+    pub fn client_name(&self) -> String {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(self.name.as_bytes());
+        format!("{}:{}", self.prefix, encoded)
+    }
+
+    /// Client name of a worker connection, with the worker's `name` option if given.
+    pub fn worker_client_name(&self, worker_name: Option<&str>) -> String {
+        match worker_name {
+            Some(n) if !n.is_empty() => format!("{}:w:{}", self.client_name(), n),
+            _ => self.client_name(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_bullmq_layout() {
+        let k = QueueKeys::new("bull", "t2");
+        assert_eq!(k.key("wait"), "bull:t2:wait");
+        assert_eq!(k.job("42"), "bull:t2:42");
+        assert_eq!(k.lock("42"), "bull:t2:42:lock");
+        assert_eq!(k.qualified_name(), "bull:t2");
+        assert_eq!(k.worker_client_name(Some("wname")), "bull:dDI=:w:wname");
+        assert_eq!(k.worker_client_name(None), "bull:dDI=");
+    }
+}

@@ -1,0 +1,13 @@
+//! The engine: pure Rust, no napi. Everything that talks to Redis.
+
+pub mod active;
+pub mod connection;
+pub mod error;
+pub mod job;
+pub mod keys;
+pub mod queue;
+pub mod reply;
+pub mod scripts;
+pub mod worker;
+
+pub use error::{EngineError, ErrorKind, Result};

@@ -1,0 +1,227 @@
+//! The worker core: fetch state (drained, rate limit, next delayed), the
+//! dedicated blocking connection waiting on the queue's marker, and close.
+//! `getNextJob` of the manual API and the automatic worker both use it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use tokio::sync::{Mutex, Notify};
+
+use super::active::FetchSettings;
+use super::error::Result;
+use super::job::RawJob;
+use super::queue::{now_ms, Queue};
+use super::reply::Fetched;
+
+/// Worker options the engine uses, with BullMQ's defaults.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub fetch: FetchSettings,
+    /// Seconds to block on the marker when no delayed job is pending.
+    pub drain_delay: f64,
+    pub stalled_interval: i64,
+    pub max_stalled_count: i64,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            fetch: FetchSettings::default(),
+            drain_delay: 5.0,
+            stalled_interval: 30_000,
+            max_stalled_count: 1,
+        }
+    }
+}
+
+/// Longest block while waiting for a delayed job (BullMQ's cap).
+const MAX_BLOCK_SECS: f64 = 10.0;
+/// Cap on sleeping while rate limited (BullMQ's maximumRateLimitDelay).
+const MAX_RATE_LIMIT_DELAY_MS: i64 = 30_000;
+
+#[derive(Debug, Default)]
+struct FetchState {
+    /// The last fetch found nothing: the next blocking call waits on the marker.
+    drained: bool,
+    /// Due time of the next delayed job, when known.
+    block_until: i64,
+    /// Rate limited until this time.
+    limit_until: i64,
+}
+
+pub struct WorkerCore {
+    queue: Queue,
+    pub options: WorkerOptions,
+    state: Mutex<FetchState>,
+    blocking: Mutex<Option<MultiplexedConnection>>,
+    client_name: String,
+    closing: AtomicBool,
+    close_notify: Notify,
+}
+
+impl WorkerCore {
+    /// Opens the worker's named blocking connection, which is also what makes
+    /// it visible to `getWorkers()`.
+    pub async fn open(queue: Queue, options: WorkerOptions) -> Result<Arc<Self>> {
+        let name = options.fetch.worker_name.clone();
+        let client_name = queue.keys().worker_client_name(Some(name.as_str()));
+        let conn = queue.connection().open_blocking(Some(&client_name)).await?;
+        Ok(Arc::new(Self {
+            queue,
+            options,
+            state: Mutex::new(FetchState::default()),
+            blocking: Mutex::new(Some(conn)),
+            client_name,
+            closing: AtomicBool::new(false),
+            close_notify: Notify::new(),
+        }))
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    /// Stops blocked calls at once; later calls return no job.
+    pub async fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.close_notify.notify_waiters();
+        self.blocking.lock().await.take();
+    }
+
+    /// Remembers what a fetch said about rate limits and delayed jobs.
+    async fn record(&self, fetched: Fetched) -> Option<RawJob> {
+        let mut st = self.state.lock().await;
+        match fetched {
+            Fetched::Job(job) => {
+                st.drained = false;
+                st.block_until = 0;
+                st.limit_until = 0;
+                Some(job)
+            }
+            Fetched::RateLimited(ms) => {
+                st.limit_until = now_ms() + ms;
+                None
+            }
+            Fetched::NextDelayed(ts) => {
+                st.drained = true;
+                st.block_until = ts;
+                None
+            }
+            Fetched::Nothing => {
+                st.drained = true;
+                st.block_until = 0;
+                None
+            }
+        }
+    }
+
+    /// One fetch attempt with `token`.
+    pub async fn fetch(&self, token: &str) -> Result<Option<RawJob>> {
+        let fetched = self.queue.move_to_active(token, &self.options.fetch, now_ms()).await?;
+        Ok(self.record(fetched).await)
+    }
+
+    /// Records the fetch-next result of a finishing call.
+    pub async fn record_fetch_next(&self, fetched: Fetched) -> Option<RawJob> {
+        self.record(fetched).await
+    }
+
+    /// BullMQ's `getNextJob(token, {block})`: the next job, or `None` at the
+    /// block timeout, while paused or rate limited, and once closing.
+    pub async fn get_next_job(&self, token: &str, block: bool) -> Result<Option<RawJob>> {
+        if self.is_closing() {
+            return Ok(None);
+        }
+        let (drained, block_until, limit_until) = {
+            let st = self.state.lock().await;
+            (st.drained, st.block_until, st.limit_until)
+        };
+        let now = now_ms();
+        if limit_until > now {
+            let wait = (limit_until - now).min(MAX_RATE_LIMIT_DELAY_MS);
+            if !self.sleep_unless_closed(Duration::from_millis(wait as u64)).await {
+                return Ok(None);
+            }
+        } else if drained && block {
+            let until = self.wait_for_job(block_until).await;
+            if self.is_closing() {
+                return Ok(None);
+            }
+            if until > 0 && until - now_ms() >= 1 {
+                self.state.lock().await.block_until = until;
+                return Ok(None);
+            }
+        }
+        if self.is_closing() {
+            return Ok(None);
+        }
+        self.fetch(token).await
+    }
+
+    /// Sleeps; false when the worker closed meanwhile.
+    async fn sleep_unless_closed(&self, d: Duration) -> bool {
+        let notified = self.close_notify.notified();
+        if self.is_closing() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => !self.is_closing(),
+            _ = notified => false,
+        }
+    }
+
+    /// Blocks on the marker with `BZPOPMIN`. Returns 0 when a fetch should be
+    /// tried now, or the future time a delayed job is due.
+    async fn wait_for_job(&self, block_until: i64) -> i64 {
+        let now = now_ms();
+        let timeout = if block_until > 0 {
+            ((block_until - now) as f64 / 1000.0).min(MAX_BLOCK_SECS)
+        } else {
+            self.options.drain_delay
+        }
+        .max(0.001);
+        let conn = {
+            let mut guard = self.blocking.lock().await;
+            if guard.is_none() && !self.is_closing() {
+                match self.queue.connection().open_blocking(Some(&self.client_name)).await {
+                    Ok(c) => *guard = Some(c),
+                    Err(err) => {
+                        tracing::warn!(%err, "could not open the blocking connection");
+                    }
+                }
+            }
+            guard.clone()
+        };
+        let Some(mut conn) = conn else {
+            return 0;
+        };
+        let marker = self.queue.keys().key("marker");
+        let notified = self.close_notify.notified();
+        if self.is_closing() {
+            return 0;
+        }
+        let cmd = redis::cmd("BZPOPMIN").arg(&marker).arg(format!("{timeout:.3}")).to_owned();
+        let popped = tokio::select! {
+            r = cmd.query_async::<Option<(String, String, f64)>>(&mut conn) => r,
+            _ = notified => return 0,
+        };
+        match popped {
+            Ok(Some((_, _, score))) => {
+                let score = score as i64;
+                if score <= now_ms() { 0 } else { score }
+            }
+            Ok(None) => 0,
+            Err(err) => {
+                tracing::warn!(%err, "BZPOPMIN failed; reconnecting");
+                self.blocking.lock().await.take();
+                0
+            }
+        }
+    }
+}
