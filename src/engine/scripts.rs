@@ -1,34 +1,34 @@
-//! Our Lua scripts, embedded at compile time. Each script is its includes
+//! Our Lua scripts, embedded at compile time. A script is its includes
 //! followed by its body; `redis::Script` runs it with EVALSHA and loads it on
 //! NOSCRIPT, so a restarted or flushed Redis is handled transparently.
+//!
+//! Each engine module declares the scripts it runs with `lua_script!`, next to
+//! the code that calls them.
 
-use std::sync::LazyLock;
-
-use redis::Script;
-
-macro_rules! lua {
-    ($($file:literal),+ $(,)?) => {
-        concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/lua/", $file)), "\n"),+)
+/// Declares `static NAME: LazyLock<redis::Script>` built from files under lua/.
+#[macro_export]
+macro_rules! lua_script {
+    ($(#[$doc:meta])* $name:ident => [$($file:literal),+ $(,)?]) => {
+        $(#[$doc])*
+        pub static $name: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(concat!(
+                $(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/lua/", $file)), "\n"),+
+            ))
+        });
     };
 }
 
-macro_rules! scripts {
-    ($($name:ident => [$($file:literal),+ $(,)?];)+) => {
-        $(
-            pub static $name: LazyLock<Script> = LazyLock::new(|| Script::new(lua!($($file),+)));
-        )+
-
-        /// Every script's source, for tests that check they compile on Redis.
-        pub fn all_sources() -> Vec<(&'static str, &'static str)> {
-            vec![$((stringify!($name), lua!($($file),+))),+]
-        }
-    };
-}
-
-scripts! {
-    ADD_JOBS => ["includes/common.lua", "addJobs.lua"];
-    MOVE_TO_ACTIVE => ["includes/common.lua", "includes/fetch.lua", "moveToActive.lua"];
+crate::lua_script!(
+    /// Adds one or more jobs (Queue.add, each addBulk chunk).
+    ADD_JOBS => ["includes/common.lua", "addJobs.lua"]
+);
+crate::lua_script!(
+    /// Moves the next job to active (BullMQ's moveToActive).
+    MOVE_TO_ACTIVE => ["includes/common.lua", "includes/fetch.lua", "moveToActive.lua"]
+);
+crate::lua_script!(
+    /// Completes or finally fails a job, with optional fetch-next.
     MOVE_TO_FINISHED => [
         "includes/common.lua", "includes/fetch.lua", "includes/finish.lua", "moveToFinished.lua"
-    ];
-}
+    ]
+);
