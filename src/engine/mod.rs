@@ -10,4 +10,7 @@ pub mod reply;
 pub mod scripts;
 pub mod worker;
 
+#[cfg(test)]
+pub mod test_support;
+
 pub use error::{EngineError, ErrorKind, Result};

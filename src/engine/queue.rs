@@ -115,3 +115,86 @@ impl Queue {
         Ok(Some(RawJob::from_flat(id.to_string(), flat)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map};
+
+    use super::*;
+    use crate::engine::active::FetchSettings;
+    use crate::engine::reply::Fetched;
+    use crate::engine::test_support::{raw, test_queue};
+
+    fn job(opts: serde_json::Value) -> NewJob {
+        NewJob {
+            name: "n".into(),
+            data: "{}".into(),
+            opts: opts.as_object().cloned().unwrap_or_else(Map::new),
+            now: 1_700_000_000_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn delayed_jobs_get_fifo_scores_within_one_millisecond() {
+        let q = test_queue("scores").await;
+        let added = q.add_jobs(&[job(json!({"delay": 1000})), job(json!({"delay": 1000}))]).await.unwrap();
+        let mut c = raw(&q).await;
+        let scores: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(q.keys().key("delayed"))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let base = (1_700_000_000_000i64 + 1000) as f64 * 4096.0;
+        assert_eq!(scores, vec![(added[0].id.clone(), base), (added[1].id.clone(), base + 1.0)]);
+        let marker: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(q.keys().key("marker"))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(marker, vec![("1".to_string(), 1_700_000_001_000.0)]);
+    }
+
+    #[tokio::test]
+    async fn prioritized_jobs_score_priority_times_two_pow_32_plus_counter() {
+        let q = test_queue("prio").await;
+        let added = q.add_jobs(&[job(json!({"priority": 3})), job(json!({"priority": 1}))]).await.unwrap();
+        let mut c = raw(&q).await;
+        let scores: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(q.keys().key("prioritized"))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            scores,
+            vec![
+                (added[1].id.clone(), 4294967296.0 + 2.0),
+                (added[0].id.clone(), 3.0 * 4294967296.0 + 1.0)
+            ]
+        );
+        // The lowest score runs first.
+        let fetched = q.move_to_active("tok", &FetchSettings::default(), 1).await.unwrap();
+        let Fetched::Job(j) = fetched else { panic!("expected a job, got {fetched:?}") };
+        assert_eq!(j.id, added[1].id);
+    }
+
+    #[tokio::test]
+    async fn an_existing_custom_id_adds_nothing() {
+        let q = test_queue("dup").await;
+        let first = q.add_jobs(&[job(json!({"jobId": "a"}))]).await.unwrap();
+        let second = q.add_jobs(&[job(json!({"jobId": "a"}))]).await.unwrap();
+        assert!(!first[0].duplicated);
+        assert!(second[0].duplicated);
+        let mut c = raw(&q).await;
+        let len: i64 = redis::cmd("LLEN").arg(q.keys().key("wait")).query_async(&mut c).await.unwrap();
+        assert_eq!(len, 1);
+    }
+}

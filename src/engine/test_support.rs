@@ -1,0 +1,53 @@
+//! Test support for engine tests: a real Redis (REDIS_URL, or a redis-server
+//! started on a free port for this test binary and stopped when it exits) and
+//! queues with unique names.
+
+use std::net::TcpListener;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::connection::{Connection, ConnectionOptions};
+use super::queue::Queue;
+
+fn start_server() -> String {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("bullmq-native-cargo-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A watchdog shell stops the server once this test process is gone.
+    let script = format!(
+        "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --dir {dir} >/dev/null & \
+         R=$!; while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; kill $R",
+        dir = dir.display(),
+        pid = std::process::id()
+    );
+    std::process::Command::new("sh").arg("-c").arg(script).spawn().expect("start redis-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    format!("redis://127.0.0.1:{port}")
+}
+
+/// The URL of the Redis under test.
+pub fn redis_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| std::env::var("REDIS_URL").unwrap_or_else(|_| start_server())).clone()
+}
+
+pub async fn connect() -> Connection {
+    Connection::open(ConnectionOptions { url: Some(redis_url()), ..Default::default() })
+        .await
+        .expect("connect to the test Redis")
+}
+
+/// A queue with a name no other test uses.
+pub async fn test_queue(label: &str) -> Queue {
+    let name = format!("{label}-{}", &uuid::Uuid::new_v4().to_string()[..8]);
+    Queue::new(connect().await, "bull", &name)
+}
+
+/// A plain command connection for inspecting keys.
+pub async fn raw(queue: &Queue) -> redis::aio::ConnectionManager {
+    queue.connection().manager()
+}
