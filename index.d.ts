@@ -10,6 +10,22 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class BindingQueue {
+  /**
+   * Fails an attempt of a job held by `token`: retry or final failure.
+   * Fetch-next uses BullMQ's default worker settings.
+   */
+  moveToFailed(attempt: BindingFailedAttempt): Promise<BindingFailed>
+  /**
+   * Moves an active job to delayed until `timestamp` without counting an
+   * attempt; returns the delay applied (ms, 0 when the time is past).
+   */
+  moveToDelayed(jobId: string, token: string, timestamp: number): Promise<number>
+  /** Moves an active job back to wait; returns the rate limit's remaining ms. */
+  moveJobFromActiveToWait(jobId: string, token: string): Promise<number>
+  /** 1 when the lock held by `token` was extended, 0 otherwise. */
+  extendLock(jobId: string, token: string, duration: number): Promise<number>
+  /** Rate limits the queue for `expire_ms`. */
+  rateLimit(expireMs: number): Promise<void>
   /** Adds jobs in one round trip; ids in input order. */
   addJobs(jobs: Array<BindingNewJob>): Promise<Array<BindingAdded>>
   /**
@@ -26,6 +42,15 @@ export declare class BindingWorker {
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
   /** Completes or finally fails a job; the next job when `fetchNext` found one. */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
+  /** Fails an attempt (retry or final failure) with the worker's settings. */
+  moveToFailed(attempt: BindingFailedAttempt): Promise<BindingFailed>
+  /** Rate limits the worker's queue for `expire_ms`. */
+  rateLimit(expireMs: number): Promise<void>
+  /**
+   * Starts the stalled checker; `callback` gets each report. The callback
+   * does not keep Node's event loop alive, and is released on close.
+   */
+  startStalledCheckTimer(callback: (report: BindingStalledReport) => void): Promise<void>
   close(): Promise<void>
 }
 
@@ -45,6 +70,41 @@ export interface BindingConnectionOptions {
   tls?: boolean
   tlsInsecure?: boolean
   connectTimeout?: number
+}
+
+/** Where a failed attempt left the job, and the next job if fetched. */
+export interface BindingFailed {
+  /** `failed`, `delayed` (retry after `delay` ms) or `waiting` (retry now). */
+  state: string
+  delay: number
+  /** The stack traces now stored. */
+  stacktrace: Array<string>
+  /** Set when the job failed for good. */
+  finishedOn?: number
+  next: BindingFetched
+}
+
+/** A failed attempt as the facade reports it. */
+export interface BindingFailedAttempt {
+  jobId: string
+  token: string
+  /** The error's message. */
+  reason: string
+  /** The error's stack. */
+  stack?: string
+  /** The job's stack traces so far. */
+  stacktrace: Array<string>
+  /** Attempts made before this one. */
+  attemptsMade: number
+  /** The error is an UnrecoverableError. */
+  unrecoverable: boolean
+  /** The delay the worker's custom backoff strategy gave, if it ran. */
+  customDelay?: number
+  /** JSON text of the job's options. */
+  opts: string
+  /** The host's `removeOnFail`, used when the job has none. */
+  defaultKeep: BindingKeepJobs
+  fetchNext: boolean
 }
 
 /** Result of a fetch: a job, or why there was none. */
@@ -95,6 +155,14 @@ export interface BindingRawJob {
   fields: Array<string>
 }
 
+/** What one stalled check reports to JavaScript. */
+export interface BindingStalledReport {
+  /** Ids of the jobs moved back to wait. */
+  jobIds: Array<string>
+  /** The check failed with this message. */
+  error?: string
+}
+
 export interface BindingWorkerOptions {
   lockDuration: number
   stalledInterval: number
@@ -104,6 +172,8 @@ export interface BindingWorkerOptions {
   limiterMax?: number
   limiterDuration?: number
   name?: string
+  /** The worker's `removeOnFail`, resolved. */
+  removeOnFail?: BindingKeepJobs
 }
 
 /** Connects and returns the native handle of a queue. */

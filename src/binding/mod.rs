@@ -2,6 +2,7 @@
 
 mod convert;
 mod error;
+mod moves;
 mod queue;
 mod worker;
 

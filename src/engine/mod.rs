@@ -1,13 +1,18 @@
 //! The engine: pure Rust, no napi. Everything that talks to Redis.
 
 pub mod active;
+pub mod backoff;
 pub mod connection;
 pub mod error;
 pub mod job;
 pub mod keys;
+pub mod limiter;
+pub mod lock;
 pub mod queue;
 pub mod reply;
+pub mod retry;
 pub mod scripts;
+pub mod stalled;
 pub mod worker;
 
 #[cfg(test)]
