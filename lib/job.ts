@@ -2,7 +2,8 @@
  * Job: the JS view of a job hash, and the methods BullMQ users call on it.
  * Every Redis operation goes through the native layer.
  */
-import { native } from './errors';
+import { requirePositiveMs, requireToken } from './arguments';
+import { native, UnrecoverableError } from './errors';
 import type { Native } from './native';
 import type {
   JobJson,
@@ -33,6 +34,8 @@ export interface JobHost {
   _queue(): Promise<Native.BindingQueue>;
   /** Finishes a job; a Worker records the fetch-next state. */
   _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched>;
+  /** Fails an attempt with the host's fetch settings (a Worker); else the queue's. */
+  _fail?(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed>;
   emit(event: string | symbol, ...args: any[]): boolean;
 }
 
@@ -249,6 +252,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     token: string,
     fetchNext = true,
   ): Promise<[JobJsonRaw, string] | []> {
+    requireToken(token);
     const value = JSON.stringify(returnValue === undefined ? null : returnValue);
     if (value === undefined) {
       throw new TypeError('returnValue is not JSON-serializable');
@@ -268,5 +272,105 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       return [rawFromFlat(result.job.fields), result.job.id];
     }
     return [];
+  }
+
+  /**
+   * Fails the current attempt of an active job held by `token`. While
+   * attempts are left and the error is not an `UnrecoverableError`, the job
+   * is retried: to delayed for its backoff, or straight back to wait;
+   * otherwise it moves to failed. `failedReason` is the error's message and
+   * its stack is added to `stacktrace` (trimmed to `opts.stackTraceLimit`).
+   * With `fetchNext` returns `[jobData, jobId]` of the next job, already
+   * locked by the same token, or `[]`.
+   */
+  async moveToFailed<E extends Error>(
+    err: E,
+    token: string,
+    fetchNext = false,
+  ): Promise<[JobJsonRaw, string] | []> {
+    if (err === null || typeof err !== 'object') {
+      throw new TypeError(`err must be an Error, got ${err === null ? 'null' : typeof err}`);
+    }
+    requireToken(token);
+    const reason = err.message === undefined ? '' : String(err.message);
+    this.failedReason = reason;
+    const unrecoverable = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
+    const attempts = this.opts.attempts ?? 0;
+    // A custom backoff strategy is user code: run it here, only when a retry
+    // is possible; the engine decides the rest.
+    let customDelay: number | undefined;
+    const backoff = this.opts.backoff;
+    const strategy = this.queue.opts.settings?.backoffStrategy;
+    if (
+      typeof strategy === 'function' &&
+      typeof backoff === 'object' &&
+      backoff !== null &&
+      backoff.type !== 'fixed' &&
+      backoff.type !== 'exponential' &&
+      !unrecoverable &&
+      this.attemptsMade + 1 < attempts
+    ) {
+      const delay = await strategy(this.attemptsMade + 1, backoff.type, err, this);
+      customDelay = typeof delay === 'number' && Number.isFinite(delay) ? Math.trunc(delay) : 0;
+    }
+    const attempt: Native.BindingFailedAttempt = {
+      jobId: this.id as string,
+      token,
+      reason,
+      stack: typeof err.stack === 'string' ? err.stack : undefined,
+      stacktrace: (Array.isArray(this.stacktrace) ? this.stacktrace : []).map(String),
+      attemptsMade: this.attemptsMade,
+      unrecoverable,
+      customDelay,
+      opts: JSON.stringify(this.opts),
+      defaultKeep: resolveKeepJobs(undefined, this.queue.opts.removeOnFail),
+      fetchNext,
+    };
+    const result = this.queue._fail
+      ? await this.queue._fail(attempt)
+      : await native((await this.queue._queue()).moveToFailed(attempt));
+    this.stacktrace = result.stacktrace;
+    this.attemptsMade += 1;
+    if (result.delay > 0) this.delay = result.delay;
+    if (result.finishedOn !== undefined && result.finishedOn !== null) this.finishedOn = result.finishedOn;
+    const next = result.next.job;
+    return next ? [rawFromFlat(next.fields), next.id] : [];
+  }
+
+  /**
+   * Moves an active job to delayed until `timestamp` (ms since epoch; a past
+   * time means now). Does not count an attempt. `token` is the lock owner's
+   * (`'0'` skips the lock check).
+   */
+  async moveToDelayed(timestamp: number, token?: string): Promise<void> {
+    if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) {
+      throw new TypeError(`timestamp must be a number of milliseconds, got ${String(timestamp)}`);
+    }
+    if (token !== undefined) requireToken(token);
+    const q = await this.queue._queue();
+    this.delay = await native(q.moveToDelayed(this.id as string, token ?? '0', Math.trunc(timestamp)));
+  }
+
+  /**
+   * Moves an active job back to wait, where it runs next (or to the front of
+   * its priority), without counting an attempt; used after
+   * `queue.rateLimit()`. Returns the rate limit's remaining milliseconds
+   * (0 when not limited).
+   */
+  async moveToWait(token?: string): Promise<number> {
+    if (token !== undefined) requireToken(token);
+    const q = await this.queue._queue();
+    return native(q.moveJobFromActiveToWait(this.id as string, token ?? '0'));
+  }
+
+  /**
+   * Extends the lock held by `token` to `duration` ms from now. Returns 1,
+   * or 0 when the lock is missing or held by another token.
+   */
+  async extendLock(token: string, duration: number): Promise<number> {
+    requireToken(token);
+    const ms = requirePositiveMs(duration, 'duration');
+    const q = await this.queue._queue();
+    return native(q.extendLock(this.id as string, token, ms));
   }
 }

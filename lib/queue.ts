@@ -1,6 +1,7 @@
 /**
  * Queue: the producer API (add, addBulk, getters, control), as in BullMQ.
  */
+import { requirePositiveMs } from './arguments';
 import { native } from './errors';
 import { Job, rawFromFlat } from './job';
 import type { Native } from './native';
@@ -142,6 +143,16 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
     const q = await this.nativeQueue;
     return native(q.moveToFinished(finish));
+  }
+
+  /**
+   * Rate limits the queue for `expireTimeMs`: workers with a `limiter` (or
+   * under a global rate limit) get no job until it expires.
+   */
+  async rateLimit(expireTimeMs: number): Promise<void> {
+    const ms = requirePositiveMs(expireTimeMs, 'expireTimeMs');
+    const q = await this.nativeQueue;
+    await native(q.rateLimit(ms));
   }
 
   /** Closes the queue's connections. */
