@@ -44,8 +44,6 @@ export declare class BindingWorker {
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
   /** Fails an attempt (retry or final failure) with the worker's settings. */
   moveToFailed(attempt: BindingFailedAttempt): Promise<BindingFailed>
-  /** Rate limits the worker's queue for `expire_ms`. */
-  rateLimit(expireMs: number): Promise<void>
   /**
    * Starts the stalled checker; `callback` gets each report. The callback
    * does not keep Node's event loop alive, and is released on close.

@@ -2,20 +2,18 @@
 // the guide uses the API (only the import line and the test Redis connection
 // differ), each checked for its outcome.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
 import { Job, Queue, Worker } from 'bullmq-native';
 
+import { closeAfter } from './support/manual.mjs';
 import { connection as testConnection, queueName, rawClient, waitFor } from './support/redis.mjs';
-
-const closers = [];
-after(() => Promise.all(closers.map((c) => c.close())));
 
 async function queueWith(label, jobs) {
   const name = queueName(label);
   const connection = await testConnection();
   const queue = new Queue(name, { connection });
-  closers.push(queue);
+  closeAfter(queue);
   for (const [jobName, data] of jobs) await queue.add(jobName, data);
   return { name, queue, connection };
 }
@@ -47,7 +45,7 @@ test('docs: a longer lockDuration, and extending the lock by hand', async () => 
   const { name, queue, connection } = await queueWith('docs-lock', [['x', {}]]);
   const redis = await rawClient();
   const worker = new Worker(queue.name, null, { connection, lockDuration: 60000 });
-  closers.push(worker);
+  closeAfter(worker);
   const token = 'my-token';
   const job = await worker.getNextJob(token);
   const first = await redis.pttl(`bull:${name}:${job.id}:lock`);
@@ -64,7 +62,7 @@ test('docs: loop over jobs with fetchNext and Job.fromJSON', async () => {
   const jobs = Array.from({ length: 6 }, (_, i) => ['step', { n: i, ok: i % 3 !== 2 }]);
   const { queue, connection } = await queueWith('docs-loop', jobs);
   const worker = new Worker(queue.name, null, { connection });
-  closers.push(worker);
+  closeAfter(worker);
 
   const token = 'my-token';
   let job;
@@ -115,7 +113,7 @@ test('docs: rate limit by hand, moving the job back to wait', async () => {
     connection,
     limiter: { max: 1, duration: 500 },
   });
-  closers.push(worker);
+  closeAfter(worker);
   const token = 'my-token';
 
   const job = await worker.getNextJob(token);
@@ -135,7 +133,7 @@ test('docs: check for stalled jobs when processing manually', async () => {
   const { name, queue, connection } = await queueWith('docs-stalled', [['long', {}]]);
   const redis = await rawClient();
   const worker = new Worker(queue.name, null, { connection, lockDuration: 200, stalledInterval: 200 });
-  closers.push(worker);
+  closeAfter(worker);
   const stalled = [];
   worker.on('stalled', (jobId) => stalled.push(jobId));
 

@@ -1,23 +1,12 @@
 // The core of the manual-processing surface: add, getNextJob, moveToCompleted
 // with fetch-next, and the Redis data they leave behind.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Job, Queue, Worker } from 'bullmq-native';
+import { Job, Worker } from 'bullmq-native';
 
-import { connection, queueName, rawClient, streamEvents } from './support/redis.mjs';
-
-const closers = [];
-after(() => Promise.all(closers.map((c) => c.close())));
-
-async function setup(label) {
-  const name = queueName(label);
-  const conn = await connection();
-  const queue = new Queue(name, { connection: conn });
-  const worker = new Worker(name, null, { connection: conn });
-  closers.push(queue, worker);
-  return { name, queue, worker, redis: await rawClient() };
-}
+import { closeAfter, setup } from './support/manual.mjs';
+import { connection, queueName, streamEvents } from './support/redis.mjs';
 
 test('add stores the job hash and pushes the id to the head of wait', async () => {
   const { name, queue, redis } = await setup('add');
@@ -84,7 +73,7 @@ test('getNextJob returns undefined at the block timeout on an empty queue', asyn
   const name = queueName('empty');
   const conn = await connection();
   const worker = new Worker(name, null, { connection: conn, drainDelay: 0.2 });
-  closers.push(worker);
+  closeAfter(worker);
   assert.equal(await worker.getNextJob('t', { block: false }), undefined);
   const started = Date.now();
   assert.equal(await worker.getNextJob('t'), undefined);

@@ -1,23 +1,12 @@
 // job.moveToFailed: final failures, retries (immediate and with backoff),
 // UnrecoverableError, stack traces, fetch-next, and BullMQ's error messages.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Job, Queue, UnrecoverableError, Worker } from 'bullmq-native';
+import { Job, UnrecoverableError } from 'bullmq-native';
 
-import { connection, queueName, rawClient, streamEvents } from './support/redis.mjs';
-
-const closers = [];
-after(() => Promise.all(closers.map((c) => c.close())));
-
-async function setup(label, workerOpts = {}) {
-  const name = queueName(label);
-  const conn = await connection();
-  const queue = new Queue(name, { connection: conn });
-  const worker = new Worker(name, null, { connection: conn, ...workerOpts });
-  closers.push(queue, worker);
-  return { name, queue, worker, redis: await rawClient() };
-}
+import { setup } from './support/manual.mjs';
+import { streamEvents } from './support/redis.mjs';
 
 const eventNames = async (redis, name) => (await streamEvents(redis, 'bull', name)).map((e) => e.event);
 

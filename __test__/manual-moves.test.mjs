@@ -1,23 +1,12 @@
 // job.moveToDelayed, job.moveToWait after a rate limit, worker/queue
 // rateLimit, a worker limiter honoured by getNextJob, and job.extendLock.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Queue, RateLimitError, Worker } from 'bullmq-native';
+import { RateLimitError, Worker } from 'bullmq-native';
 
-import { connection, queueName, rawClient, streamEvents, waitFor } from './support/redis.mjs';
-
-const closers = [];
-after(() => Promise.all(closers.map((c) => c.close())));
-
-async function setup(label, workerOpts = {}) {
-  const name = queueName(label);
-  const conn = await connection();
-  const queue = new Queue(name, { connection: conn });
-  const worker = new Worker(name, null, { connection: conn, ...workerOpts });
-  closers.push(queue, worker);
-  return { name, queue, worker, redis: await rawClient() };
-}
+import { setup } from './support/manual.mjs';
+import { streamEvents, waitFor } from './support/redis.mjs';
 
 test('moveToDelayed parks the job until the timestamp without counting an attempt', async () => {
   const { name, queue, worker, redis } = await setup('delay');

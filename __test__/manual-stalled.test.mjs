@@ -5,30 +5,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { Queue, Worker } from 'bullmq-native';
+import { setup as setupManual } from './support/manual.mjs';
+import { queueName, redisUrl, streamEvents, waitFor } from './support/redis.mjs';
 
-import { connection, queueName, rawClient, redisUrl, streamEvents, waitFor } from './support/redis.mjs';
-
-const closers = [];
-after(() => Promise.all(closers.map((c) => c.close())));
-
+/** Short locks and check intervals; `stalled` collects the worker's events. */
 async function setup(label, workerOpts = {}) {
-  const name = queueName(label);
-  const conn = await connection();
-  const queue = new Queue(name, { connection: conn });
-  const worker = new Worker(name, null, {
-    connection: conn,
-    lockDuration: 300,
-    stalledInterval: 200,
-    ...workerOpts,
-  });
-  closers.push(queue, worker);
+  const ctx = await setupManual(label, { lockDuration: 300, stalledInterval: 200, ...workerOpts });
   const stalled = [];
-  worker.on('stalled', (jobId, prev) => stalled.push([jobId, prev]));
-  return { name, queue, worker, stalled, redis: await rawClient() };
+  ctx.worker.on('stalled', (jobId, prev) => stalled.push([jobId, prev]));
+  return { ...ctx, stalled };
 }
 
 test('a job whose lock expired goes back to wait with a stalled event', async () => {

@@ -129,8 +129,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    */
   async rateLimit(expireTimeMs: number): Promise<void> {
     const ms = requirePositiveMs(expireTimeMs, 'expireTimeMs');
-    const w = await this.nativeWorker;
-    await native(w.rateLimit(ms));
+    const q = await this.nativeQueue;
+    await native(q.rateLimit(ms));
   }
 
   /**

@@ -23,14 +23,10 @@ local jobKey = P .. jobId
 
 if rcall('EXISTS', jobKey) == 0 then return -1 end
 
-local released = releaseLock(P, jobKey, jobId, token)
-if released < 0 then return released end
-
-if ARGV[9] == '1' then
-  rcall('HSET', jobKey, 'failedReason', ARGV[7], 'stacktrace', ARGV[8])
-end
-
-if rcall('LREM', P .. 'active', -1, jobId) == 0 then return -3 end
+local fields = nil
+if ARGV[9] == '1' then fields = { 'failedReason', ARGV[7], 'stacktrace', ARGV[8] } end
+local left = leaveActive(P, jobKey, jobId, token, fields)
+if left < 0 then return left end
 
 local score, due = getDelayedScore(P, timestamp, delay)
 if ARGV[6] ~= '1' then

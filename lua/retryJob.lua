@@ -19,14 +19,10 @@ promoteDelayedJobs(P, timestamp, isPausedOrMaxed(P))
 
 if rcall('EXISTS', jobKey) == 0 then return -1 end
 
-local released = releaseLock(P, jobKey, jobId, token)
-if released < 0 then return released end
-
-if ARGV[8] == '1' then
-  rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', ARGV[7])
-end
-
-if rcall('LREM', P .. 'active', -1, jobId) == 0 then return -3 end
+local fields = nil
+if ARGV[8] == '1' then fields = { 'failedReason', ARGV[6], 'stacktrace', ARGV[7] } end
+local left = leaveActive(P, jobKey, jobId, token, fields)
+if left < 0 then return left end
 
 local priority = tonumber(rcall('HGET', jobKey, 'priority')) or 0
 enqueueReady(P, jobId, priority, pushCmd, isPausedOrMaxed(P))

@@ -118,6 +118,19 @@ local function releaseLock(P, jobKey, jobId, token)
   return -2
 end
 
+-- The common start of every move out of active: releases the lock held by
+-- token, stores `fields` (a flat field/value table, or nil) and removes the
+-- job from active. Returns 0, or -2 / -6 (lock) / -3 (not active).
+local function leaveActive(P, jobKey, jobId, token, fields)
+  local released = releaseLock(P, jobKey, jobId, token)
+  if released < 0 then return released end
+  if fields then
+    rcall('HSET', jobKey, unpack(fields))
+  end
+  if rcall('LREM', P .. 'active', -1, jobId) == 0 then return -3 end
+  return 0
+end
+
 -- Splits a full job key "{prefix}:{queue}:{id}" into the queue base and the id.
 local function splitJobKey(jobKey)
   local base, id = string.match(jobKey, '^(.*:)([^:]*)$')

@@ -123,12 +123,6 @@ impl BindingWorker {
         Ok(failed_to_js(result, attempt.timestamp))
     }
 
-    /// Rate limits the worker's queue for `expire_ms`.
-    #[napi]
-    pub async fn rate_limit(&self, expire_ms: i64) -> Result<()> {
-        self.core.queue().rate_limit(expire_ms).await.napi()
-    }
-
     /// Starts the stalled checker; `callback` gets each report. The callback
     /// does not keep Node's event loop alive, and is released on close.
     #[napi(ts_args_type = "callback: (report: BindingStalledReport) => void")]
