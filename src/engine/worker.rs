@@ -140,9 +140,9 @@ impl WorkerCore {
             let Some(reason) = job.get("defa") else {
                 return Ok(fetched);
             };
+            let fetch_next = !self.is_closing();
             let mut attempt = FailedAttempt::of_job(job, token, reason, self.options.remove_on_fail, now_ms())?;
-            attempt.fetch_next = !self.is_closing();
-            let fetch_next = attempt.fetch_next;
+            attempt.fetch_next = fetch_next;
             fetched = self.queue.move_to_failed(&attempt, &self.options.fetch).await?.fetched;
             if !fetch_next {
                 return Ok(Fetched::Nothing);
