@@ -20,6 +20,30 @@ export declare class BindingQueue {
   /** Marks the queue closed; its connections end when the handle is dropped. */
   close(): void
   getJob(id: string): Promise<BindingRawJob | null>
+  /**
+   * Counts per type, in the order given (`waiting` = the wait list). With
+   * `delayedBefore`, delayed jobs due before that timestamp only.
+   */
+  getJobCounts(types: Array<string>, delayedBefore?: number | undefined | null): Promise<Array<number>>
+  /** Jobs of the given types with their hashes; `asc` = oldest first. */
+  getJobs(types: Array<string>, start: number, end: number, asc: boolean): Promise<Array<BindingRawJob>>
+  /** The state of one job, or `unknown`. */
+  getJobState(id: string): Promise<string>
+  getJobLogs(id: string, start: number, end: number, asc: boolean): Promise<BindingJobLogs>
+  isPaused(): Promise<boolean>
+  /** The worker connections of this queue, as `CLIENT LIST` fields. */
+  getWorkers(): Promise<Array<Record<string, string>>>
+  /** Remaining rate-limit time; `maxJobs` 0 means "not given". */
+  getRateLimitTtl(maxJobs: number): Promise<number>
+  pause(): Promise<void>
+  resume(): Promise<void>
+  drain(delayed: boolean): Promise<void>
+  /** Removes old jobs of one state; the ids removed by each batch. */
+  clean(state: string, cutoff: number, limit: number): Promise<Array<Array<string>>>
+  obliterate(force: boolean, count: number): Promise<void>
+  rateLimit(ms: number): Promise<void>
+  retryJobs(state: string, count: number, timestamp: number): Promise<void>
+  promoteJobs(count: number): Promise<void>
 }
 
 export declare class BindingWorker {
@@ -70,6 +94,11 @@ export interface BindingFinish {
   fetchNext: boolean
 }
 
+export interface BindingJobLogs {
+  logs: Array<string>
+  count: number
+}
+
 export interface BindingKeepJobs {
   count: number
   age?: number
@@ -84,6 +113,14 @@ export interface BindingNewJob {
   opts: string
   /** Client time of the add. */
   timestamp?: number
+}
+
+/** What a producing Queue writes into `meta` when it connects. */
+export interface BindingQueueMeta {
+  /** `opts.maxLenEvents` (BullMQ's `streams.events.maxLen`, default 10000). */
+  maxLenEvents: number
+  /** `version`, e.g. `bullmq-native:0.1.0`. */
+  version: string
 }
 
 /**
@@ -106,7 +143,10 @@ export interface BindingWorkerOptions {
   name?: string
 }
 
-/** Connects and returns the native handle of a queue. */
-export declare function openQueue(connection: BindingConnectionOptions, prefix: string, name: string): Promise<BindingQueue>
+/**
+ * Connects and returns the native handle of a queue; with `meta` (a
+ * producing Queue) also writes the queue's `meta` settings.
+ */
+export declare function openQueue(connection: BindingConnectionOptions, prefix: string, name: string, meta?: BindingQueueMeta | undefined | null): Promise<BindingQueue>
 
 export declare function openWorker(queue: BindingQueue, options: BindingWorkerOptions): Promise<BindingWorker>

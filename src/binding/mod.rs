@@ -3,6 +3,7 @@
 mod convert;
 mod error;
 mod queue;
+mod queue_api;
 mod worker;
 
 use std::sync::Once;

@@ -2,7 +2,9 @@
 
 pub mod active;
 pub mod connection;
+pub mod control;
 pub mod error;
+pub mod getters;
 pub mod job;
 pub mod keys;
 pub mod queue;
