@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import { Queue as OfficialQueue, Worker as OfficialWorker } from 'bullmq';
 import { Job, Queue, Worker } from 'bullmq-native';
 
+import { assertTypeErrors } from './support/type-errors.mjs';
 import { connection, queueName, rawClient, waitFor } from './support/redis.mjs';
 
 const pkg = createRequire(import.meta.url)('../package.json');
@@ -263,7 +264,7 @@ test('getters reject bad arguments with a TypeError that names them', async () =
     [() => queue.getJobs(['waiting'], 0, 1.5), 'getJobs: end must be an integer, got 1.5'],
     [() => queue.getJobs(['waiting'], 0, -1, 'yes'), 'getJobs: asc must be a boolean, got "yes"'],
     [() => queue.getJobCounts('waiting', 'meta'), /^getJobCounts: unknown job type "meta"/],
-    [() => queue.getJobCountByTypes(null), /^getJobCounts: unknown job type null/],
+    [() => queue.getJobCountByTypes(null), /^getJobCountByTypes: unknown job type null/],
     [() => queue.getJobState({}), 'getJobState: jobId must be a non-empty string, got an object'],
     [() => queue.getJobState(''), 'getJobState: jobId must be a non-empty string, got ""'],
     [() => queue.getJob([]), 'getJob: jobId must be a non-empty string, got an array'],
@@ -274,12 +275,5 @@ test('getters reject bad arguments with a TypeError that names them', async () =
     [() => queue.getDelayedCount(1.5), 'timestamp must be a safe integer in milliseconds, got 1.5'],
     [() => queue.getRateLimitTtl(-1), 'getRateLimitTtl: maxJobs must be an integer >= 0, got -1'],
   ];
-  for (const [call, message] of cases) {
-    await assert.rejects(call(), (err) => {
-      assert.equal(err.name, 'TypeError');
-      if (message instanceof RegExp) assert.match(err.message, message);
-      else assert.equal(err.message, message);
-      return true;
-    });
-  }
+  await assertTypeErrors(cases);
 });

@@ -218,7 +218,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
    * waiting-children).
    */
   async getJobCounts(...types: JobType[]): Promise<{ [index: string]: number }> {
-    const list = jobTypesArg('getJobCounts', types);
+    return this.countsOf('getJobCounts', types);
+  }
+
+  private async countsOf(method: string, types: JobType[]): Promise<{ [index: string]: number }> {
+    const list = jobTypesArg(method, types);
     const q = await this.nativeQueue;
     const counts = await native(q.getJobCounts(list));
     const out: { [index: string]: number } = {};
@@ -230,7 +234,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   /** The number of jobs in all the given types together. */
   async getJobCountByTypes(...types: JobType[]): Promise<number> {
-    const counts = await this.getJobCounts(...types);
+    const counts = await this.countsOf('getJobCountByTypes', types);
     return Object.values(counts).reduce((sum, n) => sum + n, 0);
   }
 
