@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
-import { Queue as OfficialQueue, Worker as OfficialWorker } from 'bullmq';
+import { FlowProducer, Queue as OfficialQueue, Worker as OfficialWorker } from 'bullmq';
 import { Queue as Queue5, QueueEvents as QueueEvents5 } from 'bullmq5';
 import { Queue, Worker } from 'bullmq-native';
 
@@ -365,6 +365,47 @@ test('the same control calls leave the same Redis data as the official bullmq 6'
     assert.deepEqual(ours[i], theirs[i], `after step ${theirs[i][0]}`);
   }
   assert.deepEqual(ours.at(-1)[1], {}, 'obliterate leaves nothing');
+});
+
+test('drain, clean and obliterate treat flows as the official bullmq 6 does', async () => {
+  const conn = await connection();
+  const redis = await rawClient();
+  const runs = [];
+  for (const [Q, label] of [[OfficialQueue, 'official'], [Queue, 'ours']]) {
+    const name = queueName(`flow-${label}`);
+    const other = `${name}-parents`;
+    const flows = new FlowProducer({ connection: conn });
+    closers.push(flows);
+    const queue = new Q(name, { connection: conn, skipMetasUpdate: true });
+    closers.push(queue);
+    const snapshots = [];
+    const snapshot = async (step) => snapshots.push([step, await dump(redis, name), await dump(redis, other)]);
+    const flow = (id, queueOfParent, children) =>
+      flows.add({ name: 'parent', queueName: queueOfParent, opts: { jobId: id }, children: children.map((c) => ({ name: c, queueName: name, opts: { jobId: c } })) });
+    // A parent in this queue, one in another queue, each waiting for children here.
+    await flow('p-same', name, ['c1', 'c2']);
+    await flow('p-other', other, ['c3']);
+    await snapshot('flows');
+    await queue.drain();
+    await snapshot('drained');
+    await flow('p-clean', name, ['c4']);
+    await queue.clean(0, 0, 'wait');
+    await snapshot('cleaned');
+    await flow('p-obl', name, ['c5']);
+    await queue.obliterate();
+    await snapshot('obliterated');
+    // Queue names and the flows' creation times differ between the two runs.
+    const normalize = (d) => JSON.parse(JSON.stringify(d).replaceAll(name, 'Q').replace(/\b1[789]\d{11}\b/g, 'T'));
+    runs.push(snapshots.map(([step, a, b]) => [step, normalize(a), normalize(b)]));
+  }
+  const [theirs, ours] = runs;
+  for (let i = 0; i < theirs.length; i++) {
+    assert.deepEqual(ours[i][1], theirs[i][1], `this queue after ${theirs[i][0]}`);
+    assert.deepEqual(ours[i][2], theirs[i][2], `the parents' queue after ${theirs[i][0]}`);
+  }
+  // The other queue's parent went back to its wait list.
+  assert.deepEqual(ours[1][2].wait, ['p-other']);
+  assert.equal(ours[1][1]['p-same'], undefined, 'the same-queue parent was removed with its last child');
 });
 
 test('add emits waiting with the job; addBulk does not, as in BullMQ', async () => {
