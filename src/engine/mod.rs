@@ -4,6 +4,7 @@ pub mod active;
 pub mod connection;
 pub mod error;
 pub mod job;
+pub mod job_ops;
 pub mod keys;
 pub mod queue;
 pub mod reply;
