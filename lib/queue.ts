@@ -159,6 +159,26 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     }
     return this.closing;
   }
+
+  /**
+   * Removes a job, with its children unless `removeChildren` is false.
+   * Returns 1 when removed (or when there was nothing to remove) and 0 when
+   * the job or one of its pending children is locked by a worker; emits
+   * `removed` (the job id) on removal. The current iteration of a job
+   * scheduler cannot be removed this way (error code -8).
+   */
+  async remove(jobId: string, { removeChildren = true }: { removeChildren?: boolean } = {}): Promise<number> {
+    if (typeof jobId !== 'string' || jobId === '') {
+      throw new TypeError(`jobId must be a non-empty string, got ${typeof jobId === 'string' ? '""' : typeof jobId}`);
+    }
+    if (typeof removeChildren !== 'boolean') {
+      throw new TypeError(`removeChildren must be a boolean, got ${typeof removeChildren}`);
+    }
+    const q = await this.nativeQueue;
+    const removed = await native(q.removeJob(jobId, removeChildren));
+    if (removed) this.emit('removed', jobId);
+    return removed ? 1 : 0;
+  }
 }
 
 export { rawFromFlat };

@@ -170,11 +170,15 @@ export interface JobJson {
   finishedOn?: number;
   processedOn?: number;
   timestamp: number;
-  failedReason: string;
-  stacktrace: string;
-  returnvalue: string;
+  failedReason?: string;
+  stacktrace?: string;
+  returnvalue?: string;
+  parent?: { id: string; queueKey: string; [flag: string]: unknown };
   parentKey?: string;
+  repeatJobKey?: string;
+  deduplicationId?: string;
+  deferredFailure?: string;
   processedBy?: string;
-  delay: number;
-  priority: number;
+  delay?: number;
+  priority?: number;
 }
