@@ -31,8 +31,8 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (!Number.isInteger(opts.priority)) {
       throw new Error('Priority should not be float');
     }
-    if (opts.priority > 2097152) {
-      throw new Error('Priority should be between 0 and 2097152');
+    if (opts.priority > 2097151) {
+      throw new Error('Priority should be between 0 and 2097151');
     }
   }
   if (opts.jobId !== undefined) {
