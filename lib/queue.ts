@@ -42,12 +42,24 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (opts.jobId === '0' || opts.jobId.startsWith('0:')) {
       throw new Error("JobId cannot be '0' or start with 0:");
     }
-    if (/^\d+$/.test(opts.jobId)) {
+    if (`${parseInt(opts.jobId, 10)}` === opts.jobId) {
       throw new Error('Custom Id cannot be integers');
     }
     if (opts.jobId.includes(':') && opts.jobId.split(':').length !== 3) {
       throw new Error('Custom Id cannot contain :');
     }
+  }
+  const exclusive = [
+    'removeDependencyOnFailure',
+    'failParentOnFailure',
+    'continueParentOnFailure',
+    'ignoreDependencyOnFailure',
+  ].filter((key) => opts[key]);
+  if (exclusive.length > 1) {
+    throw new Error(`The following options cannot be used together: ${exclusive.join(', ')}`);
+  }
+  if (opts.deduplication !== undefined && !opts.deduplication?.id) {
+    throw new Error('Deduplication id must be provided');
   }
   if (opts.backoff !== undefined) {
     const b = opts.backoff;
@@ -94,6 +106,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const merged: JobsOptions = { ...this.jobsOpts, ...(opts ?? {}) };
     checkJobOptions(merged);
     const dataText = serializeData(data);
+    if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
+      throw new Error(`The size of job ${name} exceeds the limit ${merged.sizeLimit} bytes`);
+    }
     const timestamp = merged.timestamp ?? Date.now();
     const native: Native.BindingNewJob = {
       name,
