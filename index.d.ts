@@ -10,6 +10,29 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class BindingQueue {
+  /** Stores the progress (JSON text) and emits `progress`. */
+  updateJobProgress(id: string, progress: string): Promise<void>
+  /** Replaces the job's data (JSON text). */
+  updateJobData(id: string, data: string): Promise<void>
+  /** Appends a log line; returns the number of lines kept. */
+  addJobLog(id: string, line: string, keepLogs?: number | undefined | null): Promise<number>
+  /** Trims the log to the newest `keepLogs` lines, or deletes it. */
+  clearJobLogs(id: string, keepLogs?: number | undefined | null): Promise<void>
+  /** Moves a delayed job to wait now. */
+  promoteJob(id: string): Promise<void>
+  /** Re-schedules a delayed job `delay` ms from now. */
+  changeJobDelay(id: string, delay: number): Promise<void>
+  /** Sets the job's priority; `lifo` puts it first among its peers. */
+  changeJobPriority(id: string, priority: number, lifo: boolean): Promise<void>
+  /** Removes a job; `false` when it (or a pending child) is locked. */
+  removeJob(id: string, removeChildren: boolean): Promise<boolean>
+  /** Sends a completed / failed job back to wait. */
+  reprocessJob(id: string, opts: BindingReprocess): Promise<void>
+  /**
+   * The job's state: `completed`, `failed`, `delayed`, `prioritized`,
+   * `active`, `waiting`, `waiting-children` or `unknown`.
+   */
+  jobState(id: string): Promise<string>
   /** Adds jobs in one round trip; ids in input order. */
   addJobs(jobs: Array<BindingNewJob>): Promise<Array<BindingAdded>>
   /**
@@ -27,8 +50,6 @@ export declare class BindingQueue {
   getJobCounts(types: Array<string>, delayedBefore?: number | undefined | null): Promise<Array<number>>
   /** Jobs of the given types with their hashes; `asc` = oldest first. */
   getJobs(types: Array<string>, start: number, end: number, asc: boolean): Promise<Array<BindingRawJob>>
-  /** The state of one job, or `unknown`. */
-  getJobState(id: string): Promise<string>
   getJobLogs(id: string, start: number, end: number, asc: boolean): Promise<BindingJobLogs>
   isPaused(): Promise<boolean>
   /** The worker connections of this queue, as `CLIENT LIST` fields. */
@@ -130,6 +151,16 @@ export interface BindingQueueMeta {
 export interface BindingRawJob {
   id: string
   fields: Array<string>
+}
+
+/** Options of `job.retry(state, opts)`. */
+export interface BindingReprocess {
+  /** `completed` or `failed`. */
+  state: string
+  /** The job's `opts.lifo`. */
+  lifo: boolean
+  resetAttemptsMade: boolean
+  resetAttemptsStarted: boolean
 }
 
 export interface BindingWorkerOptions {

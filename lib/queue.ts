@@ -43,8 +43,8 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (!Number.isInteger(opts.priority)) {
       throw new Error('Priority should not be float');
     }
-    if (opts.priority > 2097152) {
-      throw new Error('Priority should be between 0 and 2097152');
+    if (opts.priority > 2097151) {
+      throw new Error('Priority should be between 0 and 2097151');
     }
   }
   if (opts.jobId !== undefined) {
@@ -54,12 +54,24 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (opts.jobId === '0' || opts.jobId.startsWith('0:')) {
       throw new Error("JobId cannot be '0' or start with 0:");
     }
-    if (/^\d+$/.test(opts.jobId)) {
+    if (`${parseInt(opts.jobId, 10)}` === opts.jobId) {
       throw new Error('Custom Id cannot be integers');
     }
     if (opts.jobId.includes(':') && opts.jobId.split(':').length !== 3) {
       throw new Error('Custom Id cannot contain :');
     }
+  }
+  const exclusive = [
+    'removeDependencyOnFailure',
+    'failParentOnFailure',
+    'continueParentOnFailure',
+    'ignoreDependencyOnFailure',
+  ].filter((key) => opts[key]);
+  if (exclusive.length > 1) {
+    throw new Error(`The following options cannot be used together: ${exclusive.join(', ')}`);
+  }
+  if (opts.deduplication !== undefined && !opts.deduplication?.id) {
+    throw new Error('Deduplication id must be provided');
   }
   if (opts.backoff !== undefined) {
     const b = opts.backoff;
@@ -144,6 +156,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const merged: JobsOptions = { ...this.jobsOpts, ...(opts ?? {}) };
     checkJobOptions(merged);
     const dataText = serializeData(data);
+    if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
+      throw new Error(`The size of job ${name} exceeds the limit ${merged.sizeLimit} bytes`);
+    }
     const timestamp = merged.timestamp ?? Date.now();
     const native: Native.BindingNewJob = {
       name,
@@ -247,7 +262,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async getJobState(jobId: string): Promise<JobState | 'unknown'> {
     const id = jobIdArg('getJobState', jobId);
     const q = await this.nativeQueue;
-    return (await native(q.getJobState(id))) as JobState | 'unknown';
+    return (await native(q.jobState(id))) as JobState | 'unknown';
   }
 
   /** Number of jobs waiting to be processed (the wait list). */
@@ -484,6 +499,26 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       })();
     }
     return this.closing;
+  }
+
+  /**
+   * Removes a job, with its children unless `removeChildren` is false.
+   * Returns 1 when removed (or when there was nothing to remove) and 0 when
+   * the job or one of its pending children is locked by a worker; emits
+   * `removed` (the job id) on removal. The current iteration of a job
+   * scheduler cannot be removed this way (error code -8).
+   */
+  async remove(jobId: string, { removeChildren = true }: { removeChildren?: boolean } = {}): Promise<number> {
+    if (typeof jobId !== 'string' || jobId === '') {
+      throw new TypeError(`jobId must be a non-empty string, got ${typeof jobId === 'string' ? '""' : typeof jobId}`);
+    }
+    if (typeof removeChildren !== 'boolean') {
+      throw new TypeError(`removeChildren must be a boolean, got ${typeof removeChildren}`);
+    }
+    const q = await this.nativeQueue;
+    const removed = await native(q.removeJob(jobId, removeChildren));
+    if (removed) this.emit('removed', jobId);
+    return removed ? 1 : 0;
   }
 }
 

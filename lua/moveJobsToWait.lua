@@ -19,23 +19,6 @@ local state = ARGV[2]
 local count = tonumber(ARGV[4])
 local stateKey = P .. state
 
--- A retried child is pending again for its parent (the parent's own state
--- does not change).
-local function relinkToParent(jobKey, finishedState)
-  local parentKey = rcall('HGET', jobKey, 'parentKey')
-  if not parentKey or rcall('EXISTS', parentKey) == 0 then return end
-  local wasRecorded
-  if finishedState == 'failed' then
-    wasRecorded = rcall('ZREM', parentKey .. ':unsuccessful', jobKey) == 1 or
-      rcall('HDEL', parentKey .. ':failed', jobKey) == 1
-  else
-    wasRecorded = rcall('HDEL', parentKey .. ':processed', jobKey) == 1
-  end
-  if wasRecorded then
-    rcall('SADD', parentKey .. ':dependencies', jobKey)
-  end
-end
-
 local ids = rcall('ZRANGEBYSCORE', stateKey, 0, ARGV[3], 'LIMIT', 0, count)
 if #ids > 0 then
   local pausedOrMaxed = isPausedOrMaxed(P)

@@ -1,19 +1,7 @@
 --[[
-  Removing jobs for good ("hard" removal), as drain, clean and obliterate do,
-  and the small checks those scripts share.
+  Removing jobs for good ("hard" removal), as drain, clean and obliterate do.
   Needs: common.lua.
 ]]
-
--- Deletes the job's deduplication key when it still names this job, together
--- with the keep-last payload stored for that deduplication id.
-local function clearDeduplicationOnRemoval(P, jobKey, jobId)
-  local deid = rcall('HGET', jobKey, 'deid')
-  if not deid then return end
-  local dedupKey = P .. 'de:' .. deid
-  if rcall('GET', dedupKey) == jobId then
-    rcall('DEL', dedupKey, P .. 'dn:' .. deid)
-  end
-end
 
 -- Detaches a job that is being removed from its parent. When it was the
 -- parent's last pending child and the parent waits for its children: a parent
@@ -44,16 +32,6 @@ local function removeJobHard(P, jobId)
   detachFromParentHard(P, jobKey)
   clearDeduplicationOnRemoval(P, jobKey, jobId)
   removeJobKeys(jobKey)
-end
-
--- True when jobId is the pending iteration of a job scheduler
--- ("repeat:{schedulerId}:{millis}" with millis the scheduler's score), which
--- drain and clean must leave alone.
-local function isCurrentSchedulerIteration(P, jobId)
-  local schedulerId = rcall('HGET', P .. jobId, 'rjk')
-  if not schedulerId then return false end
-  local millis = rcall('ZSCORE', P .. 'repeat', schedulerId)
-  return millis ~= false and jobId == 'repeat:' .. schedulerId .. ':' .. millis
 end
 
 -- Calls redis command cmd on key with ids, in slices small enough for unpack.

@@ -47,12 +47,6 @@ impl BindingQueue {
         Ok(self.queue.get_jobs(&types, start, end, asc).await.napi()?.into_iter().map(Into::into).collect())
     }
 
-    /// The state of one job, or `unknown`.
-    #[napi]
-    pub async fn get_job_state(&self, id: String) -> Result<String> {
-        self.queue.get_job_state(&id).await.napi()
-    }
-
     #[napi]
     pub async fn get_job_logs(&self, id: String, start: i64, end: i64, asc: bool) -> Result<BindingJobLogs> {
         let logs = self.queue.get_job_logs(&id, start, end, asc).await.napi()?;

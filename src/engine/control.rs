@@ -214,24 +214,19 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Map};
+    use serde_json::json;
 
     use super::*;
     use crate::engine::active::FetchSettings;
     use crate::engine::job::NewJob;
     use crate::engine::queue::now_ms;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{raw, redis_url, test_queue};
+    use crate::engine::test_support::{new_job, raw, redis_url, test_queue};
 
     type Conn = redis::aio::ConnectionManager;
 
     fn job(opts: serde_json::Value) -> NewJob {
-        NewJob {
-            name: "n".into(),
-            data: "{}".into(),
-            opts: opts.as_object().cloned().unwrap_or_else(Map::new),
-            now: now_ms(),
-        }
+        new_job(opts, now_ms())
     }
 
     async fn cmd<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> T {

@@ -1,6 +1,7 @@
 //! Read-only views of a queue, as BullMQ's QueueGetters has them: counts,
-//! job listings, the state of one job, logs, workers, pause and rate-limit
-//! state. Plain reads are pipelines; reads that must be atomic are scripts.
+//! job listings, logs, workers, pause and rate-limit state (the state of one
+//! job is `Queue::job_state` in job_ops.rs). Plain reads are pipelines;
+//! reads that must be atomic are scripts.
 
 use std::collections::HashSet;
 
@@ -14,10 +15,6 @@ use super::reply::{as_int, as_string, as_strings};
 crate::lua_script!(
     /// Jobs of some states with their hashes, skipping removed ids.
     GET_JOBS => ["includes/common.lua", "getJobs.lua"]
-);
-crate::lua_script!(
-    /// The state of one job, in BullMQ's lookup order.
-    GET_STATE => ["includes/common.lua", "getState.lua"]
 );
 crate::lua_script!(
     /// Remaining time of the rate limit.
@@ -166,15 +163,6 @@ impl Queue {
         Ok(jobs)
     }
 
-    /// `completed`, `failed`, `delayed`, `prioritized`, `active`, `waiting`,
-    /// `waiting-children` or `unknown`.
-    pub async fn get_job_state(&self, job_id: &str) -> Result<String> {
-        let mut inv = self.script(&GET_STATE);
-        inv.arg(job_id);
-        let state: String = inv.invoke_async(&mut self.cmd()).await?;
-        Ok(state)
-    }
-
     /// Log lines of a job, `start..=end` counted from the oldest line (`asc`)
     /// or from the newest, and the total number of lines.
     pub async fn get_job_logs(&self, job_id: &str, start: i64, end: i64, asc: bool) -> Result<JobLogs> {
@@ -223,19 +211,14 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Map};
+    use serde_json::json;
 
     use super::*;
     use crate::engine::job::NewJob;
-    use crate::engine::test_support::{raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, test_queue};
 
     fn job(name: &str, opts: serde_json::Value) -> NewJob {
-        NewJob {
-            name: name.into(),
-            data: "{}".into(),
-            opts: opts.as_object().cloned().unwrap_or_else(Map::new),
-            now: 1_700_000_000_000,
-        }
+        NewJob { name: name.into(), ..new_job(opts, 1_700_000_000_000) }
     }
 
     fn ids(jobs: &[RawJob]) -> Vec<&str> {
@@ -302,24 +285,6 @@ mod tests {
         assert_eq!(ids(&asc), vec!["2", "1"]);
         let desc = q.get_jobs(&strings(&["delayed", "delayed"]), 0, -1, false).await.unwrap();
         assert_eq!(ids(&desc), vec!["1", "2"]);
-    }
-
-    #[tokio::test]
-    async fn state_lookup_follows_bullmq_order() {
-        let q = test_queue("state").await;
-        q.add_jobs(&[job("w", json!({})), job("d", json!({"delay": 1000})), job("p", json!({"priority": 1}))])
-            .await
-            .unwrap();
-        assert_eq!(q.get_job_state("1").await.unwrap(), "waiting");
-        assert_eq!(q.get_job_state("2").await.unwrap(), "delayed");
-        assert_eq!(q.get_job_state("3").await.unwrap(), "prioritized");
-        assert_eq!(q.get_job_state("nope").await.unwrap(), "unknown");
-        let mut c = raw(&q).await;
-        let _: () = redis::cmd("RPUSH").arg(q.keys().key("paused")).arg("legacy").query_async(&mut c).await.unwrap();
-        assert_eq!(q.get_job_state("legacy").await.unwrap(), "waiting");
-        // completed is looked at before anything else.
-        let _: () = redis::cmd("ZADD").arg(q.keys().key("completed")).arg(1).arg("1").query_async(&mut c).await.unwrap();
-        assert_eq!(q.get_job_state("1").await.unwrap(), "completed");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ pub mod control;
 pub mod error;
 pub mod getters;
 pub mod job;
+pub mod job_ops;
 pub mod keys;
 pub mod queue;
 pub mod reply;
