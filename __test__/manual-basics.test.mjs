@@ -113,3 +113,24 @@ test('moveToCompleted with a foreign token fails with BullMQ messages', async ()
     message: `Missing lock for job ${job.id}. moveToFinished`,
   });
 });
+
+test('add rejects options BullMQ rejects, with its messages', async () => {
+  const { queue } = await setup('opts');
+  await assert.rejects(queue.add('x', {}, { jobId: '12' }), { message: 'Custom Id cannot be integers' });
+  await assert.rejects(queue.add('x', {}, { jobId: 'a:b' }), { message: 'Custom Id cannot contain :' });
+  await assert.rejects(queue.add('x', {}, { priority: 1.5 }), { message: 'Priority should not be float' });
+  await assert.rejects(queue.add('x', {}, { priority: 2097152 }), {
+    message: 'Priority should be between 0 and 2097151',
+  });
+  await assert.rejects(queue.add('big', 'x'.repeat(20), { sizeLimit: 10 }), {
+    message: 'The size of job big exceeds the limit 10 bytes',
+  });
+  await assert.rejects(queue.add('x', {}, { failParentOnFailure: true, ignoreDependencyOnFailure: true }), {
+    message: 'The following options cannot be used together: failParentOnFailure, ignoreDependencyOnFailure',
+  });
+  await assert.rejects(queue.add('x', {}, { delay: -1 }), TypeError);
+  await assert.rejects(queue.add('x', { n: 1n }), TypeError);
+  // A numeric-looking id that is not an integer's canonical form is allowed, as in BullMQ.
+  const job = await queue.add('x', {}, { jobId: '007' });
+  assert.equal(job.id, '007');
+});

@@ -2,11 +2,11 @@
  * Worker: the manual-processing surface (getNextJob with tokens) and, with a
  * processor, the automatic worker.
  */
-import { requirePositiveMs, requireToken } from './arguments';
 import { native } from './errors';
 import { Job, rawFromFlat, resolveKeepJobs } from './job';
 import type { Native } from './native';
 import { binding } from './native';
+import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
 import { RateLimitError } from './errors';
 import type { WorkerOptions } from './types';
@@ -99,7 +99,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * true) waits on the queue's marker first; undefined when no job came.
    */
   async getNextJob(token: string, { block = true }: { block?: boolean } = {}): Promise<Job<DataType, ResultType, NameType> | undefined> {
-    requireToken(token);
+    tokenArg('getNextJob', token);
     if (this.closing) return undefined;
     const w = await this.nativeWorker;
     const raw = await native(w.getNextJob(token, block !== false));
@@ -128,9 +128,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * `Worker.RateLimitError()` from a processor.
    */
   async rateLimit(expireTimeMs: number): Promise<void> {
-    const ms = requirePositiveMs(expireTimeMs, 'expireTimeMs');
+    integerArg('rateLimit', 'expireTimeMs', expireTimeMs, 1);
     const q = await this.nativeQueue;
-    await native(q.rateLimit(ms));
+    await native(q.rateLimit(expireTimeMs));
   }
 
   /**

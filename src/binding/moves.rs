@@ -1,6 +1,6 @@
 //! Moves of an active job out of `active` other than completion: failing an
 //! attempt (retry or final failure), the manual delay, back to wait after a
-//! rate limit, lock extension, and the manual rate limit. The methods here
+//! rate limit, and lock extension. The methods here
 //! are on `BindingQueue` (a job reached through a Queue); a Worker fails jobs
 //! through `BindingWorker::move_to_failed` so fetch-next uses its settings.
 
@@ -122,11 +122,5 @@ impl BindingQueue {
     #[napi]
     pub async fn extend_lock(&self, job_id: String, token: String, duration: i64) -> Result<i64> {
         Ok(i64::from(self.queue.extend_lock(&job_id, &token, duration).await.napi()?))
-    }
-
-    /// Rate limits the queue for `expire_ms`.
-    #[napi]
-    pub async fn rate_limit(&self, expire_ms: i64) -> Result<()> {
-        self.queue.rate_limit(expire_ms).await.napi()
     }
 }

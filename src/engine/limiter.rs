@@ -1,6 +1,6 @@
-//! The queue's rate limiter key: the manual rate limit (`queue.rateLimit`,
-//! `worker.rateLimit`) and moving a job back to wait once limited
-//! (`job.moveToWait`).
+//! Moving an active job back to wait after a manual rate limit
+//! (`job.moveToWait`); the limit itself is set by `Queue::rate_limit`
+//! (control.rs).
 
 use super::error::{EngineError, Result};
 use super::queue::Queue;
@@ -11,28 +11,7 @@ crate::lua_script!(
     MOVE_JOB_FROM_ACTIVE_TO_WAIT => ["includes/common.lua", "moveJobFromActiveToWait.lua"]
 );
 
-/// The limiter value of a manual rate limit: above any `max`.
-const MANUAL_LIMIT: i64 = 9_007_199_254_740_991;
-
 impl Queue {
-    /// Rate limits the queue for `expire_ms`: fetches of workers with a
-    /// limiter (or under a global rate limit) get no job until it expires.
-    pub async fn rate_limit(&self, expire_ms: i64) -> Result<()> {
-        if expire_ms <= 0 {
-            return Err(EngineError::invalid(format!(
-                "rate limit expiry must be a positive number of ms, got {expire_ms}"
-            )));
-        }
-        let _: () = redis::cmd("SET")
-            .arg(self.keys().key("limiter"))
-            .arg(MANUAL_LIMIT)
-            .arg("PX")
-            .arg(expire_ms)
-            .query_async(&mut self.cmd())
-            .await?;
-        Ok(())
-    }
-
     /// Moves an active job back to wait (runs next); returns the limiter's
     /// remaining time in ms, 0 when not limited.
     pub async fn move_job_from_active_to_wait(&self, job_id: &str, token: &str) -> Result<i64> {
@@ -49,16 +28,16 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Map};
+    use serde_json::json;
 
     use crate::engine::active::FetchSettings;
     use crate::engine::job::NewJob;
     use crate::engine::queue::now_ms;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, test_queue};
 
     fn job(opts: serde_json::Value) -> NewJob {
-        NewJob { name: "n".into(), data: "{}".into(), opts: opts.as_object().cloned().unwrap_or_else(Map::new), now: now_ms() }
+        new_job(opts, now_ms())
     }
 
     #[tokio::test]
@@ -101,6 +80,5 @@ mod tests {
         assert_eq!(score, 2.0 * 4294967296.0);
         let err = q.move_job_from_active_to_wait(&first.id, "other").await.unwrap_err();
         assert_eq!(err.message, format!("Missing lock for job {}. moveJobFromActiveToWait", first.id));
-        assert!(q.rate_limit(0).await.is_err());
     }
 }

@@ -53,17 +53,14 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Map;
-
     use crate::engine::active::FetchSettings;
-    use crate::engine::job::NewJob;
     use crate::engine::queue::now_ms;
-    use crate::engine::test_support::{raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, test_queue};
 
     #[tokio::test]
     async fn only_the_holder_extends_a_lock() {
         let q = test_queue("lock").await;
-        let job = NewJob { name: "n".into(), data: "{}".into(), opts: Map::new(), now: now_ms() };
+        let job = new_job(serde_json::json!({}), now_ms());
         let added = q.add_jobs(&[job.clone(), job]).await.unwrap();
         let short = FetchSettings { lock_duration: 1000, ..FetchSettings::default() };
         q.move_to_active("a", &short, now_ms()).await.unwrap();

@@ -3,8 +3,11 @@
 pub mod active;
 pub mod backoff;
 pub mod connection;
+pub mod control;
 pub mod error;
+pub mod getters;
 pub mod job;
+pub mod job_ops;
 pub mod keys;
 pub mod limiter;
 pub mod lock;

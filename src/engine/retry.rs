@@ -357,9 +357,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::job::NewJob;
     use crate::engine::queue::now_ms;
-    use crate::engine::test_support::{raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, test_queue};
 
     fn policy(opts: Value) -> FailurePolicy {
         FailurePolicy::from_opts(opts.as_object().unwrap(), KeepJobs::default()).unwrap()
@@ -413,13 +412,7 @@ mod tests {
     }
 
     async fn active_job(q: &Queue, opts: Value) -> RawJob {
-        let job = NewJob {
-            name: "n".into(),
-            data: "{}".into(),
-            opts: opts.as_object().cloned().unwrap_or_default(),
-            now: now_ms(),
-        };
-        q.add_jobs(&[job]).await.unwrap();
+        q.add_jobs(&[new_job(opts, now_ms())]).await.unwrap();
         match q.move_to_active("tok", &FetchSettings::default(), now_ms()).await.unwrap() {
             Fetched::Job(j) => j,
             other => panic!("expected a job, got {other:?}"),

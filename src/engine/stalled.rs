@@ -84,17 +84,17 @@ impl WorkerCore {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Map};
+    use serde_json::json;
 
     use super::*;
     use crate::engine::active::FetchSettings;
     use crate::engine::job::NewJob;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, test_queue};
     use crate::engine::worker::WorkerOptions;
 
     fn job(opts: serde_json::Value) -> NewJob {
-        NewJob { name: "n".into(), data: "{}".into(), opts: opts.as_object().cloned().unwrap_or_else(Map::new), now: now_ms() }
+        new_job(opts, now_ms())
     }
 
     async fn expire_lock(q: &Queue, id: &str) {

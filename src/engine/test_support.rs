@@ -51,3 +51,13 @@ pub async fn test_queue(label: &str) -> Queue {
 pub async fn raw(queue: &Queue) -> redis::aio::ConnectionManager {
     queue.connection().manager()
 }
+
+/// A job named `n` with data `{}`, the given public options, added at `now`.
+pub fn new_job(opts: serde_json::Value, now: i64) -> super::job::NewJob {
+    super::job::NewJob {
+        name: "n".into(),
+        data: "{}".into(),
+        opts: opts.as_object().cloned().unwrap_or_default(),
+        now,
+    }
+}
