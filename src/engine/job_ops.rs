@@ -228,7 +228,7 @@ mod tests {
     use crate::engine::job::NewJob;
     use crate::engine::queue::now_ms;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{new_job, raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, stream_entries, test_queue};
 
     fn job(opts: serde_json::Value) -> NewJob {
         new_job(opts, now_ms())
@@ -261,14 +261,7 @@ mod tests {
 
     /// `[event, jobId, third field value]` of every stream entry.
     async fn events(q: &Queue) -> Vec<Vec<String>> {
-        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-            .arg(q.keys().key("events"))
-            .arg("-")
-            .arg("+")
-            .query_async(&mut raw(q).await)
-            .await
-            .unwrap();
-        entries.into_iter().map(|(_, f)| f.into_iter().skip(1).step_by(2).collect()).collect()
+        stream_entries(q).await.into_iter().map(|f| f.into_iter().skip(1).step_by(2).collect()).collect()
     }
 
     async fn cmd<T: redis::FromRedisValue>(q: &Queue, args: &[&str]) -> T {

@@ -358,7 +358,7 @@ mod tests {
 
     use super::*;
     use crate::engine::queue::now_ms;
-    use crate::engine::test_support::{new_job, raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, stream_entries, test_queue};
 
     fn policy(opts: Value) -> FailurePolicy {
         FailurePolicy::from_opts(opts.as_object().unwrap(), KeepJobs::default()).unwrap()
@@ -426,17 +426,6 @@ mod tests {
         a
     }
 
-    async fn events(q: &Queue) -> Vec<Vec<String>> {
-        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-            .arg(q.keys().key("events"))
-            .arg("-")
-            .arg("+")
-            .query_async(&mut raw(q).await)
-            .await
-            .unwrap();
-        entries.into_iter().map(|(_, fields)| fields).collect()
-    }
-
     #[tokio::test]
     async fn a_backoff_retry_scores_the_job_at_its_due_time_and_counts_the_attempt() {
         let q = test_queue("backoff").await;
@@ -460,7 +449,7 @@ mod tests {
             .unwrap();
         assert_eq!((atm.as_str(), delay.as_str(), reason.as_str()), ("1", "5000", "boom"));
         assert_eq!(st, r#"["Error: boom"]"#);
-        let evs = events(&q).await;
+        let evs = stream_entries(&q).await;
         let last = evs.last().unwrap();
         assert_eq!(last[..4], ["event", "delayed", "jobId", job.id.as_str()]);
         assert_eq!(last[5], (a.timestamp + 5000).to_string());
@@ -483,7 +472,7 @@ mod tests {
         let mut c = raw(&q).await;
         let wait: Vec<String> = redis::cmd("LRANGE").arg(q.keys().key("wait")).arg(0).arg(-1).query_async(&mut c).await.unwrap();
         assert_eq!(wait, vec![job.id.clone()]);
-        let evs = events(&q).await;
+        let evs = stream_entries(&q).await;
         assert_eq!(evs.last().unwrap(), &["event", "waiting", "jobId", job.id.as_str(), "prev", "active"]);
 
         let again = match q.move_to_active("tok", &FetchSettings::default(), now_ms()).await.unwrap() {
@@ -496,7 +485,7 @@ mod tests {
         assert_eq!(res.stacktrace, vec!["Error: first", "Error: second"]);
         let failed: Vec<String> = redis::cmd("ZRANGE").arg(q.keys().key("failed")).arg(0).arg(-1).query_async(&mut c).await.unwrap();
         assert_eq!(failed, vec![job.id.clone()]);
-        let evs = events(&q).await;
+        let evs = stream_entries(&q).await;
         let names: Vec<&str> = evs.iter().map(|e| e[1].as_str()).collect();
         assert_eq!(names.iter().filter(|n| **n == "failed").count(), 1);
         let exhausted = evs.iter().find(|e| e[1] == "retries-exhausted").unwrap();

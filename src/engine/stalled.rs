@@ -90,7 +90,7 @@ mod tests {
     use crate::engine::active::FetchSettings;
     use crate::engine::job::NewJob;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{new_job, raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, stream_entries, test_queue};
     use crate::engine::worker::WorkerOptions;
 
     fn job(opts: serde_json::Value) -> NewJob {
@@ -132,9 +132,8 @@ mod tests {
         let (stc, defa): (String, Option<String>) =
             redis::cmd("HMGET").arg(q.keys().job(&j.id)).arg(&["stc", "defa"]).query_async(&mut c).await.unwrap();
         assert_eq!((stc.as_str(), defa), ("1", None));
-        let entries: Vec<(String, Vec<String>)> =
-            redis::cmd("XRANGE").arg(q.keys().key("events")).arg("-").arg("+").query_async(&mut c).await.unwrap();
-        let tail: Vec<Vec<String>> = entries.into_iter().rev().take(2).rev().map(|(_, f)| f).collect();
+        let entries = stream_entries(&q).await;
+        let tail = &entries[entries.len() - 2..];
         assert_eq!(tail[0], ["event", "waiting", "jobId", j.id.as_str(), "prev", "active"]);
         assert_eq!(tail[1], ["event", "stalled", "jobId", j.id.as_str()]);
     }

@@ -61,3 +61,15 @@ pub fn new_job(opts: serde_json::Value, now: i64) -> super::job::NewJob {
         now,
     }
 }
+
+/// Every entry of the queue's events stream, as its flat field/value list.
+pub async fn stream_entries(queue: &Queue) -> Vec<Vec<String>> {
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(queue.keys().key("events"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw(queue).await)
+        .await
+        .expect("read the events stream");
+    entries.into_iter().map(|(_, fields)| fields).collect()
+}
