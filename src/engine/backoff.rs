@@ -54,7 +54,7 @@ impl Backoff {
     pub fn delay_for(&self, attempt: i64, random: f64) -> Option<i64> {
         let full = match self.strategy {
             Strategy::Fixed => self.delay,
-            Strategy::Exponential => (2f64.powf((attempt - 1) as f64) * self.delay).round(),
+            Strategy::Exponential => (2f64.powf(attempt.saturating_sub(1) as f64) * self.delay).round(),
             Strategy::Custom(_) => return None,
         };
         let delay = if self.jitter > 0.0 {

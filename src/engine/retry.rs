@@ -113,7 +113,8 @@ pub fn decide_retry(
     custom_delay: Option<i64>,
     random: f64,
 ) -> Result<RetryDecision> {
-    if unrecoverable || attempts_made + 1 >= policy.attempts {
+    let attempt = attempts_made.saturating_add(1);
+    if unrecoverable || attempt >= policy.attempts {
         return Ok(RetryDecision::Fail);
     }
     let delay = match &policy.backoff {
@@ -125,7 +126,7 @@ pub fn decide_retry(
                     "Unknown backoff strategy {name}.\n      If a custom backoff strategy is used, specify it when the queue is created."
                 )))
             }
-            _ => backoff.delay_for(attempts_made + 1, random).unwrap_or(0),
+            _ => backoff.delay_for(attempt, random).unwrap_or(0),
         },
     };
     Ok(match delay {
@@ -238,7 +239,7 @@ impl Delay {
             job_id: job_id.to_string(),
             token: token.to_string(),
             timestamp: now,
-            delay: (due - now).max(0),
+            delay: due.saturating_sub(now).max(0),
             skip_attempt: true,
             failure: None,
             fetch_next: false,
