@@ -64,6 +64,8 @@ pub struct WorkerCore {
     blocking: Mutex<Option<MultiplexedConnection>>,
     client_name: String,
     closing: AtomicBool,
+    /// A call is blocked on the marker.
+    waiting: AtomicBool,
     close_notify: Notify,
     /// The running stalled-job timer (see `stalled.rs`).
     pub(super) stalled_timer: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
@@ -83,6 +85,7 @@ impl WorkerCore {
             blocking: Mutex::new(Some(conn)),
             client_name,
             closing: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
             close_notify: Notify::new(),
             stalled_timer: std::sync::Mutex::new(None),
         }))
@@ -189,14 +192,15 @@ impl WorkerCore {
             let st = self.state.lock().await;
             (st.drained, st.block_until, st.limit_until)
         };
-        let now = now_ms();
-        if limit_until > now {
-            let wait = (limit_until - now).min(MAX_RATE_LIMIT_DELAY_MS);
-            if !self.sleep_unless_closed(Duration::from_millis(wait as u64)).await {
-                return Ok(None);
-            }
-        } else if drained && block {
+        if limit_until > now_ms() {
+            // As BullMQ: while rate limited the call returns at once, without
+            // touching Redis; the automatic worker waits with `wait_rate_limit`.
+            return Ok(None);
+        }
+        // Only one call blocks on the marker at a time; concurrent callers fetch.
+        if drained && block && !self.waiting.swap(true, Ordering::SeqCst) {
             let until = self.wait_for_job(block_until).await;
+            self.waiting.store(false, Ordering::SeqCst);
             if self.is_closing() {
                 return Ok(None);
             }
@@ -209,6 +213,18 @@ impl WorkerCore {
             return Ok(None);
         }
         self.fetch(token).await
+    }
+
+    /// Sleeps until the rate limit recorded by the last fetch has passed (at
+    /// most BullMQ's 30 s); false when the worker closed meanwhile.
+    pub async fn wait_rate_limit(&self) -> bool {
+        let limit_until = self.state.lock().await.limit_until;
+        let now = now_ms();
+        if limit_until <= now {
+            return !self.is_closing();
+        }
+        let wait = (limit_until - now).min(MAX_RATE_LIMIT_DELAY_MS);
+        self.sleep_unless_closed(Duration::from_millis(wait as u64)).await
     }
 
     /// Sleeps; false when the worker closed meanwhile.
