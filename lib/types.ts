@@ -106,6 +106,10 @@ export interface WorkerOptions extends QueueBaseOptions {
   removeOnComplete?: KeepJobs;
   removeOnFail?: KeepJobs;
   settings?: { backoffStrategy?: BackoffStrategy };
+  /** Sandboxed processors run in worker threads instead of child processes. */
+  useWorkerThreads?: boolean;
+  /** Milliseconds to wait after a failed fetch before trying again. */
+  runRetryDelay?: number;
 }
 
 export type BackoffStrategy = (

@@ -6,6 +6,7 @@ mod job_api;
 mod moves;
 mod queue;
 mod queue_api;
+mod runner;
 mod worker;
 
 use std::sync::Once;

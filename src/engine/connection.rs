@@ -167,6 +167,20 @@ impl Connection {
         }
         Ok(conn)
     }
+
+    /// A dedicated pub/sub connection (subscriptions take a connection over).
+    pub async fn open_pubsub(&self) -> Result<redis::aio::PubSub> {
+        let connect = self.client.get_async_pubsub();
+        match tokio::time::timeout(self.options.connect_timeout(), connect).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(e)) => Err(connect_error(&self.options, e)),
+            Err(_) => Err(EngineError {
+                kind: ErrorKind::Redis,
+                code: 0,
+                message: format!("Could not connect to Redis at {}: timed out", self.options.address()),
+            }),
+        }
+    }
 }
 
 fn connect_error(options: &ConnectionOptions, err: redis::RedisError) -> EngineError {

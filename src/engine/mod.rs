@@ -2,6 +2,7 @@
 
 pub mod active;
 pub mod backoff;
+pub mod cancel;
 pub mod connection;
 pub mod control;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod limiter;
 pub mod lock;
 pub mod queue;
 pub mod reply;
+pub mod runner;
 pub mod retry;
 pub mod scripts;
 pub mod stalled;
