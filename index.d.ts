@@ -93,7 +93,11 @@ export declare class BindingWorker {
   setConcurrency(concurrency: number): void
   /** Stops fetching new jobs (jobs in flight go on). */
   pauseRunner(): void
-  resumeRunner(): void
+  /**
+   * Fetches again after `pause_runner` (async: it restarts the stalled
+   * checker on the runtime).
+   */
+  resumeRunner(): Promise<void>
   /** Stops fetching for good; jobs in flight can still be finished. */
   stopRunner(): Promise<void>
   /** Resolves when no job is in flight and no fetch is under way. */

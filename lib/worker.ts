@@ -290,7 +290,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       if (this.closing || this.paused) return;
       if (this.runnerStarted) {
         await this.runnerStarted;
-        w.resumeRunner();
+        await native(w.resumeRunner());
       } else {
         this.runner = w;
         this.runnerStarted = native(
@@ -534,7 +534,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (this.running && !this.paused) return;
     this.paused = false;
     if (this.running) {
-      this.runner?.resumeRunner();
+      this.runner?.resumeRunner().catch((err) => this.emit('error', fromNative(err)));
     } else if (this.processFn && !this.closing) {
       this.run().catch((err) => this.emit('error', err));
     }

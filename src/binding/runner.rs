@@ -180,8 +180,10 @@ impl BindingWorker {
         Ok(())
     }
 
+    /// Fetches again after `pause_runner` (async: it restarts the stalled
+    /// checker on the runtime).
     #[napi]
-    pub fn resume_runner(&self) -> Result<()> {
+    pub async fn resume_runner(&self) -> Result<()> {
         self.runner()?.resume();
         Ok(())
     }
