@@ -317,6 +317,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   private onRunnerEvent(event: Native.BindingRunnerEvent): void {
+    try {
+      this.handleRunnerEvent(event);
+    } catch (err) {
+      // Never let an exception escape into the native callback.
+      this.emit('error', err);
+    }
+  }
+
+  private handleRunnerEvent(event: Native.BindingRunnerEvent): void {
     switch (event.kind) {
       case 'jobs':
         for (const job of event.jobs ?? []) this.startJob(job.id, job.token, job.fields);
@@ -353,8 +362,17 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** Hands a job to the processor. */
   private startJob(id: string, token: string, fields: string[] | JobJsonRaw): void {
-    const raw = Array.isArray(fields) ? rawFromFlat(fields) : fields;
-    const job = Job.fromJSON<DataType, ResultType, NameType>(this, raw, id);
+    let job: Job<DataType, ResultType, NameType>;
+    try {
+      const raw = Array.isArray(fields) ? rawFromFlat(fields) : fields;
+      job = Job.fromJSON<DataType, ResultType, NameType>(this, raw, id);
+    } catch (err) {
+      // Unreadable job: let go of it (its lock expires and the stalled
+      // checker puts it back) and report why.
+      this.runner?.releaseJob(id, token);
+      this.emit('error', err);
+      return;
+    }
     job.token = token;
     const entry: InFlight = { job, token, controller: new AbortController(), failing: false, reported: false };
     this.inFlight.set(id, entry);
