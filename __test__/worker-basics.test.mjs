@@ -3,13 +3,12 @@
 // (graceful and forced), limiter, queue pause, delayed jobs, the queue's
 // global concurrency, retention options.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 
 import { Job, Worker } from 'bullmq-native';
 import { Queue as OfficialQueue } from 'bullmq';
 
-import { deferred, record, setup, sleep } from './support/workers.mjs';
+import { deferred, record, runScript, setup, sleep } from './support/workers.mjs';
 import { redisUrl, streamEvents, waitFor } from './support/redis.mjs';
 
 test('the processor gets (job, token, signal) and its return value completes the job', async () => {
@@ -271,22 +270,7 @@ test('a running worker keeps the process alive until it is closed', async () => 
     // Nothing else keeps the process alive once the job is added.
     await queue.add('j', {});
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: new URL('..', import.meta.url),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const code = await new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve('still running after close');
-    }, 20000);
-    child.on('exit', (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
+  const { code, out } = await runScript(script, { timeout: 20000 });
   assert.equal(out, 'still alive\n');
   assert.equal(code, 0, 'the process exits by itself after close');
 });

@@ -4,12 +4,11 @@
 // lock aborts the signal; queue.cancelJob (our extension) reaches the worker
 // holding the job from any process.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 
 import { UnrecoverableError } from 'bullmq-native';
 
-import { record, setup } from './support/workers.mjs';
+import { record, runScript, setup } from './support/workers.mjs';
 import { redisUrl, waitFor } from './support/redis.mjs';
 
 /** A processor that waits for its signal and rejects with `makeError(reason)`. */
@@ -160,22 +159,7 @@ test('queue.cancelJob reaches the worker holding the job, from another process',
     console.log(JSON.stringify({ held, missing }));
     await queue.close();
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: new URL('..', import.meta.url),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const code = await new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve('timed out');
-    }, 30000);
-    child.on('exit', (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
+  const { code, out } = await runScript(script);
   assert.equal(code, 0);
   assert.deepEqual(JSON.parse(out), { held: true, missing: false });
   await waitFor(async () => (await queue.getFailedCount()) === 1);

@@ -1,6 +1,7 @@
 // Setup shared by the automatic-worker tests: a queue, workers closed when
 // the test file ends (forcibly, so a hanging processor cannot block it),
 // gates that hold processors until released, and event recorders.
+import { spawn } from 'node:child_process';
 import { after } from 'node:test';
 
 import { Queue, Worker } from 'bullmq-native';
@@ -47,3 +48,27 @@ export function record(emitter, names) {
 
 /** Resolves after `ms` (for checks that nothing more happens meanwhile). */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs an ES module `script` in a child Node process from the package root
+ * (so it can import 'bullmq-native'); resolves `{code, out}` (stdout) once it
+ * exits, or `code: 'still running'` after `timeout` ms (it is then killed).
+ */
+export function runScript(script, { timeout = 30000 } = {}) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: new URL('../..', import.meta.url),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve({ code: 'still running', out });
+    }, timeout);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
