@@ -2,7 +2,7 @@
 // entry that re-exports the CommonJS build, so both module systems share one
 // set of classes (no dual-package hazard: `instanceof` works across them).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,16 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', joi
   stdio: 'inherit',
   cwd: root,
 });
+
+// lib/*.ts import the generated typings as '../index' (the package root);
+// the emitted .d.ts files sit one level deeper, in dist/cjs/.
+for (const file of readdirSync(join(root, 'dist/cjs'))) {
+  if (!file.endsWith('.d.ts')) continue;
+  const path = join(root, 'dist/cjs', file);
+  const text = readFileSync(path, 'utf8');
+  const fixed = text.replace(/(from\s+|import\()(['"])\.\.\/index(\.js)?\2/g, '$1$2../../index$2');
+  if (fixed !== text) writeFileSync(path, fixed);
+}
 
 const cjs = require(join(root, 'dist/cjs/index.js'));
 const names = Object.keys(cjs).filter((n) => n !== 'default' && n !== '__esModule');
