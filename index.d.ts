@@ -10,6 +10,43 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class BindingQueue {
+  /** Stores the progress (JSON text) and emits `progress`. */
+  updateJobProgress(id: string, progress: string): Promise<void>
+  /** Replaces the job's data (JSON text). */
+  updateJobData(id: string, data: string): Promise<void>
+  /** Appends a log line; returns the number of lines kept. */
+  addJobLog(id: string, line: string, keepLogs?: number | undefined | null): Promise<number>
+  /** Trims the log to the newest `keepLogs` lines, or deletes it. */
+  clearJobLogs(id: string, keepLogs?: number | undefined | null): Promise<void>
+  /** Moves a delayed job to wait now. */
+  promoteJob(id: string): Promise<void>
+  /** Re-schedules a delayed job `delay` ms from now. */
+  changeJobDelay(id: string, delay: number): Promise<void>
+  /** Sets the job's priority; `lifo` puts it first among its peers. */
+  changeJobPriority(id: string, priority: number, lifo: boolean): Promise<void>
+  /** Removes a job; `false` when it (or a pending child) is locked. */
+  removeJob(id: string, removeChildren: boolean): Promise<boolean>
+  /** Sends a completed / failed job back to wait. */
+  reprocessJob(id: string, opts: BindingReprocess): Promise<void>
+  /**
+   * The job's state: `completed`, `failed`, `delayed`, `prioritized`,
+   * `active`, `waiting`, `waiting-children` or `unknown`.
+   */
+  jobState(id: string): Promise<string>
+  /**
+   * Fails an attempt of a job held by `token`: retry or final failure.
+   * Fetch-next uses BullMQ's default worker settings.
+   */
+  moveToFailed(attempt: BindingFailedAttempt): Promise<BindingFailed>
+  /**
+   * Moves an active job to delayed until `timestamp` without counting an
+   * attempt; returns the delay applied (ms, 0 when the time is past).
+   */
+  moveToDelayed(jobId: string, token: string, timestamp: number): Promise<number>
+  /** Moves an active job back to wait; returns the rate limit's remaining ms. */
+  moveJobFromActiveToWait(jobId: string, token: string): Promise<number>
+  /** 1 when the lock held by `token` was extended, 0 otherwise. */
+  extendLock(jobId: string, token: string, duration: number): Promise<number>
   /** Adds jobs in one round trip; ids in input order. */
   addJobs(jobs: Array<BindingNewJob>): Promise<Array<BindingAdded>>
   /**
@@ -20,12 +57,41 @@ export declare class BindingQueue {
   /** Marks the queue closed; its connections end when the handle is dropped. */
   close(): void
   getJob(id: string): Promise<BindingRawJob | null>
+  /**
+   * Counts per type, in the order given (`waiting` = the wait list). With
+   * `delayedBefore`, delayed jobs due before that timestamp only.
+   */
+  getJobCounts(types: Array<string>, delayedBefore?: number | undefined | null): Promise<Array<number>>
+  /** Jobs of the given types with their hashes; `asc` = oldest first. */
+  getJobs(types: Array<string>, start: number, end: number, asc: boolean): Promise<Array<BindingRawJob>>
+  getJobLogs(id: string, start: number, end: number, asc: boolean): Promise<BindingJobLogs>
+  isPaused(): Promise<boolean>
+  /** The worker connections of this queue, as `CLIENT LIST` fields. */
+  getWorkers(): Promise<Array<Record<string, string>>>
+  /** Remaining rate-limit time; `maxJobs` 0 means "not given". */
+  getRateLimitTtl(maxJobs: number): Promise<number>
+  pause(): Promise<void>
+  resume(): Promise<void>
+  drain(delayed: boolean): Promise<void>
+  /** Removes old jobs of one state; the ids removed by each batch. */
+  clean(state: string, cutoff: number, limit: number): Promise<Array<Array<string>>>
+  obliterate(force: boolean, count: number): Promise<void>
+  rateLimit(ms: number): Promise<void>
+  retryJobs(state: string, count: number, timestamp: number): Promise<void>
+  promoteJobs(count: number): Promise<void>
 }
 
 export declare class BindingWorker {
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
   /** Completes or finally fails a job; the next job when `fetchNext` found one. */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
+  /** Fails an attempt (retry or final failure) with the worker's settings. */
+  moveToFailed(attempt: BindingFailedAttempt): Promise<BindingFailed>
+  /**
+   * Starts the stalled checker; `callback` gets each report. The callback
+   * does not keep Node's event loop alive, and is released on close.
+   */
+  startStalledCheckTimer(callback: (report: BindingStalledReport) => void): Promise<void>
   close(): Promise<void>
 }
 
@@ -45,6 +111,41 @@ export interface BindingConnectionOptions {
   tls?: boolean
   tlsInsecure?: boolean
   connectTimeout?: number
+}
+
+/** Where a failed attempt left the job, and the next job if fetched. */
+export interface BindingFailed {
+  /** `failed`, `delayed` (retry after `delay` ms) or `waiting` (retry now). */
+  state: string
+  delay: number
+  /** The stack traces now stored. */
+  stacktrace: Array<string>
+  /** Set when the job failed for good. */
+  finishedOn?: number
+  next: BindingFetched
+}
+
+/** A failed attempt as the facade reports it. */
+export interface BindingFailedAttempt {
+  jobId: string
+  token: string
+  /** The error's message. */
+  reason: string
+  /** The error's stack. */
+  stack?: string
+  /** The job's stack traces so far. */
+  stacktrace: Array<string>
+  /** Attempts made before this one. */
+  attemptsMade: number
+  /** The error is an UnrecoverableError. */
+  unrecoverable: boolean
+  /** The delay the worker's custom backoff strategy gave, if it ran. */
+  customDelay?: number
+  /** JSON text of the job's options. */
+  opts: string
+  /** The host's `removeOnFail`, used when the job has none. */
+  defaultKeep: BindingKeepJobs
+  fetchNext: boolean
 }
 
 /** Result of a fetch: a job, or why there was none. */
@@ -70,6 +171,11 @@ export interface BindingFinish {
   fetchNext: boolean
 }
 
+export interface BindingJobLogs {
+  logs: Array<string>
+  count: number
+}
+
 export interface BindingKeepJobs {
   count: number
   age?: number
@@ -86,6 +192,14 @@ export interface BindingNewJob {
   timestamp?: number
 }
 
+/** What a producing Queue writes into `meta` when it connects. */
+export interface BindingQueueMeta {
+  /** `opts.maxLenEvents` (BullMQ's `streams.events.maxLen`, default 10000). */
+  maxLenEvents: number
+  /** `version`, e.g. `bullmq-native:0.1.0`. */
+  version: string
+}
+
 /**
  * A job hash as a flat `[field, value, ...]` list, which JS turns into an
  * object cheaply.
@@ -93,6 +207,24 @@ export interface BindingNewJob {
 export interface BindingRawJob {
   id: string
   fields: Array<string>
+}
+
+/** Options of `job.retry(state, opts)`. */
+export interface BindingReprocess {
+  /** `completed` or `failed`. */
+  state: string
+  /** The job's `opts.lifo`. */
+  lifo: boolean
+  resetAttemptsMade: boolean
+  resetAttemptsStarted: boolean
+}
+
+/** What one stalled check reports to JavaScript. */
+export interface BindingStalledReport {
+  /** Ids of the jobs moved back to wait. */
+  jobIds: Array<string>
+  /** The check failed with this message. */
+  error?: string
 }
 
 export interface BindingWorkerOptions {
@@ -104,9 +236,14 @@ export interface BindingWorkerOptions {
   limiterMax?: number
   limiterDuration?: number
   name?: string
+  /** The worker's `removeOnFail`, resolved. */
+  removeOnFail?: BindingKeepJobs
 }
 
-/** Connects and returns the native handle of a queue. */
-export declare function openQueue(connection: BindingConnectionOptions, prefix: string, name: string): Promise<BindingQueue>
+/**
+ * Connects and returns the native handle of a queue; with `meta` (a
+ * producing Queue) also writes the queue's `meta` settings.
+ */
+export declare function openQueue(connection: BindingConnectionOptions, prefix: string, name: string, meta?: BindingQueueMeta | undefined | null): Promise<BindingQueue>
 
 export declare function openWorker(queue: BindingQueue, options: BindingWorkerOptions): Promise<BindingWorker>

@@ -1,23 +1,12 @@
 // The core of the manual-processing surface: add, getNextJob, moveToCompleted
 // with fetch-next, and the Redis data they leave behind.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Job, Queue, Worker } from 'bullmq-native';
+import { Job, Worker } from 'bullmq-native';
 
-import { connection, queueName, rawClient, streamEvents } from './support/redis.mjs';
-
-const closers = [];
-after(() => Promise.all(closers.map((c) => c.close())));
-
-async function setup(label) {
-  const name = queueName(label);
-  const conn = await connection();
-  const queue = new Queue(name, { connection: conn });
-  const worker = new Worker(name, null, { connection: conn });
-  closers.push(queue, worker);
-  return { name, queue, worker, redis: await rawClient() };
-}
+import { closeAfter, setup } from './support/manual.mjs';
+import { connection, queueName, streamEvents } from './support/redis.mjs';
 
 test('add stores the job hash and pushes the id to the head of wait', async () => {
   const { name, queue, redis } = await setup('add');
@@ -84,7 +73,7 @@ test('getNextJob returns undefined at the block timeout on an empty queue', asyn
   const name = queueName('empty');
   const conn = await connection();
   const worker = new Worker(name, null, { connection: conn, drainDelay: 0.2 });
-  closers.push(worker);
+  closeAfter(worker);
   assert.equal(await worker.getNextJob('t', { block: false }), undefined);
   const started = Date.now();
   assert.equal(await worker.getNextJob('t'), undefined);
@@ -123,4 +112,25 @@ test('moveToCompleted with a foreign token fails with BullMQ messages', async ()
   await assert.rejects(job.moveToCompleted('v', 'owner', false), {
     message: `Missing lock for job ${job.id}. moveToFinished`,
   });
+});
+
+test('add rejects options BullMQ rejects, with its messages', async () => {
+  const { queue } = await setup('opts');
+  await assert.rejects(queue.add('x', {}, { jobId: '12' }), { message: 'Custom Id cannot be integers' });
+  await assert.rejects(queue.add('x', {}, { jobId: 'a:b' }), { message: 'Custom Id cannot contain :' });
+  await assert.rejects(queue.add('x', {}, { priority: 1.5 }), { message: 'Priority should not be float' });
+  await assert.rejects(queue.add('x', {}, { priority: 2097152 }), {
+    message: 'Priority should be between 0 and 2097151',
+  });
+  await assert.rejects(queue.add('big', 'x'.repeat(20), { sizeLimit: 10 }), {
+    message: 'The size of job big exceeds the limit 10 bytes',
+  });
+  await assert.rejects(queue.add('x', {}, { failParentOnFailure: true, ignoreDependencyOnFailure: true }), {
+    message: 'The following options cannot be used together: failParentOnFailure, ignoreDependencyOnFailure',
+  });
+  await assert.rejects(queue.add('x', {}, { delay: -1 }), TypeError);
+  await assert.rejects(queue.add('x', { n: 1n }), TypeError);
+  // A numeric-looking id that is not an integer's canonical form is allowed, as in BullMQ.
+  const job = await queue.add('x', {}, { jobId: '007' });
+  assert.equal(job.id, '007');
 });

@@ -5,6 +5,7 @@
 export { Job } from './job';
 export type { JobHost } from './job';
 export { Queue } from './queue';
+export type { ObliterateOpts, PromoteJobsOpts, RetryJobsOpts } from './queue';
 export { Worker } from './worker';
 export type { Processor } from './worker';
 export {

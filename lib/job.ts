@@ -2,13 +2,16 @@
  * Job: the JS view of a job hash, and the methods BullMQ users call on it.
  * Every Redis operation goes through the native layer.
  */
-import { native } from './errors';
+import { native, UnrecoverableError } from './errors';
 import type { Native } from './native';
+import { integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
 import type {
+  FinishedStatus,
   JobJson,
   JobJsonRaw,
   JobProgress,
   JobsOptions,
+  JobState,
   KeepJobs,
 } from './types';
 
@@ -22,6 +25,24 @@ const SHORT_KEYS: Record<string, string> = {
   kl: 'keepLogs',
 };
 
+/** Child-failure options and the flag BullMQ stores for each in `parent`. */
+const PARENT_FLAGS: [string, 'fpof' | 'rdof' | 'idof' | 'cpof'][] = [
+  ['failParentOnFailure', 'fpof'],
+  ['removeDependencyOnFailure', 'rdof'],
+  ['ignoreDependencyOnFailure', 'idof'],
+  ['continueParentOnFailure', 'cpof'],
+];
+
+/** The `parent` field of a child job. */
+export interface ParentKeys {
+  id: string;
+  queueKey: string;
+  fpof?: boolean;
+  rdof?: boolean;
+  idof?: boolean;
+  cpof?: boolean;
+}
+
 /**
  * What a job needs from the Queue or Worker it belongs to.
  * @internal
@@ -33,6 +54,8 @@ export interface JobHost {
   _queue(): Promise<Native.BindingQueue>;
   /** Finishes a job; a Worker records the fetch-next state. */
   _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched>;
+  /** Fails an attempt with the host's fetch settings (a Worker); else the queue's. */
+  _fail?(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed>;
   emit(event: string | symbol, ...args: any[]): boolean;
 }
 
@@ -59,10 +82,17 @@ function parseJson<T>(text: string | undefined, fallback: T): T {
   }
 }
 
-function parseIntField(text: string | undefined): number | undefined {
-  if (text === undefined || text === '') return undefined;
-  const n = parseInt(text, 10);
+/** An integer field that may be stored as text (raw hash) or a number (decoded). */
+function intField(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isNaN(value) ? undefined : value;
+  if (typeof value !== 'string' || value === '') return undefined;
+  const n = parseInt(value, 10);
   return Number.isNaN(n) ? undefined : n;
+}
+
+/** The first value that is neither undefined, null nor ''. */
+function firstPresent<T>(...values: T[]): T | undefined {
+  return values.find((v) => v !== undefined && v !== null && (v as unknown) !== '');
 }
 
 /** Flat `[field, value, ...]` to an object. */
@@ -123,7 +153,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   token?: string;
   /** Full key of the parent job. */
   parentKey?: string;
-  parent?: { id: string; queueKey: string };
+  /** Parent id and queue key, with the child-failure flags BullMQ stores. */
+  parent?: ParentKeys;
   repeatJobKey?: string;
   deduplicationId?: string;
   /** Reason a worker must fail this job without running it. */
@@ -139,11 +170,22 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     opts: JobsOptions = {},
     id?: string,
   ) {
-    this.opts = { attempts: 0, ...opts };
+    const { repeatJobKey, ...rest } = opts ?? {};
+    this.opts = { attempts: 0, ...rest };
     this.id = id;
-    this.timestamp = opts.timestamp ?? Date.now();
-    this.delay = opts.delay ?? 0;
-    this.priority = opts.priority ?? 0;
+    this.timestamp = this.opts.timestamp ?? Date.now();
+    this.delay = this.opts.delay ?? 0;
+    this.priority = this.opts.priority ?? 0;
+    if (typeof repeatJobKey === 'string') this.repeatJobKey = repeatJobKey;
+    const parent = this.opts.parent;
+    if (parent && typeof parent === 'object') {
+      this.parentKey = `${parent.queue}:${parent.id}`;
+      this.parent = { id: parent.id, queueKey: parent.queue };
+      for (const [long, flag] of PARENT_FLAGS) {
+        if (this.opts[long]) this.parent[flag] = true;
+      }
+    }
+    this.deduplicationId = this.opts.deduplication?.id;
     this.queueQualifiedName = queue.qualifiedName;
   }
 
@@ -178,46 +220,66 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return raw ? Job.fromJSON<T, R, N>(queue, rawFromFlat(raw.fields), raw.id) : undefined;
   }
 
-  /** Builds a job from its raw hash (as returned by moveToCompleted with fetchNext). */
+  /**
+   * Builds a job from its stored form. Takes the raw hash as Redis holds it
+   * (string fields, short keys: what HGETALL or moveToCompleted's fetch-next
+   * return, including jobs written by the official package and its legacy
+   * `attemptsMade` field), or the decoded form (`asJSON()`, BullMQ 6's
+   * JobJson). `json.id`, when present, wins over `jobId`, as in BullMQ.
+   */
   static fromJSON<T = any, R = any, N extends string = string>(
     queue: JobHost,
-    json: JobJsonRaw,
+    json: JobJsonRaw | JobJson,
     jobId?: string,
   ): Job<T, R, N> {
-    const data = parseJson<T>(json.data || '{}', {} as T);
-    const opts = optsFromStored(parseJson<Record<string, any>>(json.opts, {}));
-    const job = new Job<T, R, N>(queue, json.name as N, data, opts, jobId ?? (json as any).id);
-    job.progress = parseJson<JobProgress>(json.progress, 0);
-    job.delay = parseIntField(json.delay) ?? 0;
-    job.priority = parseIntField(json.priority) ?? 0;
-    job.timestamp = parseIntField(json.timestamp) ?? 0;
-    job.finishedOn = parseIntField(json.finishedOn);
-    job.processedOn = parseIntField(json.processedOn);
-    job.attemptsMade = parseIntField(json.attemptsMade ?? json.atm) ?? 0;
-    job.attemptsStarted = parseIntField(json.ats) ?? 0;
-    job.stalledCounter = parseIntField(json.stc) ?? 0;
-    job.failedReason = json.failedReason as string;
-    job.stacktrace = parseJson<string[]>(json.stacktrace, []) ?? [];
-    if (!Array.isArray(job.stacktrace)) job.stacktrace = [];
-    if (json.returnvalue !== undefined) {
-      job.returnvalue = parseJson<R>(json.returnvalue, undefined as R);
+    if (json === null || typeof json !== 'object') {
+      throw new TypeError('Job.fromJSON expects the job as an object');
     }
-    job.parentKey = json.parentKey;
-    if (json.parent) job.parent = parseJson(json.parent, undefined);
-    job.repeatJobKey = json.rjk;
-    job.deduplicationId = json.deid;
-    job.deferredFailure = json.defa;
-    job.processedBy = json.pb;
+    const j = json as Record<string, any>;
+    // Decoded forms carry opts as an object and numbers as numbers.
+    const decoded = (typeof j.opts === 'object' && j.opts !== null) || typeof j.timestamp === 'number';
+    const data = typeof j.data === 'string' ? parseJson<T>(j.data || '{}', {} as T) : ((j.data ?? {}) as T);
+    const storedOpts = typeof j.opts === 'string' ? parseJson<Record<string, any>>(j.opts, {}) : (j.opts ?? {});
+    const job = new Job<T, R, N>(queue, j.name as N, data, optsFromStored(storedOpts), j.id || jobId);
+    job.progress = decoded ? (j.progress ?? 0) : parseJson<JobProgress>(j.progress, 0);
+    job.delay = intField(j.delay) ?? 0;
+    job.priority = intField(j.priority) ?? 0;
+    job.timestamp = intField(j.timestamp) ?? 0;
+    job.finishedOn = intField(j.finishedOn) || undefined;
+    job.processedOn = intField(j.processedOn) || undefined;
+    job.attemptsMade = intField(firstPresent(j.attemptsMade, j.atm)) ?? 0;
+    job.attemptsStarted = intField(firstPresent(j.attemptsStarted, j.ats)) ?? 0;
+    job.stalledCounter = intField(firstPresent(j.stalledCounter, j.stc)) ?? 0;
+    if (j.failedReason) job.failedReason = j.failedReason;
+    const traces = typeof j.stacktrace === 'string' ? parseJson<unknown>(j.stacktrace, []) : j.stacktrace;
+    job.stacktrace = Array.isArray(traces) ? traces : [];
+    if (typeof j.returnvalue === 'string') {
+      job.returnvalue = parseJson<R>(j.returnvalue, undefined as R);
+    } else if (j.returnvalue !== undefined) {
+      job.returnvalue = j.returnvalue;
+    }
+    job.parentKey = j.parentKey || undefined;
+    job.parent = typeof j.parent === 'string' ? parseJson(j.parent, undefined) : (j.parent ?? undefined);
+    job.repeatJobKey = firstPresent(j.repeatJobKey, j.rjk) ?? job.repeatJobKey;
+    job.deduplicationId = firstPresent(j.deduplicationId, j.deid) ?? job.deduplicationId;
+    job.deferredFailure = firstPresent(j.deferredFailure, j.defa);
+    job.processedBy = firstPresent(j.processedBy, j.pb);
     return job;
   }
 
-  /** The job as BullMQ serializes it. */
+  /**
+   * The job in BullMQ's JobJson form: data, failedReason, stacktrace and
+   * returnvalue as JSON text, undefined fields left out. `Job.fromJSON`
+   * reads it back.
+   */
   asJSON(): JobJson {
-    return {
-      id: this.id as string,
+    const out: Record<string, unknown> = {
+      id: this.id,
       name: this.name,
       data: JSON.stringify(this.data === undefined ? {} : this.data),
       opts: this.opts,
+      parent: this.parent ? { ...this.parent } : undefined,
+      parentKey: this.parentKey,
       progress: this.progress,
       attemptsMade: this.attemptsMade,
       attemptsStarted: this.attemptsStarted,
@@ -225,14 +287,19 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       finishedOn: this.finishedOn,
       processedOn: this.processedOn,
       timestamp: this.timestamp,
-      failedReason: JSON.stringify(this.failedReason),
-      stacktrace: JSON.stringify(this.stacktrace),
-      returnvalue: JSON.stringify(this.returnvalue),
-      parentKey: this.parentKey,
-      processedBy: this.processedBy,
       delay: this.delay,
       priority: this.priority,
+      failedReason: JSON.stringify(this.failedReason),
+      stacktrace: JSON.stringify(this.stacktrace),
+      deduplicationId: this.deduplicationId,
+      repeatJobKey: this.repeatJobKey,
+      returnvalue: JSON.stringify(this.returnvalue),
+      processedBy: this.processedBy,
     };
+    for (const key of Object.keys(out)) {
+      if (out[key] === undefined) delete out[key];
+    }
+    return out as unknown as JobJson;
   }
 
   toJSON(): Record<string, unknown> {
@@ -249,6 +316,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     token: string,
     fetchNext = true,
   ): Promise<[JobJsonRaw, string] | []> {
+    tokenArg('moveToCompleted', token);
     const value = JSON.stringify(returnValue === undefined ? null : returnValue);
     if (value === undefined) {
       throw new TypeError('returnValue is not JSON-serializable');
@@ -269,4 +337,360 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     }
     return [];
   }
+
+  /**
+   * Fails the current attempt of an active job held by `token`. While
+   * attempts are left and the error is not an `UnrecoverableError`, the job
+   * is retried: to delayed for its backoff, or straight back to wait;
+   * otherwise it moves to failed. `failedReason` is the error's message and
+   * its stack is added to `stacktrace` (trimmed to `opts.stackTraceLimit`).
+   * With `fetchNext` returns `[jobData, jobId]` of the next job, already
+   * locked by the same token, or `[]`.
+   */
+  async moveToFailed<E extends Error>(
+    err: E,
+    token: string,
+    fetchNext = false,
+  ): Promise<[JobJsonRaw, string] | []> {
+    if (err === null || typeof err !== 'object') {
+      throw new TypeError(`moveToFailed: err must be an Error, got ${describe(err)}`);
+    }
+    tokenArg('moveToFailed', token);
+    const reason = err.message === undefined ? '' : String(err.message);
+    this.failedReason = reason;
+    const unrecoverable = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
+    const attempts = this.opts.attempts ?? 0;
+    // A custom backoff strategy is user code: run it here, only when a retry
+    // is possible; the engine decides the rest.
+    let customDelay: number | undefined;
+    const backoff = this.opts.backoff;
+    const strategy = this.queue.opts.settings?.backoffStrategy;
+    if (
+      typeof strategy === 'function' &&
+      typeof backoff === 'object' &&
+      backoff !== null &&
+      backoff.type !== 'fixed' &&
+      backoff.type !== 'exponential' &&
+      !unrecoverable &&
+      this.attemptsMade + 1 < attempts
+    ) {
+      const delay = await strategy(this.attemptsMade + 1, backoff.type, err, this);
+      customDelay = typeof delay === 'number' && Number.isFinite(delay) ? Math.trunc(delay) : 0;
+    }
+    const attempt: Native.BindingFailedAttempt = {
+      jobId: idOf(this),
+      token,
+      reason,
+      stack: typeof err.stack === 'string' ? err.stack : undefined,
+      stacktrace: (Array.isArray(this.stacktrace) ? this.stacktrace : []).map(String),
+      attemptsMade: this.attemptsMade,
+      unrecoverable,
+      customDelay,
+      opts: JSON.stringify(this.opts),
+      defaultKeep: resolveKeepJobs(undefined, this.queue.opts.removeOnFail),
+      fetchNext,
+    };
+    const result = this.queue._fail
+      ? await this.queue._fail(attempt)
+      : await native((await this.queue._queue()).moveToFailed(attempt));
+    this.stacktrace = result.stacktrace;
+    this.attemptsMade += 1;
+    if (result.delay > 0) this.delay = result.delay;
+    if (result.finishedOn !== undefined && result.finishedOn !== null) this.finishedOn = result.finishedOn;
+    const next = result.next.job;
+    return next ? [rawFromFlat(next.fields), next.id] : [];
+  }
+
+  /**
+   * Moves an active job to delayed until `timestamp` (ms since epoch; a past
+   * time means now). Does not count an attempt. `token` is the lock owner's
+   * (`'0'` skips the lock check).
+   */
+  async moveToDelayed(timestamp: number, token?: string): Promise<void> {
+    nonNegativeNumberArg('moveToDelayed', 'timestamp', timestamp);
+    if (token !== undefined) tokenArg('moveToDelayed', token);
+    const q = await this.queue._queue();
+    this.delay = await native(q.moveToDelayed(idOf(this), token ?? '0', Math.trunc(timestamp)));
+  }
+
+  /**
+   * Moves an active job back to wait, where it runs next (or to the front of
+   * its priority), without counting an attempt; used after
+   * `queue.rateLimit()`. Returns the rate limit's remaining milliseconds
+   * (0 when not limited).
+   */
+  async moveToWait(token?: string): Promise<number> {
+    if (token !== undefined) tokenArg('moveToWait', token);
+    const q = await this.queue._queue();
+    return native(q.moveJobFromActiveToWait(idOf(this), token ?? '0'));
+  }
+
+  /**
+   * Extends the lock held by `token` to `duration` ms from now. Returns 1,
+   * or 0 when the lock is missing or held by another token.
+   */
+  async extendLock(token: string, duration: number): Promise<number> {
+    tokenArg('extendLock', token);
+    integerArg('extendLock', 'duration', duration, 1);
+    const q = await this.queue._queue();
+    return native(q.extendLock(idOf(this), token, duration));
+  }
+
+  /** Name of the queue the job belongs to. */
+  get queueName(): string {
+    return this.queue.name;
+  }
+
+  /** Key prefix of the job's queue (`bull` by default). */
+  get prefix(): string {
+    const qualified = this.queueQualifiedName;
+    const name = this.queueName;
+    return qualified.length > name.length + 1 ? qualified.slice(0, qualified.length - name.length - 1) : '';
+  }
+
+  /**
+   * Stores the job's progress (a number or any JSON value) and announces it:
+   * a `progress` event on the events stream (QueueEvents) and a local
+   * `progress` event `(job, progress)` on the job's Queue or Worker.
+   */
+  async updateProgress(progress: JobProgress): Promise<void> {
+    if (progress === null || !['number', 'string', 'boolean', 'object'].includes(typeof progress)) {
+      throw new TypeError(`progress must be a number, string, boolean or object, got ${describe(progress)}`);
+    }
+    if (typeof progress === 'number' && !Number.isFinite(progress)) {
+      throw new TypeError(`progress must be a finite number, got ${progress}`);
+    }
+    const text = jsonText(progress, 'progress');
+    const q = await this.queue._queue();
+    await native(q.updateJobProgress(idOf(this), text));
+    this.progress = progress;
+    this.queue.emit('progress', this, progress);
+  }
+
+  /** Replaces the job's data in Redis (no event). */
+  async updateData(data: DataType): Promise<void> {
+    const text = jsonText(data === undefined ? {} : data, 'job data');
+    const q = await this.queue._queue();
+    await native(q.updateJobData(idOf(this), text));
+    this.data = data;
+  }
+
+  /**
+   * Appends a line to the job's log. With `opts.keepLogs` only that many of
+   * the newest lines are kept. Returns the number of lines in the log.
+   */
+  async log(logRow: string): Promise<number> {
+    if (typeof logRow !== 'string') {
+      throw new TypeError(`logRow must be a string, got ${describe(logRow)}`);
+    }
+    const keepLogs = this.opts.keepLogs;
+    const q = await this.queue._queue();
+    return native(q.addJobLog(idOf(this), logRow, typeof keepLogs === 'number' && keepLogs > 0 ? keepLogs : undefined));
+  }
+
+  /** Deletes the job's log, or keeps only its newest `keepLogs` lines. */
+  async clearLogs(keepLogs?: number): Promise<void> {
+    if (keepLogs !== undefined) nonNegativeInteger(keepLogs, 'keepLogs');
+    const q = await this.queue._queue();
+    await native(q.clearJobLogs(idOf(this), keepLogs));
+  }
+
+  /**
+   * The job's current state: `completed`, `failed`, `delayed`,
+   * `prioritized`, `active`, `waiting`, `waiting-children`, or `unknown`
+   * when it is in none of them (e.g. removed).
+   */
+  async getState(): Promise<JobState | 'unknown'> {
+    const q = await this.queue._queue();
+    return (await native(q.jobState(idOf(this)))) as JobState | 'unknown';
+  }
+
+  /** Whether the job is in `state` (one of the names getState returns). */
+  async isInState(state: JobState): Promise<boolean> {
+    if (!JOB_STATES.includes(state)) {
+      throw new TypeError(`Unknown job state: ${String(state)}`);
+    }
+    return (await this.getState()) === state;
+  }
+
+  /** True if the job has completed. */
+  isCompleted(): Promise<boolean> {
+    return this.isInState('completed');
+  }
+
+  /** True if the job has failed. */
+  isFailed(): Promise<boolean> {
+    return this.isInState('failed');
+  }
+
+  /** True if the job is delayed. */
+  isDelayed(): Promise<boolean> {
+    return this.isInState('delayed');
+  }
+
+  /** True if the job is being processed. */
+  isActive(): Promise<boolean> {
+    return this.isInState('active');
+  }
+
+  /** True if the job is waiting to be processed (priority 0). */
+  isWaiting(): Promise<boolean> {
+    return this.isInState('waiting');
+  }
+
+  /** True if the job is waiting to be processed by priority. */
+  isPrioritized(): Promise<boolean> {
+    return this.isInState('prioritized');
+  }
+
+  /** True if the job waits for its children to finish. */
+  isWaitingChildren(): Promise<boolean> {
+    return this.isInState('waiting-children');
+  }
+
+  /**
+   * Removes the job from the queue, with its children unless
+   * `removeChildren` is false. Throws when the job (or a pending child) is
+   * locked by a worker, and for the current iteration of a job scheduler.
+   * Emits `removed` (the job) on the job's Queue or Worker.
+   */
+  async remove({ removeChildren = true }: { removeChildren?: boolean } = {}): Promise<void> {
+    if (typeof removeChildren !== 'boolean') {
+      throw new TypeError(`removeChildren must be a boolean, got ${describe(removeChildren)}`);
+    }
+    const id = idOf(this);
+    const q = await this.queue._queue();
+    const removed = await native(q.removeJob(id, removeChildren));
+    if (!removed) {
+      throw new Error(`Job ${id} could not be removed because it is locked by another worker`);
+    }
+    this.queue.emit('removed', this);
+  }
+
+  /**
+   * Sends a finished job back to be processed again: it leaves `completed`
+   * or `failed` (`state`, default `failed`), loses its finish fields
+   * (finishedOn, processedOn, returnvalue / failedReason) and waits again.
+   * `resetAttemptsMade` / `resetAttemptsStarted` zero the counters.
+   */
+  async retry(
+    state: FinishedStatus = 'failed',
+    opts: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean } = {},
+  ): Promise<void> {
+    if (state !== 'completed' && state !== 'failed') {
+      throw new TypeError(`state must be "completed" or "failed", got ${describe(state)}`);
+    }
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError('retry options must be an object');
+    }
+    const q = await this.queue._queue();
+    await native(
+      q.reprocessJob(idOf(this), {
+        state,
+        lifo: this.opts.lifo === true,
+        resetAttemptsMade: opts.resetAttemptsMade === true,
+        resetAttemptsStarted: opts.resetAttemptsStarted === true,
+      }),
+    );
+    const self = this as { failedReason: unknown; finishedOn: unknown; processedOn: unknown; returnvalue: unknown };
+    self.failedReason = null;
+    self.finishedOn = null;
+    self.processedOn = null;
+    self.returnvalue = null;
+    if (opts.resetAttemptsMade) this.attemptsMade = 0;
+    if (opts.resetAttemptsStarted) this.attemptsStarted = 0;
+  }
+
+  /** Moves a delayed job to wait so it runs as soon as possible. */
+  async promote(): Promise<void> {
+    const q = await this.queue._queue();
+    await native(q.promoteJob(idOf(this)));
+    this.delay = 0;
+  }
+
+  /**
+   * Re-schedules a delayed job to run `delay` milliseconds from now,
+   * whatever its previous delay was.
+   */
+  async changeDelay(delay: number): Promise<void> {
+    nonNegativeInteger(delay, 'delay');
+    const q = await this.queue._queue();
+    await native(q.changeJobDelay(idOf(this), delay));
+    this.delay = delay;
+  }
+
+  /**
+   * Changes the job's priority (0 = none, 1 = highest). A waiting job is
+   * re-queued at once; with `lifo` it goes first among jobs of its priority.
+   * In other states the new priority applies when the job is next queued.
+   */
+  async changePriority(opts: { priority?: number; lifo?: boolean }): Promise<void> {
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError('changePriority expects { priority, lifo }');
+    }
+    const { priority = 0, lifo = false } = opts;
+    nonNegativeInteger(priority, 'priority');
+    if (priority > PRIORITY_LIMIT) {
+      throw new TypeError(`priority must be between 0 and ${PRIORITY_LIMIT}, got ${priority}`);
+    }
+    if (typeof lifo !== 'boolean') {
+      throw new TypeError(`lifo must be a boolean, got ${describe(lifo)}`);
+    }
+    const q = await this.queue._queue();
+    await native(q.changeJobPriority(idOf(this), priority, lifo));
+    this.priority = priority;
+  }
+}
+
+/** Highest priority BullMQ accepts (2^21 - 1). */
+const PRIORITY_LIMIT = 2097151;
+
+/** The states getState reports (besides `unknown`). */
+const JOB_STATES: readonly string[] = [
+  'completed',
+  'failed',
+  'delayed',
+  'prioritized',
+  'active',
+  'waiting',
+  'waiting-children',
+];
+
+/** A value's kind for error messages. */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return typeof value;
+}
+
+function nonNegativeInteger(value: unknown, name: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
+  }
+  if (value < 0) {
+    throw new TypeError(`${name} must not be negative, got ${value}`);
+  }
+}
+
+/** JSON text of a value stored in the job hash; a TypeError when it has none. */
+function jsonText(value: unknown, what: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new TypeError(`${what} cannot be stored as JSON: ${(err as Error).message}`);
+  }
+  if (text === undefined) {
+    throw new TypeError(`${what} cannot be stored as JSON (got ${describe(value)})`);
+  }
+  return text;
+}
+
+/** The id of a job that exists in Redis (created jobs always have one). */
+function idOf(job: { id?: string }): string {
+  if (typeof job.id !== 'string' || job.id === '') {
+    throw new TypeError('the job has no id; add it to a queue first');
+  }
+  return job.id;
 }

@@ -27,7 +27,11 @@ export class QueueBase extends EventEmitter {
   /** The native queue handle, once connected. */
   protected readonly nativeQueue: Promise<Native.BindingQueue>;
 
-  constructor(name: string, opts: QueueBaseOptions = {}) {
+  /**
+   * `meta` is what a producing Queue records in the queue's `meta` hash when
+   * it connects; workers pass none.
+   */
+  constructor(name: string, opts: QueueBaseOptions = {}, meta?: Native.BindingQueueMeta) {
     super();
     checkQueueName(name);
     if (opts === null || typeof opts !== 'object') {
@@ -40,7 +44,7 @@ export class QueueBase extends EventEmitter {
     }
     this.qualifiedName = `${this.opts.prefix}:${name}`;
     const connection = normalizeConnection(opts.connection);
-    this.nativeQueue = native(binding.openQueue(connection, this.opts.prefix!, name));
+    this.nativeQueue = native(binding.openQueue(connection, this.opts.prefix!, name, meta));
     this.nativeQueue.catch((err: Error) => {
       // Surface connection failures as an `error` event, as BullMQ does; an
       // unhandled 'error' event must not crash a process that awaits

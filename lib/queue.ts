@@ -5,7 +5,19 @@ import { native } from './errors';
 import { Job, rawFromFlat } from './job';
 import type { Native } from './native';
 import { QueueBase } from './queue-base';
-import type { JobsOptions, QueueOptions } from './types';
+import {
+  booleanArg,
+  cleanTypeArg,
+  describe,
+  integerArg,
+  jobIdArg,
+  jobTypesArg,
+  nonNegativeNumberArg,
+  optionsArg,
+  type CleanType,
+} from './queue-args';
+import type { JobState, JobType, JobsOptions, QueueOptions } from './types';
+import { version } from './version';
 
 /** Checks job options once, with BullMQ's rules and messages. */
 export function checkJobOptions(opts: JobsOptions): void {
@@ -31,8 +43,8 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (!Number.isInteger(opts.priority)) {
       throw new Error('Priority should not be float');
     }
-    if (opts.priority > 2097152) {
-      throw new Error('Priority should be between 0 and 2097152');
+    if (opts.priority > 2097151) {
+      throw new Error('Priority should be between 0 and 2097151');
     }
   }
   if (opts.jobId !== undefined) {
@@ -42,12 +54,24 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (opts.jobId === '0' || opts.jobId.startsWith('0:')) {
       throw new Error("JobId cannot be '0' or start with 0:");
     }
-    if (/^\d+$/.test(opts.jobId)) {
+    if (`${parseInt(opts.jobId, 10)}` === opts.jobId) {
       throw new Error('Custom Id cannot be integers');
     }
     if (opts.jobId.includes(':') && opts.jobId.split(':').length !== 3) {
       throw new Error('Custom Id cannot contain :');
     }
+  }
+  const exclusive = [
+    'removeDependencyOnFailure',
+    'failParentOnFailure',
+    'continueParentOnFailure',
+    'ignoreDependencyOnFailure',
+  ].filter((key) => opts[key]);
+  if (exclusive.length > 1) {
+    throw new Error(`The following options cannot be used together: ${exclusive.join(', ')}`);
+  }
+  if (opts.deduplication !== undefined && !opts.deduplication?.id) {
+    throw new Error('Deduplication id must be provided');
   }
   if (opts.backoff !== undefined) {
     const b = opts.backoff;
@@ -73,13 +97,51 @@ export function serializeData(data: unknown): string {
   return text;
 }
 
+/**
+ * What a Queue records in `meta` when it connects (BullMQ's `metaValues`):
+ * the events stream's max length and `bullmq-native:<version>`; nothing with
+ * `skipMetasUpdate`.
+ */
+function metaOnOpen(opts: QueueOptions): Native.BindingQueueMeta | undefined {
+  if (opts === null || typeof opts !== 'object' || opts.skipMetasUpdate) return undefined;
+  const maxLen = opts.streams?.events?.maxLen ?? 10000;
+  if (typeof maxLen !== 'number' || !Number.isSafeInteger(maxLen) || maxLen < 0) {
+    throw new TypeError(`streams.events.maxLen must be an integer >= 0, got ${describe(maxLen)}`);
+  }
+  return { maxLenEvents: maxLen, version: `bullmq-native:${version}` };
+}
+
+/** Options of `obliterate`. */
+export interface ObliterateOpts {
+  /** Also remove active jobs (otherwise their presence is an error). */
+  force?: boolean;
+  /** Jobs removed per script call (default 1000). */
+  count?: number;
+}
+
+/** Options of `retryJobs`. */
+export interface RetryJobsOpts {
+  /** `failed` (default) or `completed`. */
+  state?: 'failed' | 'completed';
+  /** Jobs moved per script call (default 1000). */
+  count?: number;
+  /** Only jobs finished at or before this time (default now). */
+  timestamp?: number;
+}
+
+/** Options of `promoteJobs`. */
+export interface PromoteJobsOpts {
+  /** Jobs moved per script call (default 1000). */
+  count?: number;
+}
+
 export class Queue<DataType = any, ResultType = any, NameType extends string = string> extends QueueBase {
   declare readonly opts: QueueOptions;
   /** Options applied to every job unless the job overrides them. */
   readonly jobsOpts: JobsOptions;
 
   constructor(name: string, opts: QueueOptions = {}) {
-    super(name, opts);
+    super(name, opts, metaOnOpen(opts));
     this.jobsOpts = opts.defaultJobOptions ?? {};
   }
 
@@ -94,6 +156,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const merged: JobsOptions = { ...this.jobsOpts, ...(opts ?? {}) };
     checkJobOptions(merged);
     const dataText = serializeData(data);
+    if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
+      throw new Error(`The size of job ${name} exceeds the limit ${merged.sizeLimit} bytes`);
+    }
     const timestamp = merged.timestamp ?? Date.now();
     const native: Native.BindingNewJob = {
       name,
@@ -104,9 +169,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return { merged, native, timestamp };
   }
 
-  /** Adds a job to the queue. */
+  /** Adds a job to the queue; emits `waiting` with the job. */
   async add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType, NameType>> {
     const [job] = await this.addBulk([{ name, data, opts }]);
+    this.emit('waiting', job);
     return job;
   }
 
@@ -135,7 +201,282 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   /** Reads a job; undefined when it does not exist. */
   async getJob(jobId: string): Promise<Job<DataType, ResultType, NameType> | undefined> {
-    return Job.fromId<DataType, ResultType, NameType>(this, jobId);
+    return Job.fromId<DataType, ResultType, NameType>(this, jobIdArg('getJob', jobId));
+  }
+
+  // ---- Getters -----------------------------------------------------------
+
+  /**
+   * Jobs in the given states (one type, a list, or none for every state but
+   * `paused`), positions `start..end` of each state (inclusive; negative
+   * counts from the end). `asc` lists oldest first; the default is newest
+   * first. `waiting` is the wait list.
+   */
+  async getJobs(
+    types?: JobType[] | JobType,
+    start = 0,
+    end = -1,
+    asc = false,
+  ): Promise<Job<DataType, ResultType, NameType>[]> {
+    const list = jobTypesArg('getJobs', types);
+    integerArg('getJobs', 'start', start);
+    integerArg('getJobs', 'end', end);
+    booleanArg('getJobs', 'asc', asc);
+    const q = await this.nativeQueue;
+    const raws = await native(q.getJobs(list, start, end, asc));
+    return raws.map((raw) => Job.fromJSON<DataType, ResultType, NameType>(this, rawFromFlat(raw.fields), raw.id));
+  }
+
+  /**
+   * Job counts per type, as an object keyed by the types asked for (by
+   * default: active, completed, delayed, failed, prioritized, waiting,
+   * waiting-children).
+   */
+  async getJobCounts(...types: JobType[]): Promise<{ [index: string]: number }> {
+    return this.countsOf('getJobCounts', types);
+  }
+
+  private async countsOf(method: string, types: JobType[]): Promise<{ [index: string]: number }> {
+    const list = jobTypesArg(method, types);
+    const q = await this.nativeQueue;
+    const counts = await native(q.getJobCounts(list));
+    const out: { [index: string]: number } = {};
+    list.forEach((t, i) => {
+      out[t] = counts[i] ?? 0;
+    });
+    return out;
+  }
+
+  /** The number of jobs in all the given types together. */
+  async getJobCountByTypes(...types: JobType[]): Promise<number> {
+    const counts = await this.countsOf('getJobCountByTypes', types);
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+  }
+
+  /** Jobs still to be processed: waiting, delayed, prioritized and waiting-children. */
+  async count(): Promise<number> {
+    return this.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'waiting-children');
+  }
+
+  /** The state of a job: completed, failed, delayed, prioritized, active, waiting, waiting-children or unknown. */
+  async getJobState(jobId: string): Promise<JobState | 'unknown'> {
+    const id = jobIdArg('getJobState', jobId);
+    const q = await this.nativeQueue;
+    return (await native(q.jobState(id))) as JobState | 'unknown';
+  }
+
+  /** Number of jobs waiting to be processed (the wait list). */
+  async getWaitingCount(): Promise<number> {
+    return this.getJobCountByTypes('waiting');
+  }
+
+  /** Number of jobs being processed. */
+  async getActiveCount(): Promise<number> {
+    return this.getJobCountByTypes('active');
+  }
+
+  /**
+   * Number of delayed jobs; with `timestamp` (ms) only those due strictly
+   * before it.
+   */
+  async getDelayedCount(timestamp?: number): Promise<number> {
+    if (timestamp === undefined) return this.getJobCountByTypes('delayed');
+    if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp)) {
+      throw new TypeError(`timestamp must be a safe integer in milliseconds, got ${describe(timestamp)}`);
+    }
+    const q = await this.nativeQueue;
+    const [count] = await native(q.getJobCounts(['delayed'], timestamp));
+    return count ?? 0;
+  }
+
+  /** Number of jobs waiting with a priority. */
+  async getPrioritizedCount(): Promise<number> {
+    return this.getJobCountByTypes('prioritized');
+  }
+
+  /** Number of completed jobs. */
+  async getCompletedCount(): Promise<number> {
+    return this.getJobCountByTypes('completed');
+  }
+
+  /** Number of failed jobs. */
+  async getFailedCount(): Promise<number> {
+    return this.getJobCountByTypes('failed');
+  }
+
+  /** Number of parent jobs waiting for their children. */
+  async getWaitingChildrenCount(): Promise<number> {
+    return this.getJobCountByTypes('waiting-children');
+  }
+
+  /** Waiting jobs, oldest first. */
+  async getWaiting(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
+    return this.getJobs(['waiting'], start, end, true);
+  }
+
+  /** Parent jobs waiting for their children, oldest first. */
+  async getWaitingChildren(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
+    return this.getJobs(['waiting-children'], start, end, true);
+  }
+
+  /** Active jobs, oldest first. */
+  async getActive(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
+    return this.getJobs(['active'], start, end, true);
+  }
+
+  /** Delayed jobs, the earliest due first. */
+  async getDelayed(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
+    return this.getJobs(['delayed'], start, end, true);
+  }
+
+  /** Prioritized jobs, in the order they will run. */
+  async getPrioritized(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
+    return this.getJobs(['prioritized'], start, end, true);
+  }
+
+  /** Completed jobs, newest first. */
+  async getCompleted(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
+    return this.getJobs(['completed'], start, end, false);
+  }
+
+  /** Failed jobs, newest first. */
+  async getFailed(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
+    return this.getJobs(['failed'], start, end, false);
+  }
+
+  /**
+   * Log lines of a job, `start..end` from the oldest line (`asc`, default) or
+   * from the newest, and the total number of lines.
+   */
+  async getJobLogs(jobId: string, start = 0, end = -1, asc = true): Promise<{ logs: string[]; count: number }> {
+    const id = jobIdArg('getJobLogs', jobId);
+    integerArg('getJobLogs', 'start', start);
+    integerArg('getJobLogs', 'end', end);
+    booleanArg('getJobLogs', 'asc', asc);
+    const q = await this.nativeQueue;
+    return native(q.getJobLogs(id, start, end, asc));
+  }
+
+  /**
+   * The workers of this queue, from Redis' client list: each is the client's
+   * fields, with `name` set to the queue name and `rawname` the client name.
+   */
+  async getWorkers(): Promise<{ [index: string]: string }[]> {
+    const q = await this.nativeQueue;
+    return native(q.getWorkers());
+  }
+
+  /** Number of workers of this queue. */
+  async getWorkersCount(): Promise<number> {
+    return (await this.getWorkers()).length;
+  }
+
+  /** True when the queue is paused globally. */
+  async isPaused(): Promise<boolean> {
+    const q = await this.nativeQueue;
+    return native(q.isPaused());
+  }
+
+  /**
+   * Milliseconds the rate limit still holds. With `maxJobs`, 0 unless that
+   * many jobs were counted; without it, the global rate limit's max is used,
+   * or else the limiter's raw TTL (-2 when there is none, -1 without expiry).
+   */
+  async getRateLimitTtl(maxJobs?: number): Promise<number> {
+    if (maxJobs !== undefined) integerArg('getRateLimitTtl', 'maxJobs', maxJobs, 0);
+    const q = await this.nativeQueue;
+    return native(q.getRateLimitTtl(maxJobs ?? 0));
+  }
+
+  // ---- Control -----------------------------------------------------------
+
+  /** Pauses processing of the queue for every worker; emits `paused`. */
+  async pause(): Promise<void> {
+    const q = await this.nativeQueue;
+    await native(q.pause());
+    this.emit('paused');
+  }
+
+  /** Resumes a paused queue; emits `resumed`. */
+  async resume(): Promise<void> {
+    const q = await this.nativeQueue;
+    await native(q.resume());
+    this.emit('resumed');
+  }
+
+  /**
+   * Removes the jobs waiting to be processed (wait and prioritized, and
+   * delayed when `delayed` is true). Active, finished and waiting-children
+   * jobs stay, and so do the pending iterations of job schedulers.
+   */
+  async drain(delayed = false): Promise<void> {
+    booleanArg('drain', 'delayed', delayed);
+    const q = await this.nativeQueue;
+    await native(q.drain(delayed));
+  }
+
+  /**
+   * Removes up to `limit` jobs (0 or undefined: all) of one type that are
+   * older than `grace` milliseconds, and returns their ids. Emits `cleaned`
+   * (ids, type) per batch.
+   */
+  async clean(grace: number, limit: number = 0, type: CleanType = 'completed'): Promise<string[]> {
+    nonNegativeNumberArg('clean', 'grace', grace);
+    integerArg('clean', 'limit', limit, 0);
+    const state = cleanTypeArg('clean', type);
+    const normalized = state === 'waiting' ? 'wait' : state;
+    const q = await this.nativeQueue;
+    const batches = await native(q.clean(normalized, Math.floor(Date.now() - grace), limit));
+    const removed: string[] = [];
+    for (const ids of batches) {
+      this.emit('cleaned', ids, normalized);
+      removed.push(...ids);
+    }
+    return removed;
+  }
+
+  /**
+   * Destroys the queue and all its data. Pauses it first; fails with
+   * "Cannot obliterate queue with active jobs" unless `force`.
+   */
+  async obliterate(opts?: ObliterateOpts): Promise<void> {
+    const o = optionsArg<ObliterateOpts>('obliterate', opts);
+    const force = o.force === undefined ? false : booleanArg('obliterate', 'opts.force', o.force);
+    const count = o.count === undefined ? 1000 : integerArg('obliterate', 'opts.count', o.count, 1);
+    await this.pause();
+    const q = await this.nativeQueue;
+    await native(q.obliterate(force, count));
+  }
+
+  /**
+   * Rate-limits the queue for `expireTimeMs` milliseconds: workers with a
+   * limiter (or a global rate limit) fetch nothing meanwhile.
+   */
+  async rateLimit(expireTimeMs: number): Promise<void> {
+    integerArg('rateLimit', 'expireTimeMs', expireTimeMs, 1);
+    const q = await this.nativeQueue;
+    await native(q.rateLimit(expireTimeMs));
+  }
+
+  /** Moves failed (or completed) jobs back to wait, to be processed again. */
+  async retryJobs(opts: RetryJobsOpts = {}): Promise<void> {
+    const o = optionsArg<RetryJobsOpts>('retryJobs', opts);
+    const state = o.state ?? 'failed';
+    if (state !== 'failed' && state !== 'completed') {
+      throw new TypeError(`retryJobs: opts.state must be "failed" or "completed", got ${describe(state)}`);
+    }
+    const count = o.count === undefined ? 1000 : integerArg('retryJobs', 'opts.count', o.count, 1);
+    const timestamp = o.timestamp === undefined ? Date.now() : integerArg('retryJobs', 'opts.timestamp', o.timestamp, 0);
+    const q = await this.nativeQueue;
+    await native(q.retryJobs(state, count, timestamp));
+  }
+
+  /** Moves every delayed job to wait. */
+  async promoteJobs(opts: PromoteJobsOpts = {}): Promise<void> {
+    const o = optionsArg<PromoteJobsOpts>('promoteJobs', opts);
+    const count = o.count === undefined ? 1000 : integerArg('promoteJobs', 'opts.count', o.count, 1);
+    const q = await this.nativeQueue;
+    await native(q.promoteJobs(count));
   }
 
   /** @internal */
@@ -158,6 +499,26 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       })();
     }
     return this.closing;
+  }
+
+  /**
+   * Removes a job, with its children unless `removeChildren` is false.
+   * Returns 1 when removed (or when there was nothing to remove) and 0 when
+   * the job or one of its pending children is locked by a worker; emits
+   * `removed` (the job id) on removal. The current iteration of a job
+   * scheduler cannot be removed this way (error code -8).
+   */
+  async remove(jobId: string, { removeChildren = true }: { removeChildren?: boolean } = {}): Promise<number> {
+    if (typeof jobId !== 'string' || jobId === '') {
+      throw new TypeError(`jobId must be a non-empty string, got ${typeof jobId === 'string' ? '""' : typeof jobId}`);
+    }
+    if (typeof removeChildren !== 'boolean') {
+      throw new TypeError(`removeChildren must be a boolean, got ${typeof removeChildren}`);
+    }
+    const q = await this.nativeQueue;
+    const removed = await native(q.removeJob(jobId, removeChildren));
+    if (removed) this.emit('removed', jobId);
+    return removed ? 1 : 0;
   }
 }
 

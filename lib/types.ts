@@ -36,7 +36,7 @@ export interface DeduplicationOptions {
 export interface BaseJobOptions {
   /** Milliseconds since epoch; defaults to now. */
   timestamp?: number;
-  /** 1 (highest) .. 2 097 152 (lowest); 0 means no priority. */
+  /** 1 (highest) .. 2 097 151 (lowest); 0 means no priority. */
   priority?: number;
   /** Milliseconds to wait before the job can be processed. */
   delay?: number;
@@ -170,11 +170,15 @@ export interface JobJson {
   finishedOn?: number;
   processedOn?: number;
   timestamp: number;
-  failedReason: string;
-  stacktrace: string;
-  returnvalue: string;
+  failedReason?: string;
+  stacktrace?: string;
+  returnvalue?: string;
+  parent?: { id: string; queueKey: string; [flag: string]: unknown };
   parentKey?: string;
+  repeatJobKey?: string;
+  deduplicationId?: string;
+  deferredFailure?: string;
   processedBy?: string;
-  delay: number;
-  priority: number;
+  delay?: number;
+  priority?: number;
 }

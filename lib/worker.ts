@@ -3,9 +3,10 @@
  * processor, the automatic worker.
  */
 import { native } from './errors';
-import { Job, rawFromFlat } from './job';
+import { Job, rawFromFlat, resolveKeepJobs } from './job';
 import type { Native } from './native';
 import { binding } from './native';
+import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
 import { RateLimitError } from './errors';
 import type { WorkerOptions } from './types';
@@ -82,6 +83,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           limiterMax: o.limiter?.max,
           limiterDuration: o.limiter?.duration,
           name: o.name,
+          removeOnFail: resolveKeepJobs(undefined, o.removeOnFail),
         }),
       ),
     );
@@ -97,9 +99,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * true) waits on the queue's marker first; undefined when no job came.
    */
   async getNextJob(token: string, { block = true }: { block?: boolean } = {}): Promise<Job<DataType, ResultType, NameType> | undefined> {
-    if (typeof token !== 'string' || token.length === 0) {
-      throw new TypeError('token must be a non-empty string');
-    }
+    tokenArg('getNextJob', token);
     if (this.closing) return undefined;
     const w = await this.nativeWorker;
     const raw = await native(w.getNextJob(token, block !== false));
@@ -113,6 +113,47 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
     const w = await this.nativeWorker;
     return native(w.moveToFinished(finish));
+  }
+
+  /** @internal */
+  async _fail(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed> {
+    const w = await this.nativeWorker;
+    return native(w.moveToFailed(attempt));
+  }
+
+  /**
+   * Rate limits the queue for `expireTimeMs`: workers with a `limiter` (or
+   * under a global rate limit) get no job until it expires. Follow it with
+   * `job.moveToWait(token)` for the job at hand, or throw
+   * `Worker.RateLimitError()` from a processor.
+   */
+  async rateLimit(expireTimeMs: number): Promise<void> {
+    integerArg('rateLimit', 'expireTimeMs', expireTimeMs, 1);
+    const q = await this.nativeQueue;
+    await native(q.rateLimit(expireTimeMs));
+  }
+
+  /**
+   * Starts the stalled-job checker: a check now, then one every
+   * `stalledInterval` until the worker closes. Active jobs whose lock expired
+   * go back to wait and the worker emits `stalled` (jobId, 'active'); jobs
+   * that stalled more than `maxStalledCount` times end failed when next
+   * fetched. Needed only when processing jobs manually.
+   */
+  async startStalledCheckTimer(): Promise<void> {
+    if (this.opts.skipStalledCheck || this.closing) return;
+    const w = await this.nativeWorker;
+    if (this.closing) return;
+    await native(
+      w.startStalledCheckTimer((report) => {
+        if (report.error !== undefined && report.error !== null) {
+          // An 'error' event without listeners would crash the process.
+          if (this.listenerCount('error') > 0) this.emit('error', new Error(report.error));
+          return;
+        }
+        for (const jobId of report.jobIds) this.emit('stalled', jobId, 'active');
+      }),
+    );
   }
 
   /** Closes the worker; a blocked getNextJob returns undefined promptly. */

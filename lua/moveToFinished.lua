@@ -30,14 +30,10 @@ if target == 'completed' then
   if rcall('ZCARD', jobKey .. ':unsuccessful') ~= 0 then return -9 end
 end
 
-local released = releaseLock(P, jobKey, jobId, token)
-if released < 0 then return released end
-
-if ARGV[16] ~= '' then
-  rcall('HSET', jobKey, 'failedReason', value, 'stacktrace', ARGV[16])
-end
-
-if rcall('LREM', P .. 'active', -1, jobId) == 0 then return -3 end
+local fields = nil
+if ARGV[16] ~= '' then fields = { 'failedReason', value, 'stacktrace', ARGV[16] } end
+local left = leaveActive(P, jobKey, jobId, token, fields)
+if left < 0 then return left end
 
 local maxEvents = getMaxEvents(P)
 rcall('XTRIM', P .. 'events', 'MAXLEN', '~', maxEvents)

@@ -118,6 +118,19 @@ local function releaseLock(P, jobKey, jobId, token)
   return -2
 end
 
+-- The common start of every move out of active: releases the lock held by
+-- token, stores `fields` (a flat field/value table, or nil) and removes the
+-- job from active. Returns 0, or -2 / -6 (lock) / -3 (not active).
+local function leaveActive(P, jobKey, jobId, token, fields)
+  local released = releaseLock(P, jobKey, jobId, token)
+  if released < 0 then return released end
+  if fields then
+    rcall('HSET', jobKey, unpack(fields))
+  end
+  if rcall('LREM', P .. 'active', -1, jobId) == 0 then return -3 end
+  return 0
+end
+
 -- Splits a full job key "{prefix}:{queue}:{id}" into the queue base and the id.
 local function splitJobKey(jobKey)
   local base, id = string.match(jobKey, '^(.*:)([^:]*)$')
@@ -182,5 +195,43 @@ local function releaseDeduplication(P, jobKey, jobId)
   local dedupKey = P .. 'de:' .. deid
   if rcall('PTTL', dedupKey) == -1 and rcall('GET', dedupKey) == jobId then
     rcall('DEL', dedupKey)
+  end
+end
+
+-- Deletes the job's deduplication key when it still names this job, together
+-- with the keep-last payload stored for that deduplication id.
+local function clearDeduplicationOnRemoval(P, jobKey, jobId)
+  local deid = rcall('HGET', jobKey, 'deid')
+  if not deid then return end
+  local dedupKey = P .. 'de:' .. deid
+  if rcall('GET', dedupKey) == jobId then
+    rcall('DEL', dedupKey, P .. 'dn:' .. deid)
+  end
+end
+
+-- True when jobId is the pending iteration of a job scheduler
+-- ("repeat:{schedulerId}:{millis}" with millis the scheduler's score): remove
+-- refuses it, drain and clean leave it alone.
+local function isCurrentSchedulerIteration(P, jobId)
+  local schedulerId = rcall('HGET', P .. jobId, 'rjk')
+  if not schedulerId then return false end
+  local millis = rcall('ZSCORE', P .. 'repeat', schedulerId)
+  return millis ~= false and jobId == 'repeat:' .. schedulerId .. ':' .. millis
+end
+
+-- A retried child is pending again for its parent (the parent's own state
+-- does not change).
+local function relinkToParent(jobKey, finishedState)
+  local parentKey = rcall('HGET', jobKey, 'parentKey')
+  if not parentKey or rcall('EXISTS', parentKey) == 0 then return end
+  local wasRecorded
+  if finishedState == 'failed' then
+    wasRecorded = rcall('ZREM', parentKey .. ':unsuccessful', jobKey) == 1 or
+      rcall('HDEL', parentKey .. ':failed', jobKey) == 1
+  else
+    wasRecorded = rcall('HDEL', parentKey .. ':processed', jobKey) == 1
+  end
+  if wasRecorded then
+    rcall('SADD', parentKey .. ':dependencies', jobKey)
   end
 end

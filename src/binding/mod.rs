@@ -2,7 +2,10 @@
 
 mod convert;
 mod error;
+mod job_api;
+mod moves;
 mod queue;
+mod queue_api;
 mod worker;
 
 use std::sync::Once;

@@ -8,7 +8,8 @@ use super::convert::{BindingConnectionOptions, BindingFetched, BindingRawJob};
 use super::worker::BindingFinish;
 use crate::engine::active::{FetchSettings, Finish};
 use super::error::{invalid, IntoNapi};
-use crate::engine::connection::Connection;
+use super::queue_api::BindingQueueMeta;
+use crate::engine::control::QueueMeta;
 use crate::engine::job::NewJob;
 use crate::engine::queue::{now_ms, Queue};
 
@@ -34,16 +35,19 @@ pub struct BindingQueue {
     pub(crate) queue: Queue,
 }
 
-/// Connects and returns the native handle of a queue.
+/// Connects and returns the native handle of a queue; with `meta` (a
+/// producing Queue) also writes the queue's `meta` settings.
 #[napi]
 pub async fn open_queue(
     connection: BindingConnectionOptions,
     prefix: String,
     name: String,
+    meta: Option<BindingQueueMeta>,
 ) -> Result<BindingQueue> {
     super::init_logging();
-    let conn = Connection::open(connection.into()).await.napi()?;
-    Ok(BindingQueue { queue: Queue::new(conn, &prefix, &name) })
+    let meta = meta.map(QueueMeta::from);
+    let queue = Queue::open(connection.into(), &prefix, &name, meta.as_ref()).await.napi()?;
+    Ok(BindingQueue { queue })
 }
 
 fn parse_opts(json: &str) -> Result<Map<String, Value>> {

@@ -3,13 +3,16 @@
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::convert::{BindingFetched, BindingRawJob};
 use super::error::IntoNapi;
+use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
 use crate::engine::active::{FetchSettings, Finish, KeepJobs, Outcome};
 use crate::engine::queue::now_ms;
+use crate::engine::retry::FailedAttempt;
 use crate::engine::worker::{WorkerCore, WorkerOptions};
 
 #[napi(object)]
@@ -22,6 +25,8 @@ pub struct BindingWorkerOptions {
     pub limiter_max: Option<i64>,
     pub limiter_duration: Option<i64>,
     pub name: Option<String>,
+    /// The worker's `removeOnFail`, resolved.
+    pub remove_on_fail: Option<BindingKeepJobs>,
 }
 
 #[napi(object)]
@@ -90,6 +95,7 @@ pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) ->
         drain_delay: options.drain_delay,
         stalled_interval: options.stalled_interval,
         max_stalled_count: options.max_stalled_count,
+        remove_on_fail: options.remove_on_fail.map(Into::into).unwrap_or_default(),
     };
     let core = WorkerCore::open(queue.queue.clone(), opts).await.napi()?;
     Ok(BindingWorker { core })
@@ -106,16 +112,29 @@ impl BindingWorker {
     #[napi]
     pub async fn move_to_finished(&self, finish: BindingFinish) -> Result<BindingFetched> {
         let finish: Finish = finish.into();
-        let fetched = self
-            .core
-            .queue()
-            .move_to_finished(&finish, &self.core.options.fetch)
-            .await
-            .napi()?;
-        let job = self.core.record_fetch_next(fetched.clone()).await;
-        let mut out: BindingFetched = fetched.into();
-        out.job = job.map(Into::into);
-        Ok(out)
+        Ok(self.core.finish(&finish).await.napi()?.into())
+    }
+
+    /// Fails an attempt (retry or final failure) with the worker's settings.
+    #[napi]
+    pub async fn move_to_failed(&self, attempt: BindingFailedAttempt) -> Result<BindingFailed> {
+        let attempt = FailedAttempt::try_from(attempt)?;
+        let result = self.core.fail(&attempt).await.napi()?;
+        Ok(failed_to_js(result, attempt.timestamp))
+    }
+
+    /// Starts the stalled checker; `callback` gets each report. The callback
+    /// does not keep Node's event loop alive, and is released on close.
+    #[napi(ts_args_type = "callback: (report: BindingStalledReport) => void")]
+    pub async fn start_stalled_check_timer(&self, callback: StalledCallback) -> Result<()> {
+        self.core.start_stalled_check_timer(Box::new(move |checked| {
+            let report = match checked {
+                Ok(job_ids) => BindingStalledReport { job_ids, error: None },
+                Err(err) => BindingStalledReport { job_ids: Vec::new(), error: Some(err.message) },
+            };
+            callback.call(report, ThreadsafeFunctionCallMode::NonBlocking);
+        }));
+        Ok(())
     }
 
     #[napi]
@@ -123,3 +142,16 @@ impl BindingWorker {
         self.core.close().await;
     }
 }
+
+/// What one stalled check reports to JavaScript.
+#[napi(object)]
+pub struct BindingStalledReport {
+    /// Ids of the jobs moved back to wait.
+    pub job_ids: Vec<String>,
+    /// The check failed with this message.
+    pub error: Option<String>,
+}
+
+/// A weak (unref'd) callback: it never keeps the process alive.
+type StalledCallback =
+    ThreadsafeFunction<BindingStalledReport, (), BindingStalledReport, Status, false, true>;

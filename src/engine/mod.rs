@@ -1,13 +1,21 @@
 //! The engine: pure Rust, no napi. Everything that talks to Redis.
 
 pub mod active;
+pub mod backoff;
 pub mod connection;
+pub mod control;
 pub mod error;
+pub mod getters;
 pub mod job;
+pub mod job_ops;
 pub mod keys;
+pub mod limiter;
+pub mod lock;
 pub mod queue;
 pub mod reply;
+pub mod retry;
 pub mod scripts;
+pub mod stalled;
 pub mod worker;
 
 #[cfg(test)]

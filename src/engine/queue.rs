@@ -119,20 +119,15 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Map};
+    use serde_json::json;
 
     use super::*;
     use crate::engine::active::FetchSettings;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{raw, test_queue};
+    use crate::engine::test_support::{new_job, raw, test_queue};
 
     fn job(opts: serde_json::Value) -> NewJob {
-        NewJob {
-            name: "n".into(),
-            data: "{}".into(),
-            opts: opts.as_object().cloned().unwrap_or_else(Map::new),
-            now: 1_700_000_000_000,
-        }
+        new_job(opts, 1_700_000_000_000)
     }
 
     #[tokio::test]

@@ -51,3 +51,25 @@ pub async fn test_queue(label: &str) -> Queue {
 pub async fn raw(queue: &Queue) -> redis::aio::ConnectionManager {
     queue.connection().manager()
 }
+
+/// A job named `n` with data `{}`, the given public options, added at `now`.
+pub fn new_job(opts: serde_json::Value, now: i64) -> super::job::NewJob {
+    super::job::NewJob {
+        name: "n".into(),
+        data: "{}".into(),
+        opts: opts.as_object().cloned().unwrap_or_default(),
+        now,
+    }
+}
+
+/// Every entry of the queue's events stream, as its flat field/value list.
+pub async fn stream_entries(queue: &Queue) -> Vec<Vec<String>> {
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(queue.keys().key("events"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw(queue).await)
+        .await
+        .expect("read the events stream");
+    entries.into_iter().map(|(_, fields)| fields).collect()
+}

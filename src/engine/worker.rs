@@ -1,6 +1,8 @@
 //! The worker core: fetch state (drained, rate limit, next delayed), the
-//! dedicated blocking connection waiting on the queue's marker, and close.
-//! `getNextJob` of the manual API and the automatic worker both use it.
+//! dedicated blocking connection waiting on the queue's marker, finishing and
+//! failing jobs with fetch-next, deferred failures, and close.
+//! `getNextJob` of the manual API and the automatic worker both use it; the
+//! stalled-job timer is in `stalled.rs`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,11 +11,12 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Mutex, Notify};
 
-use super::active::FetchSettings;
+use super::active::{FetchSettings, Finish, KeepJobs};
 use super::error::Result;
 use super::job::RawJob;
 use super::queue::{now_ms, Queue};
 use super::reply::Fetched;
+use super::retry::{FailResult, FailedAttempt};
 
 /// Worker options the engine uses, with BullMQ's defaults.
 #[derive(Debug, Clone)]
@@ -23,6 +26,8 @@ pub struct WorkerOptions {
     pub drain_delay: f64,
     pub stalled_interval: i64,
     pub max_stalled_count: i64,
+    /// The worker's `removeOnFail` (a job's own option wins).
+    pub remove_on_fail: KeepJobs,
 }
 
 impl Default for WorkerOptions {
@@ -32,6 +37,7 @@ impl Default for WorkerOptions {
             drain_delay: 5.0,
             stalled_interval: 30_000,
             max_stalled_count: 1,
+            remove_on_fail: KeepJobs::default(),
         }
     }
 }
@@ -58,7 +64,11 @@ pub struct WorkerCore {
     blocking: Mutex<Option<MultiplexedConnection>>,
     client_name: String,
     closing: AtomicBool,
+    /// A call is blocked on the marker.
+    waiting: AtomicBool,
     close_notify: Notify,
+    /// The running stalled-job timer (see `stalled.rs`).
+    pub(super) stalled_timer: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl WorkerCore {
@@ -75,7 +85,9 @@ impl WorkerCore {
             blocking: Mutex::new(Some(conn)),
             client_name,
             closing: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
             close_notify: Notify::new(),
+            stalled_timer: std::sync::Mutex::new(None),
         }))
     }
 
@@ -91,32 +103,52 @@ impl WorkerCore {
     pub async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
         self.close_notify.notify_waiters();
+        self.stop_stalled_check_timer();
         self.blocking.lock().await.take();
     }
 
     /// Remembers what a fetch said about rate limits and delayed jobs.
-    async fn record(&self, fetched: Fetched) -> Option<RawJob> {
+    async fn record(&self, fetched: &Fetched) {
         let mut st = self.state.lock().await;
         match fetched {
-            Fetched::Job(job) => {
+            Fetched::Job(_) => {
                 st.drained = false;
                 st.block_until = 0;
                 st.limit_until = 0;
-                Some(job)
             }
             Fetched::RateLimited(ms) => {
                 st.limit_until = now_ms() + ms;
-                None
             }
             Fetched::NextDelayed(ts) => {
                 st.drained = true;
-                st.block_until = ts;
-                None
+                st.block_until = *ts;
             }
             Fetched::Nothing => {
                 st.drained = true;
                 st.block_until = 0;
-                None
+            }
+        }
+    }
+
+    /// Takes a fetch result: records it, and fails a job that carries a
+    /// deferred failure (`defa`: stalled too often, or a failed child with
+    /// failParentOnFailure) as unrecoverable with that reason, fetching again
+    /// in its place. Callers never see such jobs.
+    async fn take(&self, mut fetched: Fetched, token: &str) -> Result<Fetched> {
+        loop {
+            self.record(&fetched).await;
+            let Fetched::Job(job) = &fetched else {
+                return Ok(fetched);
+            };
+            let Some(reason) = job.get("defa") else {
+                return Ok(fetched);
+            };
+            let fetch_next = !self.is_closing();
+            let mut attempt = FailedAttempt::of_job(job, token, reason, self.options.remove_on_fail, now_ms())?;
+            attempt.fetch_next = fetch_next;
+            fetched = self.queue.move_to_failed(&attempt, &self.options.fetch).await?.fetched;
+            if !fetch_next {
+                return Ok(Fetched::Nothing);
             }
         }
     }
@@ -124,12 +156,30 @@ impl WorkerCore {
     /// One fetch attempt with `token`.
     pub async fn fetch(&self, token: &str) -> Result<Option<RawJob>> {
         let fetched = self.queue.move_to_active(token, &self.options.fetch, now_ms()).await?;
-        Ok(self.record(fetched).await)
+        match self.take(fetched, token).await? {
+            Fetched::Job(job) => Ok(Some(job)),
+            _ => Ok(None),
+        }
     }
 
-    /// Records the fetch-next result of a finishing call.
-    pub async fn record_fetch_next(&self, fetched: Fetched) -> Option<RawJob> {
-        self.record(fetched).await
+    /// Completes or finally fails a job with the worker's fetch settings; the
+    /// fetch-next result is taken as by `fetch`.
+    pub async fn finish(&self, finish: &Finish) -> Result<Fetched> {
+        let fetched = self.queue.move_to_finished(finish, &self.options.fetch).await?;
+        if !finish.fetch_next {
+            return Ok(fetched);
+        }
+        self.take(fetched, &finish.token).await
+    }
+
+    /// Fails an attempt (retry or final failure) with the worker's fetch
+    /// settings; the fetch-next result is taken as by `fetch`.
+    pub async fn fail(&self, attempt: &FailedAttempt) -> Result<FailResult> {
+        let mut result = self.queue.move_to_failed(attempt, &self.options.fetch).await?;
+        if attempt.fetch_next {
+            result.fetched = self.take(result.fetched, &attempt.token).await?;
+        }
+        Ok(result)
     }
 
     /// BullMQ's `getNextJob(token, {block})`: the next job, or `None` at the
@@ -142,14 +192,15 @@ impl WorkerCore {
             let st = self.state.lock().await;
             (st.drained, st.block_until, st.limit_until)
         };
-        let now = now_ms();
-        if limit_until > now {
-            let wait = (limit_until - now).min(MAX_RATE_LIMIT_DELAY_MS);
-            if !self.sleep_unless_closed(Duration::from_millis(wait as u64)).await {
-                return Ok(None);
-            }
-        } else if drained && block {
+        if limit_until > now_ms() {
+            // As BullMQ: while rate limited the call returns at once, without
+            // touching Redis; the automatic worker waits with `wait_rate_limit`.
+            return Ok(None);
+        }
+        // Only one call blocks on the marker at a time; concurrent callers fetch.
+        if drained && block && !self.waiting.swap(true, Ordering::SeqCst) {
             let until = self.wait_for_job(block_until).await;
+            self.waiting.store(false, Ordering::SeqCst);
             if self.is_closing() {
                 return Ok(None);
             }
@@ -162,6 +213,18 @@ impl WorkerCore {
             return Ok(None);
         }
         self.fetch(token).await
+    }
+
+    /// Sleeps until the rate limit recorded by the last fetch has passed (at
+    /// most BullMQ's 30 s); false when the worker closed meanwhile.
+    pub async fn wait_rate_limit(&self) -> bool {
+        let limit_until = self.state.lock().await.limit_until;
+        let now = now_ms();
+        if limit_until <= now {
+            return !self.is_closing();
+        }
+        let wait = (limit_until - now).min(MAX_RATE_LIMIT_DELAY_MS);
+        self.sleep_unless_closed(Duration::from_millis(wait as u64)).await
     }
 
     /// Sleeps; false when the worker closed meanwhile.

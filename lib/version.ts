@@ -1,0 +1,3 @@
+/** The package version, as written into a queue's `meta.version`. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const version: string = require('../../package.json').version;

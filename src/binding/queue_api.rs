@@ -1,0 +1,114 @@
+//! The Queue's getters and control operations on `BindingQueue`. The facade
+//! (lib/queue.ts) checks and defaults the arguments; this layer converts them.
+
+use std::collections::HashMap;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use super::convert::BindingRawJob;
+use super::error::IntoNapi;
+use super::queue::BindingQueue;
+use crate::engine::control::QueueMeta;
+
+/// What a producing Queue writes into `meta` when it connects.
+#[napi(object)]
+pub struct BindingQueueMeta {
+    /// `opts.maxLenEvents` (BullMQ's `streams.events.maxLen`, default 10000).
+    pub max_len_events: i64,
+    /// `version`, e.g. `bullmq-native:0.1.0`.
+    pub version: String,
+}
+
+impl From<BindingQueueMeta> for QueueMeta {
+    fn from(m: BindingQueueMeta) -> Self {
+        QueueMeta { max_len_events: m.max_len_events, version: m.version }
+    }
+}
+
+#[napi(object)]
+pub struct BindingJobLogs {
+    pub logs: Vec<String>,
+    pub count: i64,
+}
+
+#[napi]
+impl BindingQueue {
+    /// Counts per type, in the order given (`waiting` = the wait list). With
+    /// `delayedBefore`, delayed jobs due before that timestamp only.
+    #[napi]
+    pub async fn get_job_counts(&self, types: Vec<String>, delayed_before: Option<i64>) -> Result<Vec<i64>> {
+        self.queue.get_counts(&types, delayed_before).await.napi()
+    }
+
+    /// Jobs of the given types with their hashes; `asc` = oldest first.
+    #[napi]
+    pub async fn get_jobs(&self, types: Vec<String>, start: i64, end: i64, asc: bool) -> Result<Vec<BindingRawJob>> {
+        Ok(self.queue.get_jobs(&types, start, end, asc).await.napi()?.into_iter().map(Into::into).collect())
+    }
+
+    #[napi]
+    pub async fn get_job_logs(&self, id: String, start: i64, end: i64, asc: bool) -> Result<BindingJobLogs> {
+        let logs = self.queue.get_job_logs(&id, start, end, asc).await.napi()?;
+        Ok(BindingJobLogs { logs: logs.logs, count: logs.count })
+    }
+
+    #[napi]
+    pub async fn is_paused(&self) -> Result<bool> {
+        self.queue.is_paused().await.napi()
+    }
+
+    /// The worker connections of this queue, as `CLIENT LIST` fields.
+    #[napi]
+    pub async fn get_workers(&self) -> Result<Vec<HashMap<String, String>>> {
+        let workers = self.queue.get_workers().await.napi()?;
+        Ok(workers.into_iter().map(|fields| fields.into_iter().collect()).collect())
+    }
+
+    /// Remaining rate-limit time; `maxJobs` 0 means "not given".
+    #[napi]
+    pub async fn get_rate_limit_ttl(&self, max_jobs: i64) -> Result<i64> {
+        self.queue.get_rate_limit_ttl(max_jobs).await.napi()
+    }
+
+    #[napi]
+    pub async fn pause(&self) -> Result<()> {
+        self.queue.pause().await.napi()
+    }
+
+    #[napi]
+    pub async fn resume(&self) -> Result<()> {
+        self.queue.resume().await.napi()
+    }
+
+    #[napi]
+    pub async fn drain(&self, delayed: bool) -> Result<()> {
+        self.queue.drain(delayed).await.napi()
+    }
+
+    /// Removes old jobs of one state; the ids removed by each batch.
+    #[napi]
+    pub async fn clean(&self, state: String, cutoff: i64, limit: i64) -> Result<Vec<Vec<String>>> {
+        self.queue.clean(&state, cutoff, limit).await.napi()
+    }
+
+    #[napi]
+    pub async fn obliterate(&self, force: bool, count: i64) -> Result<()> {
+        self.queue.obliterate(force, count).await.napi()
+    }
+
+    #[napi]
+    pub async fn rate_limit(&self, ms: i64) -> Result<()> {
+        self.queue.rate_limit(ms).await.napi()
+    }
+
+    #[napi]
+    pub async fn retry_jobs(&self, state: String, count: i64, timestamp: i64) -> Result<()> {
+        self.queue.retry_jobs(&state, count, timestamp).await.napi()
+    }
+
+    #[napi]
+    pub async fn promote_jobs(&self, count: i64) -> Result<()> {
+        self.queue.promote_jobs(count).await.napi()
+    }
+}
