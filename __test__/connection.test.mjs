@@ -158,9 +158,9 @@ test('password: requirepass server, right and wrong password', async () => {
   await roundTrip(ioredis({ host, port: server.port, password: 's3cret:/@x', lazyConnect: true }));
 
   for (const conn of [{ host, port: server.port, password: 'wrong' }, { host, port: server.port }]) {
-    const queue = new Queue(queueName(), { connection: conn });
-    const worker = new Worker(queueName(), null, { connection: conn });
-    for (const obj of [queue, worker]) {
+    // Listeners are attached right after construction, as users do.
+    for (const make of [() => new Queue(queueName(), { connection: conn }), () => new Worker(queueName(), null, { connection: conn })]) {
+      const obj = make();
       const { err, events } = await failure(obj);
       assert.match(err.message, new RegExp(`^Could not connect to Redis at ${host}:${server.port}: `));
       assert.match(err.message, /authentication failed|NOAUTH/i);
@@ -194,7 +194,8 @@ test('username and password: an ACL user', async () => {
 test('unreachable port: waitUntilReady rejects naming the address, error event, no crash', async () => {
   const port = await freePort();
   const conn = { host: 'localhost', port };
-  for (const obj of [new Queue(queueName(), { connection: conn }), new Worker(queueName(), null, { connection: conn })]) {
+  for (const make of [() => new Queue(queueName(), { connection: conn }), () => new Worker(queueName(), null, { connection: conn })]) {
+    const obj = make();
     const { err, events } = await failure(obj);
     assert.match(err.message, new RegExp(`^Could not connect to Redis at 127\\.0\\.0\\.1:${port}: `));
     assert.equal(events[0].message, err.message);
