@@ -141,6 +141,7 @@ test('bad connection input is a TypeError at construction', () => {
     { connectTimeout: -5 },
     { tls: { cert: 'x' } },
     { path: '/tmp/redis.sock' },
+    { sentinels: [{ host: 'localhost', port: 26379 }], name: 'mymaster' },
     'http://localhost:6379',
     'redis://',
     42,

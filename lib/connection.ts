@@ -117,6 +117,9 @@ export function normalizeConnection(connection: ConnectionOptions | undefined): 
       throw new Error('BullMQ: ioredis does not support ioredis prefixes, use the prefix option instead.');
     }
   }
+  if (Array.isArray(opts.sentinels) && opts.sentinels.length > 0) {
+    throw new TypeError('Redis Sentinel connections are not supported yet');
+  }
   if (opts.path !== undefined && opts.path !== null) {
     throw new TypeError('connection.path (Unix sockets) is not supported; use host and port');
   }

@@ -431,5 +431,18 @@ export function interopSuite(official, label) {
     assert.equal(theirs.events.at(-1).event, 'drained');
   });
 
+  test(`${label}: the official Queue#getWorkers lists our workers`, async () => {
+    const conn = await connection();
+    const qname = name('workers');
+    const oq = track(new OQueue(qname, { connection: conn }));
+    const named = track(new Worker(qname, null, { connection: conn, name: 'named' }));
+    const unnamed = track(new Worker(qname, null, { connection: conn }));
+    await Promise.all([named.waitUntilReady(), unnamed.waitUntilReady()]);
+    const b64 = Buffer.from(qname).toString('base64');
+    const workers = await oq.getWorkers();
+    assert.deepEqual(workers.map((w) => w.rawname).sort(), [`bull:${b64}`, `bull:${b64}:w:named`]);
+    assert.deepEqual(workers.map((w) => w.name), [qname, qname]);
+  });
+
   return { version };
 }

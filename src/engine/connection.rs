@@ -250,12 +250,15 @@ impl Connection {
             .map_err(|e| connect_error(address, e))?;
         if let Some(name) = client_name {
             let setname = redis::cmd("CLIENT").arg("SETNAME").arg(name).to_owned();
-            match tokio::time::timeout(timeout, setname.query_async::<()>(&mut conn)).await {
-                Ok(r) => r.map_err(|e| connect_error(address, e))?,
-                Err(_) => {
-                    return Err(connect_error(address, io::Error::from(io::ErrorKind::TimedOut).into()))
-                }
-            }
+            let named = match tokio::time::timeout(timeout, setname.query_async::<()>(&mut conn)).await {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut).into()),
+            };
+            named.map_err(|e| EngineError {
+                kind: ErrorKind::Redis,
+                code: 0,
+                message: format!("Could not name the connection to Redis at {address} \"{name}\": {e}"),
+            })?;
         }
         Ok(conn)
     }
