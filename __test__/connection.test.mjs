@@ -396,3 +396,15 @@ test('TLS: rediss, ca, rejectUnauthorized false, client certificates', async () 
   assert.match((await failure(anonymous)).err.message, new RegExp(`${host}:${tlsPort}`));
   await anonymous.close();
 });
+
+test('a huge drainDelay blocks on the marker without failing; close ends the wait', async () => {
+  const name = queueName('huge');
+  const worker = new Worker(name, null, { connection: await connection(), drainDelay: 1e20, name: 'huge' });
+  closeLater(worker);
+  assert.equal(await worker.getNextJob('t', { block: false }), undefined);
+  const pending = worker.getNextJob('t');
+  const admin = await rawClient();
+  await blockedClient(admin, `bull:${Buffer.from(name).toString('base64')}:w:huge`);
+  await worker.close();
+  assert.equal(await pending, undefined);
+});

@@ -44,6 +44,8 @@ const MAX_RATE_LIMIT_DELAY_MS: i64 = 30_000;
 /// How long past its timeout a `BZPOPMIN` reply is awaited before the
 /// connection is considered dead.
 const BLOCK_WATCHDOG: Duration = Duration::from_secs(2);
+/// Longest single wait on the marker (a day); a longer drainDelay waits again.
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
 /// Pause between attempts to reopen a lost blocking connection.
 const REOPEN_PAUSE: Duration = Duration::from_millis(250);
 
@@ -194,7 +196,9 @@ impl WorkerCore {
             self.options.drain_delay
         }
         .max(0.001);
-        let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+        // Any drainDelay the facade accepts, however large, gives a deadline.
+        let wait = Duration::try_from_secs_f64(timeout).unwrap_or(MAX_WAIT).min(MAX_WAIT);
+        let deadline = Instant::now() + wait;
         let marker = self.queue.keys().key("marker");
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
