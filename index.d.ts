@@ -54,7 +54,7 @@ export declare class BindingQueue {
    * a Worker): fetch-next uses BullMQ's default worker settings.
    */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
-  /** Marks the queue closed; its connections end when the handle is dropped. */
+  /** Closes the command connection; later calls fail with "Connection is closed.". */
   close(): void
   getJob(id: string): Promise<BindingRawJob | null>
   /**
@@ -110,6 +110,10 @@ export interface BindingConnectionOptions {
   db?: number
   tls?: boolean
   tlsInsecure?: boolean
+  /** PEM text of `tls.ca`, `tls.cert`, `tls.key`. */
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
   connectTimeout?: number
 }
 

@@ -154,6 +154,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       throw new TypeError('job name must be a string');
     }
     const merged: JobsOptions = { ...this.jobsOpts, ...(opts ?? {}) };
+    // BullMQ drops null options when it stores them: null means "not given".
+    for (const key of Object.keys(merged)) {
+      if (merged[key] === null) delete merged[key];
+    }
     checkJobOptions(merged);
     const dataText = serializeData(data);
     if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
