@@ -4,6 +4,7 @@ pub mod active;
 pub mod connection;
 pub mod control;
 pub mod error;
+pub mod events;
 pub mod getters;
 pub mod job;
 pub mod job_ops;
