@@ -10,6 +10,9 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class BindingQueue {
+  /** Trims the events stream to about `maxLength` entries; the number removed. */
+  trimEvents(maxLength: number): Promise<number>
+  isFinished(id: string): Promise<BindingFinished>
   /** Stores the progress (JSON text) and emits `progress`. */
   updateJobProgress(id: string, progress: string): Promise<void>
   /** Replaces the job's data (JSON text). */
@@ -67,6 +70,18 @@ export declare class BindingQueue {
   promoteJobs(count: number): Promise<void>
 }
 
+export declare class BindingQueueEvents {
+  /**
+   * Starts reading; resolves once the start position is fixed. Each batch
+   * of entries is one call of `onBatch`.
+   */
+  start(onBatch: (batch: BindingEventBatch) => void): Promise<void>
+  /** The id reading continues after. */
+  get lastId(): string
+  /** Stops reading at once and releases the callback. */
+  close(): Promise<void>
+}
+
 export declare class BindingWorker {
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
   /** Completes or finally fails a job; the next job when `fetchNext` found one. */
@@ -92,6 +107,22 @@ export interface BindingConnectionOptions {
   connectTimeout?: number
 }
 
+/**
+ * What one call of the batch callback carries: the entries of one XREAD,
+ * or an error (message in the binding's error format) while reading.
+ */
+export interface BindingEventBatch {
+  entries: Array<BindingStreamEntry>
+  error?: string
+}
+
+export interface BindingEventsOptions {
+  /** Milliseconds one XREAD blocks (BullMQ's `blockingTimeout`). */
+  blockingTimeout?: number
+  /** Read the entries after this id; absent or `$` = only new entries. */
+  lastEventId?: string
+}
+
 /** Result of a fetch: a job, or why there was none. */
 export interface BindingFetched {
   job?: BindingRawJob
@@ -113,6 +144,16 @@ export interface BindingFinish {
   keep: BindingKeepJobs
   attempts: number
   fetchNext: boolean
+}
+
+/**
+ * `isFinished` with the value: status 1 completed (value = returnvalue
+ * JSON), 2 failed (value = failedReason), 0 not finished, -1 missing
+ * (value = BullMQ's message).
+ */
+export interface BindingFinished {
+  status: number
+  value?: string
 }
 
 export interface BindingJobLogs {
@@ -163,6 +204,12 @@ export interface BindingReprocess {
   resetAttemptsStarted: boolean
 }
 
+/** One entry of the events stream: `[field, value, ...]` in stream order. */
+export interface BindingStreamEntry {
+  id: string
+  fields: Array<string>
+}
+
 export interface BindingWorkerOptions {
   lockDuration: number
   stalledInterval: number
@@ -179,5 +226,8 @@ export interface BindingWorkerOptions {
  * producing Queue) also writes the queue's `meta` settings.
  */
 export declare function openQueue(connection: BindingConnectionOptions, prefix: string, name: string, meta?: BindingQueueMeta | undefined | null): Promise<BindingQueue>
+
+/** Opens the dedicated, named connection of a QueueEvents. */
+export declare function openQueueEvents(queue: BindingQueue, options: BindingEventsOptions): Promise<BindingQueueEvents>
 
 export declare function openWorker(queue: BindingQueue, options: BindingWorkerOptions): Promise<BindingWorker>
