@@ -12,6 +12,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class BindingQueue {
   /** Trims the events stream to about `maxLength` entries; the number removed. */
   trimEvents(maxLength: number): Promise<number>
+  /** Whether a job completed or failed, with its return value or reason. */
   isFinished(id: string): Promise<BindingFinished>
   /** Stores the progress (JSON text) and emits `progress`. */
   updateJobProgress(id: string, progress: string): Promise<void>
@@ -76,8 +77,6 @@ export declare class BindingQueueEvents {
    * of entries is one call of `onBatch`.
    */
   start(onBatch: (batch: BindingEventBatch) => void): Promise<void>
-  /** The id reading continues after. */
-  get lastId(): string
   /** Stops reading at once and releases the callback. */
   close(): Promise<void>
 }

@@ -321,10 +321,10 @@ test('waitUntilFinished rejects with the failure reason when the job fails', asy
   const qe = await queueEvents(name);
   const w = worker(name, conn);
   const job = await queue.add('a', {});
-  const finished = job.waitUntilFinished(qe);
+  const rejected = assert.rejects(job.waitUntilFinished(qe), (err) => err instanceof Error && err.message === 'went wrong');
   const fetched = await w.getNextJob('t');
   await failJob(w, fetched, 't', 'went wrong');
-  await assert.rejects(finished, (err) => err instanceof Error && err.message === 'went wrong');
+  await rejected;
 });
 
 test('waitUntilFinished settles at once for a job that finished before it was called', async () => {

@@ -93,12 +93,6 @@ impl BindingQueueEvents {
             .napi()
     }
 
-    /// The id reading continues after.
-    #[napi(getter)]
-    pub fn last_id(&self) -> String {
-        self.reader.last_id()
-    }
-
     /// Stops reading at once and releases the callback.
     #[napi]
     pub async fn close(&self) {
@@ -123,6 +117,7 @@ impl BindingQueue {
         self.queue.trim_events(max_length).await.napi()
     }
 
+    /// Whether a job completed or failed, with its return value or reason.
     #[napi]
     pub async fn is_finished(&self, id: String) -> Result<BindingFinished> {
         Ok(match self.queue.is_finished(&id).await.napi()? {
