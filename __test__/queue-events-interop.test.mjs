@@ -10,7 +10,7 @@ import * as bullmq5 from 'bullmq5';
 
 import { Queue, QueueEvents, Worker } from 'bullmq-native';
 
-import { eventNames, recordEmits } from './support/queue-events.mjs';
+import { eventNames, failJob, recordEmits } from './support/queue-events.mjs';
 import { connection, queueName, rawClient, streamEvents, waitFor } from './support/redis.mjs';
 
 const closers = [];
@@ -50,19 +50,6 @@ async function sameEventsUntil(logs, lastEvent) {
     await waitFor(() => logs[side].some(([e]) => e === lastEvent), { message: `${side} to see ${lastEvent}` });
   }
   assert.deepEqual(logs.ours, logs.theirs);
-}
-
-/** Fails a job held by `token` for good, through our worker's finish call. */
-function failJob(w, job, token, reason) {
-  return w._finish({
-    jobId: job.id,
-    token,
-    failedReason: reason,
-    stacktrace: '[]',
-    keep: { count: -1 },
-    attempts: job.opts.attempts ?? 0,
-    fetchNext: false,
-  });
 }
 
 for (const [version, lib] of OFFICIAL) {

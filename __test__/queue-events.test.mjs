@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Queue, QueueEvents, Worker } from 'bullmq-native';
 
-import { eventNames, recordEmits } from './support/queue-events.mjs';
+import { eventNames, failJob, recordEmits } from './support/queue-events.mjs';
 import { connection, queueName, rawClient, streamEvents, waitFor } from './support/redis.mjs';
 import { assertTypeErrors } from './support/type-errors.mjs';
 
@@ -36,19 +36,6 @@ function worker(name, conn, opts = {}) {
   const w = new Worker(name, null, { connection: conn, ...opts });
   closers.push(w);
   return w;
-}
-
-/** Fails a job held by `token` for good, through the worker's finish call. */
-function failJob(w, job, token, reason) {
-  return w._finish({
-    jobId: job.id,
-    token,
-    failedReason: reason,
-    stacktrace: '[]',
-    keep: { count: -1 },
-    attempts: job.opts.attempts ?? 0,
-    fetchNext: false,
-  });
 }
 
 /** The id of the Redis client with this name, from CLIENT LIST. */

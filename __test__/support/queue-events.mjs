@@ -1,9 +1,13 @@
-// Records what a QueueEvents (ours or the official one) emits for stream
-// entries: [event, ...args], in emit order. Only emits whose last argument is
-// a stream id count, so connection-level events of either library are left
-// out; `{event}:{jobId}` emits are included.
+// Helpers of the QueueEvents tests: recording what a QueueEvents emits, and
+// failing a job through our worker.
 const STREAM_ID = /^\d+-\d+$/;
 
+/**
+ * Records what a QueueEvents (ours or the official one) emits for stream
+ * entries: [event, ...args], in emit order. Only emits whose last argument is
+ * a stream id count, so connection-level events of either library are left
+ * out; `{event}:{jobId}` emits are included.
+ */
 export function recordEmits(queueEvents) {
   const log = [];
   const emit = queueEvents.emit;
@@ -20,4 +24,21 @@ export function recordEmits(queueEvents) {
 /** The event names of a log, without the `{event}:{jobId}` copies. */
 export function eventNames(log) {
   return log.map(([e]) => e).filter((e) => !e.includes(':'));
+}
+
+/**
+ * Fails a job held by `token` for good through our worker's finish call (the
+ * path a failing processor takes), emitting `failed` and, when the attempts
+ * are used up, `retries-exhausted`.
+ */
+export function failJob(worker, job, token, reason) {
+  return worker._finish({
+    jobId: job.id,
+    token,
+    failedReason: reason,
+    stacktrace: '[]',
+    keep: { count: -1 },
+    attempts: job.opts.attempts ?? 0,
+    fetchNext: false,
+  });
 }
