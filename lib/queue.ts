@@ -524,6 +524,18 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     if (removed) this.emit('removed', jobId);
     return removed ? 1 : 0;
   }
+
+  /**
+   * Trims the queue's events stream to about `maxLength` events, dropping
+   * the oldest. Trimming is approximate, as in BullMQ: only whole internal
+   * nodes of the stream are removed, so somewhat more may stay. Resolves
+   * with the number of events removed.
+   */
+  async trimEvents(maxLength: number): Promise<number> {
+    integerArg('trimEvents', 'maxLength', maxLength, 0);
+    const q = await this.nativeQueue;
+    return native(q.trimEvents(maxLength));
+  }
 }
 
 export { rawFromFlat };
