@@ -8,6 +8,7 @@ export { Queue } from './queue';
 export type { ObliterateOpts, PromoteJobsOpts, RetryJobsOpts } from './queue';
 export { Worker } from './worker';
 export type { Processor } from './worker';
+export type { SandboxedJob, SandboxedOptions } from './sandbox';
 export {
   DelayedError,
   RateLimitError,
