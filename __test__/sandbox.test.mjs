@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { UnrecoverableError } from 'bullmq-native';
 
+import { childExecArgv } from '../dist/cjs/sandbox/child.js';
 import { createSandboxedProcessor } from '../dist/cjs/sandbox/index.js';
 import { setup } from './support/manual.mjs';
 import { streamEvents, waitFor } from './support/redis.mjs';
@@ -159,6 +160,19 @@ for (const { label, opts } of modes) {
       await assert.rejects(run(other.job, other.token), (e) => e instanceof Error && e.message === 'plain string');
     });
 
+    test('a result the channel cannot carry fails the job; the child stays usable', async () => {
+      const run = sandbox(fixture('sandbox-throws.cjs'), opts);
+      const { job, token } = await activeJob('unsendable', { kind: 'unsendable' });
+      const err = await run(job, token).then(
+        () => assert.fail('the processor should fail'),
+        (e) => e,
+      );
+      assert.ok(err instanceof Error);
+      assert.match(err.message, threads ? /could not be cloned/ : /BigInt/);
+      const next = await activeJob('after-unsendable', { kind: 'string' });
+      await assert.rejects(run(next.job, next.token), { message: 'plain string' });
+    });
+
     test('an UnrecoverableError thrown in the child stays unrecoverable', async () => {
       const run = sandbox(fixture('sandbox-throws.cjs'), opts);
       const { job, token } = await activeJob('unrecoverable', { kind: 'unrecoverable' }, { attempts: 3 });
@@ -288,4 +302,23 @@ test('a processor file that does not exist is refused up front, with BullMQ mess
     message: `URL ${missingUrl.href} does not exist in the local file system`,
   });
   assert.throws(() => createSandboxedProcessor(new URL('https://example.com/p.js')), TypeError);
+});
+
+test('a forked child gets the parent execArgv without code to evaluate, test or watch modes', () => {
+  assert.deepEqual(
+    childExecArgv([
+      '--input-type=module',
+      '-e',
+      'run()',
+      '--max-old-space-size=128',
+      '--inspect=9229',
+      '--test',
+      '--watch-path',
+      'src',
+      '--enable-source-maps',
+      '--print',
+      '1',
+    ]),
+    ['--max-old-space-size=128', '--inspect=0', '--enable-source-maps'],
+  );
 });

@@ -46,12 +46,27 @@ function describeExitCode(code: number | null): string {
   return (c !== null && EXIT_CODES[c]) || `Unknown exit code ${code}`;
 }
 
+/** Flags of the parent that must not reach a forked child: code to evaluate, test and watch modes. */
+const PARENT_ONLY_FLAGS = /^(-e|--eval|-p|--print|--input-type|--test|--watch|--watch-path|--watch-preserve-output)(=|$)/;
+const FLAGS_WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-type', '--watch-path']);
+
 /**
- * The parent's execArgv for a forked child, with debugger flags moved to a
- * free port (two processes cannot listen on the same one).
+ * The parent's execArgv for a forked child (as BullMQ passes it), without
+ * the parent-only flags (a child given the parent's `-e` code would run it
+ * instead of the sandbox) and with debugger flags moved to a free port (two
+ * processes cannot listen on the same one).
  */
-function childExecArgv(): string[] {
-  return process.execArgv.map((arg) => (arg.startsWith('--inspect') ? `${arg.split('=')[0]}=0` : arg));
+export function childExecArgv(execArgv: string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i];
+    if (PARENT_ONLY_FLAGS.test(arg)) {
+      if (FLAGS_WITH_VALUE.has(arg)) i++;
+      continue;
+    }
+    out.push(arg.startsWith('--inspect') ? `${arg.split('=')[0]}=0` : arg);
+  }
+  return out;
 }
 
 function forward(from: Readable | null | undefined, to: NodeJS.WriteStream): void {

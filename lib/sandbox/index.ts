@@ -125,7 +125,7 @@ class ChildPool {
       await child.init(this.processorUrl);
     } catch (err) {
       child.kill();
-      throw err;
+      throw this.closed ? closedError() : err;
     }
     if (this.closed) {
       void child.stop(CHILD_KILL_TIMEOUT);
