@@ -264,6 +264,16 @@ for (const { label, opts } of modes) {
       await assert.rejects(run(job, token), { message: 'No function is exported in processor file' });
     });
 
+    test('a child that cannot start fails the job and close still completes', async () => {
+      const broken = threads
+        ? { useWorkerThreads: true, workerThreadsOptions: { execArgv: ['--no-such-node-flag'] } }
+        : { workerForkOptions: { execPath: fixture('no-such-node-binary') } };
+      const run = createSandboxedProcessor(fixture('sandbox-echo.cjs'), broken);
+      const { job, token } = await activeJob('cannot-start');
+      await assert.rejects(run(job, token), threads ? /no-such-node-flag/ : /ENOENT/);
+      await run.close();
+    });
+
     test('close lets busy children finish, ends every child and refuses later jobs', async () => {
       const markers = mkdtempSync(join(tmpdir(), 'sandbox-exit-'));
       after(() => rmSync(markers, { recursive: true, force: true }));

@@ -125,7 +125,14 @@ export class SandboxChild {
       forward(proc.stdout, process.stdout);
       forward(proc.stderr, process.stderr);
       proc.on('message', onMessage);
-      proc.on('error', onError);
+      proc.on('error', (err) => {
+        onError(err);
+        // It never started (e.g. a bad execPath): no 'exit' will come.
+        if (proc.pid === undefined) {
+          if (proc.connected) proc.disconnect();
+          finish();
+        }
+      });
       // Messages sent before exiting may still be in the channel: the child
       // is gone once it exited and the channel closed.
       let exitSeen = false;
@@ -138,10 +145,6 @@ export class SandboxChild {
       proc.on('disconnect', () => {
         if (exitSeen) finish();
       });
-      // A child that never started has no channel and no 'exit' to wait for.
-      if (!proc.connected && proc.pid === undefined) {
-        proc.once('error', () => process.nextTick(finish));
-      }
     }
   }
 

@@ -212,7 +212,11 @@ function runInChild(child: SandboxChild, job: Job, token: string | undefined, si
     };
     child.listen(listener);
     const aborted = signal?.aborted ? toPlainReason(signal.reason) : undefined;
-    child.send({ type: 'start', run, job: sandboxJobJson(job), token, aborted }).catch((err: Error) => fail(err));
+    child.send({ type: 'start', run, job: sandboxJobJson(job), token, aborted }).catch((err: Error) => {
+      // A child that cannot be reached is of no further use.
+      child.retired = true;
+      fail(err);
+    });
     if (signal && !aborted) signal.addEventListener('abort', onAbort, { once: true });
   });
 }
