@@ -2,6 +2,7 @@
 
 mod convert;
 mod error;
+mod events;
 mod job_api;
 mod moves;
 mod queue;

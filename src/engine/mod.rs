@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod connection;
 pub mod control;
 pub mod error;
+pub mod events;
 pub mod getters;
 pub mod job;
 pub mod job_ops;
