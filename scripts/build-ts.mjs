@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,13 +15,19 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', joi
   cwd: root,
 });
 
-// lib/*.ts import the generated typings as '../index' (the package root);
-// the emitted .d.ts files sit one level deeper, in dist/cjs/.
-for (const file of readdirSync(join(root, 'dist/cjs'))) {
-  if (!file.endsWith('.d.ts')) continue;
-  const path = join(root, 'dist/cjs', file);
+// lib/ imports the generated typings of the package root (`../index` from
+// lib/*.ts); the emitted .d.ts files sit one level deeper, under dist/cjs/,
+// so those specifiers are re-pointed at the root.
+const rootIndex = join(root, 'index');
+for (const rel of readdirSync(join(root, 'dist/cjs'), { recursive: true })) {
+  if (!rel.endsWith('.d.ts')) continue;
+  const path = join(root, 'dist/cjs', rel);
   const text = readFileSync(path, 'utf8');
-  const fixed = text.replace(/(from\s+|import\()(['"])\.\.\/index(\.js)?\2/g, '$1$2../../index$2');
+  const fixed = text.replace(/(from\s+|import\()(['"])(\.\.?\/[^'"]*)\2/g, (whole, head, quote, spec) => {
+    if (resolve(join(root, 'lib', dirname(rel)), spec.replace(/\.js$/, '')) !== rootIndex) return whole;
+    const fromDist = relative(dirname(path), rootIndex).split(sep).join('/');
+    return `${head}${quote}${fromDist}${quote}`;
+  });
   if (fixed !== text) writeFileSync(path, fixed);
 }
 
