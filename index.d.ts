@@ -10,6 +10,10 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class BindingQueue {
+  /** Trims the events stream to about `maxLength` entries; the number removed. */
+  trimEvents(maxLength: number): Promise<number>
+  /** Whether a job completed or failed, with its return value or reason. */
+  isFinished(id: string): Promise<BindingFinished>
   /** Stores the progress (JSON text) and emits `progress`. */
   updateJobProgress(id: string, progress: string): Promise<void>
   /** Replaces the job's data (JSON text). */
@@ -54,7 +58,7 @@ export declare class BindingQueue {
    * a Worker): fetch-next uses BullMQ's default worker settings.
    */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
-  /** Marks the queue closed; its connections end when the handle is dropped. */
+  /** Closes the command connection; later calls fail with "Connection is closed.". */
   close(): void
   getJob(id: string): Promise<BindingRawJob | null>
   /**
@@ -84,6 +88,16 @@ export declare class BindingQueue {
    * when one of them held it.
    */
   cancelJob(jobId: string, reason?: string | undefined | null): Promise<boolean>
+}
+
+export declare class BindingQueueEvents {
+  /**
+   * Starts reading; resolves once the start position is fixed. Each batch
+   * of entries is one call of `onBatch`.
+   */
+  start(onBatch: (batch: BindingEventBatch) => void): Promise<void>
+  /** Stops reading at once and releases the callback. */
+  close(): Promise<void>
 }
 
 export declare class BindingWorker {
@@ -159,6 +173,10 @@ export interface BindingConnectionOptions {
   db?: number
   tls?: boolean
   tlsInsecure?: boolean
+  /** PEM text of `tls.ca`, `tls.cert`, `tls.key`. */
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
   connectTimeout?: number
 }
 
@@ -168,6 +186,22 @@ export interface BindingDeliveredJob {
   token: string
   /** The job hash as a flat `[field, value, ...]` list. */
   fields: Array<string>
+}
+
+/**
+ * What one call of the batch callback carries: the entries of one XREAD,
+ * or an error (message in the binding's error format) while reading.
+ */
+export interface BindingEventBatch {
+  entries: Array<BindingStreamEntry>
+  error?: string
+}
+
+export interface BindingEventsOptions {
+  /** Milliseconds one XREAD blocks (BullMQ's `blockingTimeout`). */
+  blockingTimeout?: number
+  /** Read the entries after this id; absent or `$` = only new entries. */
+  lastEventId?: string
 }
 
 /** Where a failed attempt left the job, and the next job if fetched. */
@@ -226,6 +260,16 @@ export interface BindingFinish {
   keep: BindingKeepJobs
   attempts: number
   fetchNext: boolean
+}
+
+/**
+ * `isFinished` with the value: status 1 completed (value = returnvalue
+ * JSON), 2 failed (value = failedReason), 0 not finished, -1 missing
+ * (value = BullMQ's message).
+ */
+export interface BindingFinished {
+  status: number
+  value?: string
 }
 
 export interface BindingJobLogs {
@@ -308,6 +352,12 @@ export interface BindingStalledReport {
   error?: string
 }
 
+/** One entry of the events stream: `[field, value, ...]` in stream order. */
+export interface BindingStreamEntry {
+  id: string
+  fields: Array<string>
+}
+
 export interface BindingWorkerOptions {
   lockDuration: number
   stalledInterval: number
@@ -326,5 +376,8 @@ export interface BindingWorkerOptions {
  * producing Queue) also writes the queue's `meta` settings.
  */
 export declare function openQueue(connection: BindingConnectionOptions, prefix: string, name: string, meta?: BindingQueueMeta | undefined | null): Promise<BindingQueue>
+
+/** Opens the dedicated, named connection of a QueueEvents. */
+export declare function openQueueEvents(queue: BindingQueue, options: BindingEventsOptions): Promise<BindingQueueEvents>
 
 export declare function openWorker(queue: BindingQueue, options: BindingWorkerOptions): Promise<BindingWorker>

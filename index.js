@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.BindingQueue = nativeBinding.BindingQueue
+module.exports.BindingQueueEvents = nativeBinding.BindingQueueEvents
 module.exports.BindingWorker = nativeBinding.BindingWorker
 module.exports.openQueue = nativeBinding.openQueue
+module.exports.openQueueEvents = nativeBinding.openQueueEvents
 module.exports.openWorker = nativeBinding.openWorker

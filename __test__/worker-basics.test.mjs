@@ -400,5 +400,20 @@ test('options as BullMQ checks them', async () => {
     });
   }
   assert.throws(() => new Worker(name, 42, { connection }), TypeError);
-  assert.throws(() => new Worker(name, './missing-processor.js', { connection }), /not supported yet|does not exist/);
+  assert.throws(() => new Worker(name, './missing-processor.js', { connection }), /does not exist/);
+});
+
+test('a processor given as a file runs sandboxed', async () => {
+  const { queue, worker } = await setup('sandboxed');
+  await queue.add('echo', { hello: 'sandbox' });
+  const file = new URL('./fixtures/sandbox-echo.cjs', import.meta.url);
+  const w = worker(file.pathname, { concurrency: 2 });
+  await waitFor(async () => (await queue.getCompletedCount()) === 1, { timeout: 20000, message: 'sandboxed job done' });
+  const done = await queue.getJob('1');
+  assert.equal(done.returnvalue.kind, 'cjs');
+  assert.deepEqual(done.returnvalue.data, { hello: 'sandbox' });
+  assert.notEqual(done.returnvalue.pid, process.pid, 'ran in a child process');
+  assert.equal(done.returnvalue.signal, true);
+  await w.close();
+  assert.throws(() => worker('./no/such/processor.js'), /does not exist/);
 });

@@ -6,8 +6,11 @@ export { Job } from './job';
 export type { JobHost } from './job';
 export { Queue } from './queue';
 export type { ObliterateOpts, PromoteJobsOpts, RetryJobsOpts } from './queue';
+export { QueueEvents } from './queue-events';
+export type { QueueEventsListener, QueueEventsOptions } from './queue-events';
 export { Worker } from './worker';
 export type { Processor } from './worker';
+export type { SandboxedJob, SandboxedOptions } from './sandbox';
 export {
   DelayedError,
   RateLimitError,

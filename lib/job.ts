@@ -640,6 +640,93 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     await native(q.changeJobPriority(idOf(this), priority, lifo));
     this.priority = priority;
   }
+
+  /**
+   * Waits until the job finishes, as reported by a running `QueueEvents` of
+   * its queue: resolves with the job's return value when it completes and
+   * rejects with an Error whose message is the failure reason when it fails
+   * (a job that no longer exists rejects too). A job that already finished
+   * settles at once. With `ttl` (milliseconds) it rejects when no finish was
+   * seen in that time; it also rejects when the job's Worker closes.
+   */
+  async waitUntilFinished(
+    queueEvents: {
+      on(event: string, listener: (...args: any[]) => void): unknown;
+      off(event: string, listener: (...args: any[]) => void): unknown;
+      waitUntilReady(): Promise<void>;
+    },
+    ttl?: number,
+  ): Promise<ReturnType> {
+    if (
+      queueEvents === null ||
+      typeof queueEvents !== 'object' ||
+      typeof queueEvents.on !== 'function' ||
+      typeof queueEvents.waitUntilReady !== 'function'
+    ) {
+      throw new TypeError('waitUntilFinished expects a QueueEvents of the job\'s queue');
+    }
+    if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) {
+      throw new TypeError(`ttl must be a number of milliseconds >= 0, got ${describe(ttl)}`);
+    }
+    const jobId = idOf(this);
+    const q = await this.queue._queue();
+    const host = this.queue as unknown as {
+      on?: (event: string, listener: (...args: any[]) => void) => unknown;
+      off?: (event: string, listener: (...args: any[]) => void) => unknown;
+    };
+    return new Promise<ReturnType>((resolve, reject) => {
+      const completedEvent = `completed:${jobId}`;
+      const failedEvent = `failed:${jobId}`;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        queueEvents.off(completedEvent, onCompleted);
+        queueEvents.off(failedEvent, onFailed);
+        if (typeof host.off === 'function') host.off('closing', onClosing);
+        return true;
+      };
+      const onCompleted = (args: { returnvalue: ReturnType }) => {
+        if (settle()) resolve(args.returnvalue);
+      };
+      const onFailed = (args: { failedReason?: string }) => {
+        if (settle()) reject(new Error(args.failedReason ?? ''));
+      };
+      const onClosing = (message: unknown) => {
+        if (settle()) reject(new Error(String(message)));
+      };
+      if (ttl) {
+        timer = setTimeout(() => {
+          if (settle()) {
+            reject(
+              new Error(
+                `Job wait ${this.name} timed out before finishing, no finish notification arrived after ${ttl}ms (id=${jobId})`,
+              ),
+            );
+          }
+        }, ttl);
+      }
+      queueEvents.on(completedEvent, onCompleted);
+      queueEvents.on(failedEvent, onFailed);
+      if (typeof host.on === 'function') host.on('closing', onClosing);
+      // The job may have finished before the listeners were in place: once
+      // the QueueEvents is reading (so no later finish can be missed), look.
+      (async () => {
+        await queueEvents.waitUntilReady();
+        const finished = await native(q.isFinished(jobId));
+        if (finished.status === 1) {
+          const value = finished.value == null ? null : parseJson<ReturnType>(finished.value, undefined as ReturnType);
+          onCompleted({ returnvalue: value as ReturnType });
+        } else if (finished.status === 2 || finished.status === -1) {
+          onFailed({ failedReason: finished.value ?? '' });
+        }
+      })().catch((err: unknown) => {
+        if (settle()) reject(err);
+      });
+    });
+  }
 }
 
 /** Highest priority BullMQ accepts (2^21 - 1). */

@@ -38,7 +38,7 @@ export class QueueBase extends EventEmitter {
       throw new TypeError('options must be an object');
     }
     this.name = name;
-    this.opts = { prefix: 'bull', ...opts };
+    this.opts = { ...opts, prefix: opts.prefix === undefined ? 'bull' : opts.prefix };
     if (typeof this.opts.prefix !== 'string') {
       throw new TypeError('prefix must be a string');
     }

@@ -154,6 +154,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       throw new TypeError('job name must be a string');
     }
     const merged: JobsOptions = { ...this.jobsOpts, ...(opts ?? {}) };
+    // BullMQ drops null options when it stores them: null means "not given".
+    for (const key of Object.keys(merged)) {
+      if (merged[key] === null) delete merged[key];
+    }
     checkJobOptions(merged);
     const dataText = serializeData(data);
     if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
@@ -535,6 +539,18 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const removed = await native(q.removeJob(jobId, removeChildren));
     if (removed) this.emit('removed', jobId);
     return removed ? 1 : 0;
+  }
+
+  /**
+   * Trims the queue's events stream to about `maxLength` events, dropping
+   * the oldest. Trimming is approximate, as in BullMQ: only whole internal
+   * nodes of the stream are removed, so somewhat more may stay. Resolves
+   * with the number of events removed.
+   */
+  async trimEvents(maxLength: number): Promise<number> {
+    integerArg('trimEvents', 'maxLength', maxLength, 0);
+    const q = await this.nativeQueue;
+    return native(q.trimEvents(maxLength));
   }
 }
 

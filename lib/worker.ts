@@ -8,7 +8,6 @@
  * together go to the engine in one call.
  */
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 
 import {
   DelayedError,
@@ -23,7 +22,7 @@ import type { Native } from './native';
 import { binding } from './native';
 import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
-import { createSandboxedProcessor } from './sandbox';
+import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
 import type { JobJsonRaw, WorkerOptions } from './types';
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (
@@ -130,6 +129,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   readonly id: string = randomUUID();
   protected readonly processor?: Processor<DataType, ResultType, NameType> | null;
   private readonly processFn?: Processor<DataType, ResultType, NameType>;
+  /** The pool running a processor given as a file. */
+  private readonly sandbox?: SandboxedProcessor;
   private readonly nativeWorker: Promise<Native.BindingWorker>;
   private _concurrency = 1;
   private running = false;
@@ -186,12 +187,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (!o.lockRenewTime) o.lockRenewTime = o.lockDuration! / 2;
     (this as { opts: WorkerOptions }).opts = o;
     if (typeof processor === 'string' || processor instanceof URL) {
-      const path = processor instanceof URL ? fileURLToPath(processor) : processor;
-      this.processFn = createSandboxedProcessor(path, { useWorkerThreads: o.useWorkerThreads }) as Processor<
-        DataType,
-        ResultType,
-        NameType
-      >;
+      this.sandbox = createSandboxedProcessor(processor, {
+        useWorkerThreads: o.useWorkerThreads,
+        workerForkOptions: o.workerForkOptions,
+        workerThreadsOptions: o.workerThreadsOptions,
+      });
+      this.processFn = this.sandbox as Processor<DataType, ResultType, NameType>;
     } else if (typeof processor === 'function') {
       this.processFn = processor;
     } else if (processor !== undefined && processor !== null) {
@@ -645,14 +646,17 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         if (w) {
           await this.runnerStarted?.catch(() => undefined);
           await w.stopRunner();
-          if (force) {
-            this.abandoned = true;
-          } else {
-            await this.whenCurrentJobsFinished();
-          }
+          // Outcomes settling after this point are not reported (forced close).
+          if (force) this.abandoned = true;
+          else await this.whenCurrentJobsFinished();
           this.abandoned = true;
           await w.close();
           await (await this.nativeQueue).close();
+        }
+        if (this.sandbox) {
+          // Ends the children (a forced close does not wait for busy ones).
+          const ended = this.sandbox.close().catch((err) => this.emit('error', err));
+          if (!force) await ended;
         }
         this.closed = true;
         this.endRun?.();

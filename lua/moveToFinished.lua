@@ -75,7 +75,9 @@ end
 if fetchNext then
   local next = fetchNextJob(P, timestamp, token, tonumber(ARGV[12]), tonumber(ARGV[13]),
     tonumber(ARGV[14]), ARGV[15])
-  if next[1] ~= 0 or next[3] ~= 0 or next[4] ~= 0 then return next end
+  -- A job, a rate limit, a delayed hint, or a paused/maxed queue: returned
+  -- as is, without the drained check (a paused queue is not drained).
+  if next[1] ~= 0 or next[3] ~= 0 or next[4] ~= 0 or isPausedOrMaxed(P) then return next end
 end
 
 if rcall('LLEN', P .. 'wait') == 0 and rcall('LLEN', P .. 'active') == 0 and

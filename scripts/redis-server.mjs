@@ -7,7 +7,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-function freePort() {
+/** A TCP port free on the loopback interface right now. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -25,15 +26,19 @@ function ping(port) {
     sock.on('connect', () => sock.write('PING\r\n'));
     sock.on('data', (d) => {
       sock.destroy();
-      resolve(d.toString().startsWith('+PONG'));
+      // A server with requirepass answers NOAUTH: it is up all the same.
+      resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()));
     });
     sock.on('error', () => resolve(false));
   });
 }
 
-export async function startRedis(extraArgs = []) {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bullmq-native-redis-'));
+// `port`: listen there (e.g. to restart a server on the port it had);
+// `dir`: the working directory (kept on stop when given, e.g. for a dump).
+export async function startRedis(extraArgs = [], options = {}) {
+  const port = options.port ?? (await freePort());
+  const ownDir = !options.dir;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'bullmq-native-redis-'));
   const bin = process.env.REDIS_SERVER_BIN || 'redis-server';
   const child = spawn(
     bin,
@@ -59,14 +64,12 @@ export async function startRedis(extraArgs = []) {
   });
   const stop = () =>
     new Promise((resolve) => {
-      if (exited) {
-        rmSync(dir, { recursive: true, force: true });
-        return resolve();
-      }
-      child.once('exit', () => {
-        rmSync(dir, { recursive: true, force: true });
+      const cleanup = () => {
+        if (ownDir) rmSync(dir, { recursive: true, force: true });
         resolve();
-      });
+      };
+      if (exited) return cleanup();
+      child.once('exit', cleanup);
       child.kill('SIGTERM');
     });
   return { url: `redis://127.0.0.1:${port}`, port, stop, process: child };

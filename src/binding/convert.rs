@@ -18,6 +18,10 @@ pub struct BindingConnectionOptions {
     pub db: Option<i64>,
     pub tls: Option<bool>,
     pub tls_insecure: Option<bool>,
+    /// PEM text of `tls.ca`, `tls.cert`, `tls.key`.
+    pub tls_ca: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
     pub connect_timeout: Option<u32>,
 }
 
@@ -32,6 +36,9 @@ impl From<BindingConnectionOptions> for ConnectionOptions {
             db: o.db,
             tls: o.tls.unwrap_or(false),
             tls_insecure: o.tls_insecure.unwrap_or(false),
+            tls_ca: o.tls_ca,
+            tls_cert: o.tls_cert,
+            tls_key: o.tls_key,
             connect_timeout: o.connect_timeout.map(u64::from),
         }
     }

@@ -2,6 +2,7 @@
 
 mod convert;
 mod error;
+mod events;
 mod job_api;
 mod moves;
 mod queue;
@@ -20,6 +21,7 @@ pub(crate) fn init_logging() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .try_init();
         }
     });

@@ -87,9 +87,11 @@ impl BindingQueue {
         Ok(self.queue.move_to_finished(&finish, &FetchSettings::default()).await.napi()?.into())
     }
 
-    /// Marks the queue closed; its connections end when the handle is dropped.
+    /// Closes the command connection; later calls fail with "Connection is closed.".
     #[napi]
-    pub fn close(&self) {}
+    pub fn close(&self) {
+        self.queue.connection().close();
+    }
 
     #[napi]
     pub async fn get_job(&self, id: String) -> Result<Option<BindingRawJob>> {

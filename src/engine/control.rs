@@ -223,7 +223,7 @@ mod tests {
     use crate::engine::reply::Fetched;
     use crate::engine::test_support::{new_job, raw, redis_url, test_queue};
 
-    type Conn = redis::aio::ConnectionManager;
+    type Conn = crate::engine::connection::Commands;
 
     fn job(opts: serde_json::Value) -> NewJob {
         new_job(opts, now_ms())

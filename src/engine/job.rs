@@ -86,6 +86,17 @@ impl NewJob {
             if value.is_null() {
                 continue;
             }
+            if key == "telemetry" {
+                // Stored flat, as `tm` (metadata) and `omc` (omitContext).
+                if let Value::Object(t) = value {
+                    for (long, short) in [("metadata", "tm"), ("omitContext", "omc")] {
+                        if let Some(v) = t.get(long).filter(|v| !v.is_null()) {
+                            stored.insert(short.to_string(), v.clone());
+                        }
+                    }
+                }
+                continue;
+            }
             let stored_key = SHORT_KEYS
                 .iter()
                 .find(|(long, _)| long == key)
@@ -168,6 +179,21 @@ mod tests {
         assert_eq!(p.custom_id, "myid");
         assert!(p.lifo);
         assert_eq!(p.timestamp, 1000);
+    }
+
+    #[test]
+    fn telemetry_is_stored_as_tm_and_omc() {
+        let job = NewJob {
+            name: "n".into(),
+            data: "{}".into(),
+            opts: json!({"telemetry": {"metadata": "m", "omitContext": true}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            now: 1,
+        };
+        let stored: Value = serde_json::from_str(&job.prepare().unwrap().stored_opts).unwrap();
+        assert_eq!(stored, json!({"attempts": 0, "tm": "m", "omc": true}));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cancel;
 pub mod connection;
 pub mod control;
 pub mod error;
+pub mod events;
 pub mod getters;
 pub mod job;
 pub mod job_ops;

@@ -1,10 +1,9 @@
 //! A queue handle: its keys and the shared command connection. Producer
 //! operations live here; operations on active jobs are in `active.rs`.
 
-use redis::aio::ConnectionManager;
 use redis::Value;
 
-use super::connection::Connection;
+use super::connection::{Commands, Connection};
 use super::error::{EngineError, Result};
 use super::job::{NewJob, RawJob};
 use super::keys::QueueKeys;
@@ -35,6 +34,7 @@ pub fn now_ms() -> i64 {
 
 impl Queue {
     pub fn new(conn: Connection, prefix: &str, name: &str) -> Self {
+        tracing::debug!(prefix, queue = name, "queue opened");
         Self { conn, keys: QueueKeys::new(prefix, name) }
     }
 
@@ -46,7 +46,7 @@ impl Queue {
         &self.conn
     }
 
-    pub(crate) fn cmd(&self) -> ConnectionManager {
+    pub(crate) fn cmd(&self) -> Commands {
         self.conn.manager()
     }
 

@@ -48,7 +48,7 @@ pub async fn test_queue(label: &str) -> Queue {
 }
 
 /// A plain command connection for inspecting keys.
-pub async fn raw(queue: &Queue) -> redis::aio::ConnectionManager {
+pub async fn raw(queue: &Queue) -> super::connection::Commands {
     queue.connection().manager()
 }
 

@@ -6,12 +6,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Mutex, Notify};
 
 use super::active::{FetchSettings, Finish, KeepJobs};
+use super::connection::is_connection_error;
 use super::error::Result;
 use super::job::RawJob;
 use super::queue::{now_ms, Queue};
@@ -46,6 +47,13 @@ impl Default for WorkerOptions {
 const MAX_BLOCK_SECS: f64 = 10.0;
 /// Cap on sleeping while rate limited (BullMQ's maximumRateLimitDelay).
 const MAX_RATE_LIMIT_DELAY_MS: i64 = 30_000;
+/// How long past its timeout a `BZPOPMIN` reply is awaited before the
+/// connection is considered dead.
+const BLOCK_WATCHDOG: Duration = Duration::from_secs(2);
+/// Longest single wait on the marker (a day); a longer drainDelay waits again.
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
+/// Pause between attempts to reopen a lost blocking connection.
+const REOPEN_PAUSE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Default)]
 struct FetchState {
@@ -267,7 +275,9 @@ impl WorkerCore {
     }
 
     /// Blocks on the marker with `BZPOPMIN`. Returns 0 when a fetch should be
-    /// tried now, or the future time a delayed job is due.
+    /// tried now, or the future time a delayed job is due. A lost blocking
+    /// connection is reopened (and renamed) and the wait goes on until its
+    /// timeout; a reply that never comes is abandoned a little after it.
     async fn wait_for_job(&self, block_until: i64) -> i64 {
         let now = now_ms();
         let timeout = if block_until > 0 {
@@ -276,51 +286,89 @@ impl WorkerCore {
             self.options.drain_delay
         }
         .max(0.001);
-        let conn = {
-            let mut guard = self.blocking.lock().await;
-            if guard.is_none() && !self.is_closing() {
-                match self.queue.connection().open_blocking(Some(&self.client_name)).await {
-                    Ok(c) => *guard = Some(c),
-                    Err(err) => {
-                        tracing::warn!(%err, "could not open the blocking connection");
-                    }
+        // Any drainDelay the facade accepts, however large, gives a deadline.
+        let wait = Duration::try_from_secs_f64(timeout).unwrap_or(MAX_WAIT).min(MAX_WAIT);
+        let deadline = Instant::now() + wait;
+        let marker = self.queue.keys().key("marker");
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if self.is_closing() || remaining.is_zero() {
+                return 0;
+            }
+            let Some(mut conn) = self.blocking_connection().await else {
+                // Redis is unreachable: try again shortly, until the wait ends.
+                if !self.sleep_unless_closed(remaining.min(REOPEN_PAUSE)).await {
+                    return 0;
+                }
+                continue;
+            };
+            let secs = remaining.as_secs_f64().max(0.001);
+            let cmd = redis::cmd("BZPOPMIN").arg(&marker).arg(format!("{secs:.3}")).to_owned();
+            let notified = self.close_notify.notified();
+            let interrupted = self.interrupt_notify.notified();
+            if self.is_closing() || self.interrupted.load(Ordering::SeqCst) {
+                return 0;
+            }
+            let popped = tokio::select! {
+                r = tokio::time::timeout(
+                    remaining + BLOCK_WATCHDOG,
+                    cmd.query_async::<Option<(String, String, f64)>>(&mut conn),
+                ) => Some(r),
+                _ = notified => return 0,
+                _ = interrupted => None,
+            };
+            let Some(popped) = popped else {
+                // The server still blocks this connection: drop it (the next
+                // wait opens a new one) so later commands do not queue behind.
+                drop(conn);
+                self.blocking.lock().await.take();
+                return 0;
+            };
+            match popped {
+                Ok(Ok(Some((_, _, score)))) => {
+                    let score = score as i64;
+                    return if score <= now_ms() { 0 } else { score };
+                }
+                Ok(Ok(None)) => return 0,
+                Ok(Err(err)) if is_connection_error(&err) => {
+                    tracing::warn!(%err, "the blocking connection was lost; reopening it");
+                    self.blocking.lock().await.take();
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "BZPOPMIN failed");
+                    self.blocking.lock().await.take();
+                    return 0;
+                }
+                Err(_) => {
+                    tracing::warn!("BZPOPMIN did not return in time; reopening the connection");
+                    self.blocking.lock().await.take();
+                    return 0;
                 }
             }
-            guard.clone()
-        };
-        let Some(mut conn) = conn else {
-            return 0;
-        };
-        let marker = self.queue.keys().key("marker");
-        let notified = self.close_notify.notified();
-        let interrupted = self.interrupt_notify.notified();
-        if self.is_closing() || self.interrupted.load(Ordering::SeqCst) {
-            return 0;
         }
-        let cmd = redis::cmd("BZPOPMIN").arg(&marker).arg(format!("{timeout:.3}")).to_owned();
-        let popped = tokio::select! {
-            r = cmd.query_async::<Option<(String, String, f64)>>(&mut conn) => Some(r),
-            _ = notified => return 0,
-            _ = interrupted => None,
-        };
-        let Some(popped) = popped else {
-            // The server still blocks this connection: drop it (the next wait
-            // opens a new one) so later commands do not queue behind it.
-            drop(conn);
-            self.blocking.lock().await.take();
-            return 0;
-        };
-        match popped {
-            Ok(Some((_, _, score))) => {
-                let score = score as i64;
-                if score <= now_ms() { 0 } else { score }
-            }
-            Ok(None) => 0,
+    }
+
+    /// The blocking connection, reopened when it was lost; `None` when Redis
+    /// cannot be reached or the worker is closing.
+    async fn blocking_connection(&self) -> Option<MultiplexedConnection> {
+        if let Some(conn) = self.blocking.lock().await.clone() {
+            return Some(conn);
+        }
+        if self.is_closing() {
+            return None;
+        }
+        // Opened without holding the lock, so close() never waits on a connect.
+        let conn = match self.queue.connection().open_blocking(Some(&self.client_name)).await {
+            Ok(c) => c,
             Err(err) => {
-                tracing::warn!(%err, "BZPOPMIN failed; reconnecting");
-                self.blocking.lock().await.take();
-                0
+                tracing::warn!(%err, "could not reopen the blocking connection");
+                return None;
             }
+        };
+        let mut guard = self.blocking.lock().await;
+        if self.is_closing() {
+            return None;
         }
+        Some(guard.get_or_insert(conn).clone())
     }
 }
