@@ -125,7 +125,7 @@ export declare class BindingWorker {
    * Fails an attempt of a job the run loop handed out; the next job (same
    * token) is in `next` when fetch-next found one.
    */
-  failJob(attempt: BindingFailedAttempt): Promise<BindingFailed>
+  failJob(attempt: BindingFailedAttempt): Promise<BindingRunnerFailed>
   /** Forgets a job the processor moved itself (DelayedError and the like). */
   releaseJob(jobId: string, token: string): void
   /**
@@ -161,6 +161,8 @@ export interface BindingCompleted {
   error?: string
   /** The next job, when fetch-next found one. */
   next?: BindingDeliveredJob
+  /** Fetch-next found no job and the queue just became drained. */
+  drained: boolean
 }
 
 /** Connection options after the facade normalized BullMQ's `connection`. */
@@ -331,6 +333,13 @@ export interface BindingRunnerEvent {
   jobIds?: Array<string>
   /** `error`: the error in the native error format; `cancel`: the reason. */
   message?: string
+}
+
+/** The outcome of a failed attempt reported by the run loop. */
+export interface BindingRunnerFailed {
+  failed: BindingFailed
+  /** Fetch-next found no job and the queue just became drained. */
+  drained: boolean
 }
 
 export interface BindingRunOptions {

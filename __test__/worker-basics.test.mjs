@@ -367,6 +367,7 @@ test('a listener that throws becomes an error event', async () => {
     if (job.id === '1') throw new Error('listener broke');
   });
   await waitFor(async () => (await queue.getCompletedCount()) === 2);
+  await waitFor(() => errors.length === 1, { message: 'the error event' });
   assert.deepEqual(errors.map((e) => e.message), ['listener broke']);
   await w.close();
 });
@@ -416,4 +417,20 @@ test('a processor given as a file runs sandboxed', async () => {
   assert.equal(done.returnvalue.signal, true);
   await w.close();
   assert.throws(() => worker('./no/such/processor.js'), /does not exist/);
+});
+
+test('drained comes after the completed event of the last job, once per transition', async () => {
+  const { queue, worker } = await setup('drained-order');
+  await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }]);
+  const w = worker(async (job) => job.name, { autorun: false });
+  const seen = record(w, ['completed', 'drained']);
+  void w.run();
+  await waitFor(() => seen.some(([e]) => e === 'drained'));
+  await queue.add('c', {});
+  await waitFor(() => seen.filter(([e]) => e === 'drained').length === 2, { message: 'drained again' });
+  assert.deepEqual(
+    seen.map(([e, job]) => (e === 'completed' ? `completed ${job.name}` : e)),
+    ['completed a', 'completed b', 'drained', 'completed c', 'drained'],
+  );
+  await w.close();
 });

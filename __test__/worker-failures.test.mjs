@@ -105,6 +105,7 @@ test('DelayedError after job.moveToDelayed leaves the job delayed, without a fai
   });
   const seen = record(w, ['failed', 'completed']);
   await waitFor(async () => (await queue.getCompletedCount()) === 1, { message: 'completed after the delay' });
+  await waitFor(() => seen.length === 1, { message: 'the completed event' });
   assert.deepEqual(seen.map(([e]) => e), ['completed']);
   const job = await queue.getJob('1');
   assert.equal(job.returnvalue, 'second step done');
@@ -132,6 +133,7 @@ test('RateLimitError after worker.rateLimit puts the job back to wait for later'
   );
   const seen = record(w, ['failed', 'completed']);
   await waitFor(async () => (await queue.getCompletedCount()) === 1, { message: 'completed after the limit' });
+  await waitFor(() => seen.length === 1, { message: 'the completed event' });
   assert.equal(calls, 2);
   assert.deepEqual(seen.map(([e]) => e), ['completed']);
   const events = await streamEvents(redis, 'bull', name);
@@ -163,6 +165,7 @@ test('bad processors: non-Error throws and rejections fail the job with a readab
   w.on('error', (e) => errors.push(e));
   const seen = record(w, ['failed']);
   await waitFor(async () => (await queue.getFailedCount()) === 6, { message: 'all failed' });
+  await waitFor(() => seen.length === 6, { message: 'six failed events' });
   const reasons = Object.fromEntries((await queue.getFailed()).map((j) => [j.name, j.failedReason]));
   assert.equal(reasons['throws-string'], 'plain string');
   assert.equal(reasons['rejects-number'], '42');
@@ -196,6 +199,7 @@ test('a processor that never settles is caught by lock expiry and the stalled ch
   );
   const stalled = record(w, ['stalled']);
   await waitFor(async () => (await queue.getFailedCount()) === 1, { timeout: 20000, message: 'failed after stalling twice' });
+  await waitFor(() => stalled.length >= 2, { message: 'two stalled events' });
   const job = await queue.getJob('1');
   assert.equal(job.failedReason, 'job stalled more than allowable limit');
   assert.equal(job.stalledCounter, 2);

@@ -43,6 +43,8 @@ interface InFlight {
   failing: boolean;
   /** The failure reached the engine (the run loop let go of the job). */
   reported: boolean;
+  /** Reporting the outcome found the queue drained (emitted after it). */
+  drained?: boolean;
 }
 
 /** A completion waiting to be sent with the others of the same tick. */
@@ -459,6 +461,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         job.attemptsMade += 1;
         this.emit('completed', job, value, 'active');
       }
+      if (result.drained) this.emit('drained');
       if (result.next) this.startJob(result.next.id, result.next.token, result.next.fields);
       this.settled(entry);
     });
@@ -483,6 +486,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       entry.failing = true;
       const next = await job.moveToFailed(err, token, true);
       this.emit('failed', job, err, 'active');
+      if (entry.drained) this.emit('drained');
       if (next.length === 2) this.startJob(next[1], token, next[0]);
     } catch (e) {
       if (!entry.reported && !this.abandoned) {
@@ -589,7 +593,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       // The worker failing a job of its run loop: the loop lets go of it and
       // may hand out the next one.
       entry.reported = true;
-      return native(this.runner.failJob(attempt));
+      const result = await native(this.runner.failJob(attempt));
+      entry.drained = result.drained;
+      return result.failed;
     }
     return native(w.moveToFailed(attempt));
   }

@@ -97,6 +97,16 @@ pub struct BindingCompleted {
     pub error: Option<String>,
     /// The next job, when fetch-next found one.
     pub next: Option<BindingDeliveredJob>,
+    /// Fetch-next found no job and the queue just became drained.
+    pub drained: bool,
+}
+
+/// The outcome of a failed attempt reported by the run loop.
+#[napi(object)]
+pub struct BindingRunnerFailed {
+    pub failed: BindingFailed,
+    /// Fetch-next found no job and the queue just became drained.
+    pub drained: bool,
 }
 
 /// A strong callback: keeps Node alive until released on close.
@@ -215,8 +225,8 @@ impl BindingWorker {
         Ok(results
             .into_iter()
             .map(|r| match r {
-                Ok(next) => BindingCompleted { error: None, next: next.map(Into::into) },
-                Err(err) => BindingCompleted { error: Some(error_text(err)), next: None },
+                Ok(done) => BindingCompleted { error: None, next: done.next.map(Into::into), drained: done.drained },
+                Err(err) => BindingCompleted { error: Some(error_text(err)), next: None, drained: false },
             })
             .collect())
     }
@@ -224,12 +234,12 @@ impl BindingWorker {
     /// Fails an attempt of a job the run loop handed out; the next job (same
     /// token) is in `next` when fetch-next found one.
     #[napi]
-    pub async fn fail_job(&self, attempt: BindingFailedAttempt) -> Result<BindingFailed> {
+    pub async fn fail_job(&self, attempt: BindingFailedAttempt) -> Result<BindingRunnerFailed> {
         let runner = self.runner()?;
         let attempt = FailedAttempt::try_from(attempt)?;
         let timestamp = attempt.timestamp;
-        let result = runner.fail(attempt).await.napi()?;
-        Ok(failed_to_js(result, timestamp))
+        let (result, drained) = runner.fail(attempt).await.napi()?;
+        Ok(BindingRunnerFailed { failed: failed_to_js(result, timestamp), drained })
     }
 
     /// Forgets a job the processor moved itself (DelayedError and the like).

@@ -43,12 +43,22 @@ pub struct Delivered {
     pub token: String,
 }
 
+/// What finishing a job gave.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// The next job, when fetch-next found one.
+    pub next: Option<Delivered>,
+    /// The fetch-next found none and the queue just became drained.
+    pub drained: bool,
+}
+
 /// What the runner reports to JavaScript.
 #[derive(Debug)]
 pub enum RunnerEvent {
     /// Jobs to process.
     Jobs(Vec<Delivered>),
-    /// The queue ran out of jobs (once per transition, as BullMQ's `drained`).
+    /// The run loop's fetch found the queue empty (once per transition, as
+    /// BullMQ's `drained`; a finish's fetch-next reports it in `Finished`).
     Drained,
     /// This worker's stalled check moved these jobs back to wait.
     Stalled(Vec<String>),
@@ -326,16 +336,18 @@ impl Runner {
         Delivered { job, token }
     }
 
-    /// After a fetch that found no job: `drained` once per transition.
-    async fn note_empty(&self) {
+    /// After a fetch that found no job: true once per transition to drained.
+    async fn became_drained(&self) -> bool {
         if !self.core.is_drained().await {
-            return;
+            return false;
         }
-        let report = {
-            let mut st = self.st();
-            !std::mem::replace(&mut st.drained_reported, true)
-        };
-        if report {
+        let mut st = self.st();
+        !std::mem::replace(&mut st.drained_reported, true)
+    }
+
+    /// The run loop's fetch found no job: reports `drained` on a transition.
+    async fn note_empty(&self) {
+        if self.became_drained().await {
             self.emit(RunnerEvent::Drained);
         }
     }
@@ -424,14 +436,15 @@ impl Runner {
         fetch_next
     }
 
-    /// What a finishing call's fetch-next gave: the next job keeps the slot.
-    async fn next_from(&self, fetched: Fetched, token: &str) -> Option<Delivered> {
+    /// What a finishing call's fetch-next gave: the next job keeps the slot;
+    /// without one, whether the queue just became drained (the caller reports
+    /// it after the finish, as BullMQ orders the events).
+    async fn next_from(&self, fetched: Fetched, token: &str) -> Finished {
         match fetched {
-            Fetched::Job(job) => Some(self.track(job, token.to_string())),
+            Fetched::Job(job) => Finished { next: Some(self.track(job, token.to_string())), drained: false },
             _ => {
                 self.free_slot();
-                self.note_empty().await;
-                None
+                Finished { next: None, drained: self.became_drained().await }
             }
         }
     }
@@ -442,16 +455,16 @@ impl Runner {
     /// Today one script call per job, run concurrently (pipelined on the
     /// multiplexed connection); a script finishing several jobs in one call
     /// would replace the `join_all` here.
-    pub async fn complete_many(&self, finishes: Vec<Finish>) -> Vec<Result<Option<Delivered>>> {
+    pub async fn complete_many(&self, finishes: Vec<Finish>) -> Vec<Result<Finished>> {
         join_all(finishes.into_iter().map(|f| self.complete(f))).await
     }
 
     /// Completes (or finally fails) one job handed out by this runner.
-    pub async fn complete(&self, mut finish: Finish) -> Result<Option<Delivered>> {
+    pub async fn complete(&self, mut finish: Finish) -> Result<Finished> {
         finish.fetch_next = self.leave(&finish.job_id, &finish.token, finish.fetch_next);
         let result = self.core.finish(&finish).await;
         if !finish.fetch_next {
-            return result.map(|_| None);
+            return result.map(|_| Finished::default());
         }
         match result {
             Ok(fetched) => Ok(self.next_from(fetched, &finish.token).await),
@@ -464,19 +477,23 @@ impl Runner {
 
     /// Fails an attempt of a job handed out by this runner (retry or final
     /// failure, decided by the engine); `fetched` holds the next job (same
-    /// token, already tracked) when fetch-next found one.
-    pub async fn fail(&self, mut attempt: FailedAttempt) -> Result<FailResult> {
+    /// token, already tracked) when fetch-next found one; the flag says
+    /// whether the queue just became drained.
+    pub async fn fail(&self, mut attempt: FailedAttempt) -> Result<(FailResult, bool)> {
         attempt.fetch_next = self.leave(&attempt.job_id, &attempt.token, attempt.fetch_next);
         let result = self.core.fail(&attempt).await;
         match result {
             Ok(mut failed) => {
+                let mut drained = false;
                 if attempt.fetch_next {
                     let fetched = std::mem::replace(&mut failed.fetched, Fetched::Nothing);
-                    if let Some(next) = self.next_from(fetched, &attempt.token).await {
+                    let finished = self.next_from(fetched, &attempt.token).await;
+                    drained = finished.drained;
+                    if let Some(next) = finished.next {
                         failed.fetched = Fetched::Job(next.job);
                     }
                 }
-                Ok(failed)
+                Ok((failed, drained))
             }
             Err(err) => {
                 if attempt.fetch_next {
@@ -655,7 +672,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(rx.try_recv().is_err());
         // A completion hands out the next job directly.
-        let next = runner.complete(completion(&held[0])).await.unwrap().unwrap();
+        let next = runner.complete(completion(&held[0])).await.unwrap().next.unwrap();
         assert_eq!(next.token, held[0].token);
         let mut c = raw(&q).await;
         let lock: String = redis::cmd("GET").arg(q.keys().lock(&next.job.id)).query_async(&mut c).await.unwrap();
