@@ -174,3 +174,16 @@ test('queue.cancelJob reaches the worker holding the job, from another process',
   assert.equal(await queue.cancelJob('2'), false);
   await assert.rejects(queue.cancelJob(''), TypeError);
 });
+
+test('a worker subscribes again when its cancel subscription was cut', async () => {
+  const { queue, redis, worker } = await setup('cancel-resubscribe');
+  await queue.add('long', {});
+  const w = worker(untilAborted((reason) => new Error(`cancelled: ${reason}`)));
+  await waitFor(async () => (await queue.getActiveCount()) === 1);
+  // Cut every pub/sub connection (ours are the only subscribers here).
+  await redis.client('KILL', 'TYPE', 'pubsub');
+  await waitFor(() => queue.cancelJob('1', 'after the cut'), { timeout: 15000, interval: 200, message: 'cancel reaches the worker again' });
+  await waitFor(async () => (await queue.getFailedCount()) === 1);
+  assert.equal((await queue.getJob('1')).failedReason, 'cancelled: after the cut');
+  await w.close();
+});

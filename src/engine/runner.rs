@@ -146,21 +146,15 @@ impl Runner {
         if self.stopped() {
             return;
         }
-        match self.core.queue().subscribe_cancel_requests().await {
-            Ok(stream) => {
-                let weak = Arc::downgrade(self);
-                let queue = self.core.queue().clone();
-                let task = tokio::spawn(async move {
-                    queue
-                        .serve_cancel_requests(stream, move |job_id, reason| {
-                            weak.upgrade().is_some_and(|r| r.cancel(job_id, reason))
-                        })
-                        .await
-                });
-                self.add_task(task.abort_handle());
+        let subscribed = match self.core.queue().subscribe_cancel_requests().await {
+            Ok(stream) => Some(stream),
+            Err(err) => {
+                self.emit(RunnerEvent::Error(err));
+                None
             }
-            Err(err) => self.emit(RunnerEvent::Error(err)),
-        }
+        };
+        let task = tokio::spawn(serve_cancels(Arc::downgrade(self), subscribed));
+        self.add_task(task.abort_handle());
         if self.opts.lock_renew_time > 0 {
             let task = tokio::spawn(renew_locks(Arc::downgrade(self)));
             self.add_task(task.abort_handle());
@@ -573,6 +567,27 @@ impl Drop for Runner {
         for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
+    }
+}
+
+/// Answers cancel requests while the runner lives, subscribing again (every
+/// second until it works) when the subscription's connection was lost.
+async fn serve_cancels(runner: Weak<Runner>, mut stream: Option<redis::aio::PubSubStream>) {
+    let Some(queue) = runner.upgrade().map(|r| r.core.queue().clone()) else { return };
+    loop {
+        if let Some(stream) = stream.take() {
+            let weak = runner.clone();
+            queue
+                .serve_cancel_requests(stream, move |job_id, reason| {
+                    weak.upgrade().is_some_and(|r| r.cancel(job_id, reason))
+                })
+                .await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if runner.strong_count() == 0 {
+            return;
+        }
+        stream = queue.subscribe_cancel_requests().await.ok();
     }
 }
 
