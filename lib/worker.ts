@@ -310,7 +310,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         );
         await this.runnerStarted;
         // The concurrency may have changed while the loop started.
-        w.setConcurrency(this._concurrency);
+        this.concurrency = this._concurrency;
       }
       await done;
     } finally {
