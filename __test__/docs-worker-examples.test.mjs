@@ -416,8 +416,10 @@ test('docs (cancelling jobs): cancelJob with a reason, event-based abort handlin
   const cancelled = worker.cancelJob('job-id-123');
   assert.equal(cancelled, false); // true if job was active, false otherwise
 
+  let started = 0;
+  worker.on('active', () => (started += 1));
   const job = await queue.add('long', {});
-  await waitFor(async () => (await queue.getActiveCount()) === 1);
+  await waitFor(() => started === 1, { message: 'the job reached the processor' });
 
   // Later, cancel with a descriptive reason
   worker.cancelJob(job.id, 'Resource limit exceeded');
@@ -458,7 +460,7 @@ test('docs (cancelling jobs): a regular Error retries, UnrecoverableError does n
   // Set attempts when adding jobs
   await queue.add('task', { n: 1 }, { attempts: 3 });
   await queue.add('permanent', { n: 2 }, { attempts: 3 });
-  await waitFor(async () => (await queue.getActiveCount()) === 2);
+  await waitFor(() => runs === 2, { message: 'both jobs in the processor' });
 
   // Cancel all with a reason
   worker.cancelAllJobs('System shutdown');

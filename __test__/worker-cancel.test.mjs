@@ -50,7 +50,7 @@ test('a cancelled job is retried while attempts remain; UnrecoverableError stops
     },
     { concurrency: 2 },
   );
-  await waitFor(async () => (await queue.getActiveCount()) === 2);
+  await waitFor(() => runs === 2, { message: 'both jobs in the processor' });
   w.cancelAllJobs('shutting down');
   await waitFor(async () => (await queue.getCompletedCount()) === 1 && (await queue.getFailedCount()) === 1);
   const [retried, stopped] = [await queue.getJob('1'), await queue.getJob('2')];

@@ -43,10 +43,13 @@ test('jobs of a SIGKILLed worker process are recovered and completed once', asyn
   try {
     await waitFor(() => out.includes('ready'), { timeout: 20000, message: 'the child worker is ready' });
     await queue.addBulk(Array.from({ length: TOTAL }, (_, i) => ({ name: 'job', data: { i } })));
-    await waitFor(async () => (await queue.getActiveCount()) === 4, { message: 'four hanging jobs in the child' });
-    // The child's locks are renewed while it lives.
-    const active = await queue.getActive();
-    assert.ok(active.every((j) => j.data.i % 2 === 1));
+    await waitFor(
+      async () => {
+        const active = await queue.getActive();
+        return active.length === 4 && active.every((j) => j.data.i % 2 === 1);
+      },
+      { message: 'four hanging jobs in the child' },
+    );
   } finally {
     child.kill('SIGKILL');
   }
