@@ -325,8 +325,8 @@ export interface BindingReprocess {
 /** One report of the run loop. */
 export interface BindingRunnerEvent {
   /**
-   * `jobs`, `drained`, `stalled`, `lockRenewalFailed`, `lockLost`,
-   * `cancel` or `error`.
+   * `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
+   * `lockLost`, `cancel` or `error`.
    */
   kind: string
   jobs?: Array<BindingDeliveredJob>

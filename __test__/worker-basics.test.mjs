@@ -434,3 +434,28 @@ test('drained comes after the completed event of the last job, once per transiti
   );
   await w.close();
 });
+
+test('locks of jobs in flight are renewed (locksRenewed) while their processors run', async () => {
+  const { name, queue, redis, worker } = await setup('renew');
+  await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }]);
+  const gate = deferred();
+  let running = 0;
+  const w = worker(
+    async () => {
+      running += 1;
+      await gate.promise;
+    },
+    { concurrency: 2, lockDuration: 300, lockRenewTime: 100, stalledInterval: 100 },
+  );
+  const renewed = record(w, ['locksRenewed']);
+  const stalled = record(w, ['stalled']);
+  await waitFor(() => running === 2);
+  // Well past the lock duration, both locks are still held.
+  await waitFor(() => renewed.reduce((n, [, r]) => n + r.count, 0) >= 10, { message: 'renewals' });
+  for (const id of ['1', '2']) assert.ok((await redis.pttl(`bull:${name}:${id}:lock`)) > 0, `job ${id} still locked`);
+  assert.deepEqual(stalled, [], 'no job stalled');
+  for (const [, r] of renewed) assert.equal(r.count, r.jobIds.length);
+  gate.resolve();
+  await waitFor(async () => (await queue.getCompletedCount()) === 2);
+  await w.close();
+});

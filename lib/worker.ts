@@ -339,6 +339,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       case 'stalled':
         for (const jobId of event.jobIds ?? []) this.emit('stalled', jobId, 'active');
         break;
+      case 'locksRenewed': {
+        const jobIds = event.jobIds ?? [];
+        this.emit('locksRenewed', { count: jobIds.length, jobIds });
+        break;
+      }
       case 'lockRenewalFailed': {
         const ids = event.jobIds ?? [];
         this.emit('lockRenewalFailed', ids);

@@ -53,8 +53,8 @@ impl From<Delivered> for BindingDeliveredJob {
 /// One report of the run loop.
 #[napi(object)]
 pub struct BindingRunnerEvent {
-    /// `jobs`, `drained`, `stalled`, `lockRenewalFailed`, `lockLost`,
-    /// `cancel` or `error`.
+    /// `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
+    /// `lockLost`, `cancel` or `error`.
     pub kind: String,
     pub jobs: Option<Vec<BindingDeliveredJob>>,
     pub job_ids: Option<Vec<String>>,
@@ -78,6 +78,7 @@ impl From<RunnerEvent> for BindingRunnerEvent {
             }
             RunnerEvent::Drained => event("drained"),
             RunnerEvent::Stalled(ids) => BindingRunnerEvent { job_ids: Some(ids), ..event("stalled") },
+            RunnerEvent::LocksRenewed(ids) => BindingRunnerEvent { job_ids: Some(ids), ..event("locksRenewed") },
             RunnerEvent::LockRenewalFailed(ids) => {
                 BindingRunnerEvent { job_ids: Some(ids), ..event("lockRenewalFailed") }
             }

@@ -62,6 +62,8 @@ pub enum RunnerEvent {
     Drained,
     /// This worker's stalled check moved these jobs back to wait.
     Stalled(Vec<String>),
+    /// These locks were renewed (BullMQ's `locksRenewed`).
+    LocksRenewed(Vec<String>),
     /// Renewing the locks of these jobs failed: another worker may have them.
     LockRenewalFailed(Vec<String>),
     /// Jobs in flight here whose lock is gone (moved back to wait as stalled).
@@ -541,9 +543,8 @@ impl Runner {
             return;
         }
         match self.core.queue().extend_locks(&due, self.core.options.fetch.lock_duration).await {
-            Ok(failed) if failed.is_empty() => {}
             Ok(failed) => {
-                {
+                if !failed.is_empty() {
                     let mut st = self.st();
                     for id in &failed {
                         if let Some(t) = st.jobs.get_mut(id) {
@@ -551,7 +552,14 @@ impl Runner {
                         }
                     }
                 }
-                self.emit(RunnerEvent::LockRenewalFailed(failed));
+                let renewed: Vec<String> =
+                    due.into_iter().map(|(id, _)| id).filter(|id| !failed.contains(id)).collect();
+                if !failed.is_empty() {
+                    self.emit(RunnerEvent::LockRenewalFailed(failed));
+                }
+                if !renewed.is_empty() {
+                    self.emit(RunnerEvent::LocksRenewed(renewed));
+                }
             }
             Err(err) => {
                 if !self.core.is_closing() || !self.st().jobs.is_empty() {
