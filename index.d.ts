@@ -117,10 +117,12 @@ export declare class BindingWorker {
   /** Resolves when no job is in flight and no fetch is under way. */
   whenIdle(): Promise<void>
   /**
-   * Completes jobs the run loop handed out; results in input order, each
-   * with the next job when its fetch-next found one.
+   * Completes jobs the run loop handed out, in one script call.
+   * `completions` is a JSON array of `[jobId, token, returnValue,
+   * keepCount, keepAge, keepLimit, attempts, fetchNext]` (the return value
+   * as JSON in place); the result is JSON too (see `completions_json`).
    */
-  completeJobs(finishes: Array<BindingFinish>): Promise<Array<BindingCompleted>>
+  completeJobs(completions: string): Promise<string>
   /**
    * Fails an attempt of a job the run loop handed out; the next job (same
    * token) is in `next` when fetch-next found one.
@@ -155,16 +157,6 @@ export interface BindingAdded {
   duplicated: boolean
 }
 
-/** The outcome of one completion. */
-export interface BindingCompleted {
-  /** The error in the native error format, when the completion failed. */
-  error?: string
-  /** The next job, when fetch-next found one. */
-  next?: BindingDeliveredJob
-  /** Fetch-next found no job and the queue just became drained. */
-  drained: boolean
-}
-
 /** Connection options after the facade normalized BullMQ's `connection`. */
 export interface BindingConnectionOptions {
   url?: string
@@ -180,14 +172,6 @@ export interface BindingConnectionOptions {
   tlsCert?: string
   tlsKey?: string
   connectTimeout?: number
-}
-
-/** A job to process: active and locked by `token`. */
-export interface BindingDeliveredJob {
-  id: string
-  token: string
-  /** The job hash as a flat `[field, value, ...]` list. */
-  fields: Array<string>
 }
 
 /**
@@ -329,7 +313,11 @@ export interface BindingRunnerEvent {
    * `lockLost`, `cancel` or `error`.
    */
   kind: string
-  jobs?: Array<BindingDeliveredJob>
+  /**
+   * `jobs`: JSON `[id, token, {field: value, ...}, id, ...]`, each job
+   * active and locked by its token.
+   */
+  jobs?: string
   jobIds?: Array<string>
   /** `error`: the error in the native error format; `cancel`: the reason. */
   message?: string

@@ -38,7 +38,8 @@ const RATE_LIMIT_MESSAGE = new RateLimitError().message;
 interface InFlight {
   job: Job;
   token: string;
-  controller: AbortController;
+  /** The processor's signal (only for processors taking a third argument, as BullMQ). */
+  controller?: AbortController;
   /** The worker is failing this job (job.moveToFailed goes to the run loop). */
   failing: boolean;
   /** The failure reached the engine (the run loop let go of the job). */
@@ -51,7 +52,17 @@ interface InFlight {
 interface Completion {
   entry: InFlight;
   value: unknown;
-  finish: Native.BindingFinish;
+  /** `[jobId, token, returnValue JSON, keepCount, keepAge, keepLimit, attempts, fetchNext]` as JSON text. */
+  json: string;
+}
+
+/** Completions sent to the engine per call: several calls of one tick run back to back, so the next jobs of the first come back while Redis works on the others. */
+const COMPLETIONS_PER_CALL = 32;
+
+/** A number for the engine's JSON (what napi would take: not finite = null, read as 0). */
+function jsonNumber(v: unknown): string {
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? String(n) : 'null';
 }
 
 function checkNumber(
@@ -149,6 +160,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private unsettled = 0;
   private idleWaiters: (() => void)[] = [];
   private completions: Completion[] = [];
+  /** The processor takes a signal (a third parameter), as BullMQ decides. */
+  private readonly wantsSignal: boolean = false;
 
   constructor(
     name: string,
@@ -201,6 +214,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       throw new TypeError(`processor must be a function, a file path, or null, got ${describeValue(processor)}`);
     }
     this.processor = typeof processor === 'function' ? processor : this.processFn;
+    this.wantsSignal = (this.processFn?.length ?? 0) >= 3;
     this.nativeWorker = this.nativeQueue.then((q) =>
       native(
         binding.openWorker(q, {
@@ -330,9 +344,13 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   private handleRunnerEvent(event: Native.BindingRunnerEvent): void {
     switch (event.kind) {
-      case 'jobs':
-        for (const job of event.jobs ?? []) this.startJob(job.id, job.token, job.fields);
+      case 'jobs': {
+        const list = JSON.parse(event.jobs ?? '[]') as (string | JobJsonRaw)[];
+        for (let i = 0; i + 2 < list.length; i += 3) {
+          this.startJob(list[i] as string, list[i + 1] as string, list[i + 2] as JobJsonRaw);
+        }
         break;
+      }
       case 'drained':
         this.emit('drained');
         break;
@@ -349,14 +367,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         this.emit('lockRenewalFailed', ids);
         for (const jobId of ids) {
           const err = new Error(`could not renew lock for job ${jobId}`);
-          this.inFlight.get(jobId)?.controller.abort(err);
+          this.inFlight.get(jobId)?.controller?.abort(err);
           this.emit('error', err);
         }
         break;
       }
       case 'lockLost':
         for (const jobId of event.jobIds ?? []) {
-          this.inFlight.get(jobId)?.controller.abort(new Error(`lock lost for job ${jobId}: it stalled and went back to wait`));
+          this.inFlight.get(jobId)?.controller?.abort(new Error(`lock lost for job ${jobId}: it stalled and went back to wait`));
         }
         break;
       case 'cancel':
@@ -368,11 +386,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
   }
 
-  /** Hands a job to the processor. */
-  private startJob(id: string, token: string, fields: string[] | JobJsonRaw): void {
+  /** Hands a job (its raw hash) to the processor. */
+  private startJob(id: string, token: string, raw: JobJsonRaw): void {
     let job: Job<DataType, ResultType, NameType>;
     try {
-      const raw = Array.isArray(fields) ? rawFromFlat(fields) : fields;
       job = Job.fromJSON<DataType, ResultType, NameType>(this, raw, id);
     } catch (err) {
       // Unreadable job: let go of it (its lock expires and the stalled
@@ -382,13 +399,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return;
     }
     job.token = token;
-    const entry: InFlight = { job, token, controller: new AbortController(), failing: false, reported: false };
+    const controller = this.wantsSignal ? new AbortController() : undefined;
+    const entry: InFlight = { job, token, controller, failing: false, reported: false };
     this.inFlight.set(id, entry);
     this.unsettled += 1;
     this.emit('active', job, 'waiting');
     let result: unknown;
     try {
-      result = this.processFn!(job, token, entry.controller.signal);
+      result = this.processFn!(job, token, controller?.signal);
     } catch (err) {
       void this.settleFailed(entry, err);
       return;
@@ -427,38 +445,43 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return;
     }
     const { job } = entry;
-    this.completions.push({
-      entry,
-      value,
-      finish: {
-        jobId: job.id as string,
-        token: entry.token,
-        returnValue: text ?? 'null',
-        keep: resolveKeepJobs(job.opts.removeOnComplete, this.opts.removeOnComplete),
-        attempts: job.opts.attempts ?? 0,
-        fetchNext: true,
-      },
-    });
-    if (this.completions.length === 1) queueMicrotask(() => void this.flushCompletions());
+    const keep = resolveKeepJobs(job.opts.removeOnComplete, this.opts.removeOnComplete);
+    const json =
+      `[${JSON.stringify(job.id)},${JSON.stringify(entry.token)},${text ?? 'null'},${jsonNumber(keep.count)},` +
+      `${jsonNumber(keep.age ?? 0)},${jsonNumber(keep.limit ?? 1000)},${jsonNumber(job.opts.attempts ?? 0)},1]`;
+    this.completions.push({ entry, value, json });
+    if (this.completions.length === 1) queueMicrotask(() => this.flushCompletions());
   }
 
-  /** Sends the completions of this tick to the engine in one call. */
-  private async flushCompletions(): Promise<void> {
-    const batch = this.completions;
+  /** Sends the completions of this tick to the engine (in calls of up to COMPLETIONS_PER_CALL). */
+  private flushCompletions(): void {
+    const all = this.completions;
     this.completions = [];
-    if (batch.length === 0) return;
-    let results: Native.BindingCompleted[];
+    const calls = Math.ceil(all.length / COMPLETIONS_PER_CALL);
+    const size = Math.ceil(all.length / calls);
+    for (let from = 0; from < all.length; from += size) {
+      void this.sendCompletions(all.slice(from, from + size));
+    }
+  }
+
+  /** Completes a batch in one engine call, then reports each job and starts the next ones. */
+  private async sendCompletions(batch: Completion[]): Promise<void> {
+    let results: (string | number | JobJsonRaw | null)[];
     try {
-      results = await native(this.runner!.completeJobs(batch.map((c) => c.finish)));
+      let payload = '[';
+      for (let i = 0; i < batch.length; i++) payload += (i > 0 ? ',' : '') + batch[i].json;
+      results = JSON.parse(await native(this.runner!.completeJobs(`${payload}]`)));
     } catch (err) {
       for (const c of batch) this.settled(c.entry);
       this.emit('error', err);
       return;
     }
-    results.forEach((result, i) => {
+    for (let i = 0; i < batch.length; i++) {
       const { entry, value } = batch[i];
-      if (result.error) {
-        this.emit('error', fromNative(new Error(result.error)));
+      const error = results[3 * i] as string | null;
+      const next = results[3 * i + 2] as [string, string, JobJsonRaw] | 0;
+      if (error !== null) {
+        this.emit('error', fromNative(new Error(error)));
       } else {
         const { job } = entry;
         job.returnvalue = value as ResultType;
@@ -466,10 +489,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         job.attemptsMade += 1;
         this.emit('completed', job, value, 'active');
       }
-      if (result.drained) this.emit('drained');
-      if (result.next) this.startJob(result.next.id, result.next.token, result.next.fields);
+      if (results[3 * i + 1] === 1) this.emit('drained');
+      if (next !== 0) this.startJob(next[0], next[1], next[2]);
       this.settled(entry);
-    });
+    }
   }
 
   private async settleFailed(entry: InFlight, thrown: unknown): Promise<void> {
@@ -524,19 +547,20 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /**
    * Cancels a job this worker is processing: its processor's signal aborts
-   * with `reason`. True when the job was active here, false otherwise. The
+   * with `reason`. True when the job was active here and its processor takes
+   * a signal (a third parameter, as BullMQ decides), false otherwise. The
    * processor decides what to do (throwing fails the attempt as usual).
    */
   cancelJob(jobId: string, reason?: string): boolean {
     const entry = this.inFlight.get(jobId);
-    if (!entry) return false;
+    if (!entry?.controller) return false;
     entry.controller.abort(reason);
     return true;
   }
 
   /** Cancels every job this worker is processing (see `cancelJob`). */
   cancelAllJobs(reason?: string): void {
-    for (const entry of this.inFlight.values()) entry.controller.abort(reason);
+    for (const entry of this.inFlight.values()) entry.controller?.abort(reason);
   }
 
   /**

@@ -18,70 +18,18 @@
   ARGV[16] stacktrace JSON ('' = leave as is)
   Returns 0, a negative code, or the fetch result of the next job.
 ]]
-local P, jobId, timestamp, target, value = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local fetchNext, token = ARGV[6] == '1', ARGV[7]
-local keepCount, keepAge, keepLimit = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local attempts = tonumber(ARGV[11]) or 0
-local jobKey = P .. jobId
+local P, jobId, timestamp = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local token = ARGV[7]
 
-if rcall('EXISTS', jobKey) == 0 then return -1 end
-if target == 'completed' then
-  if rcall('SCARD', jobKey .. ':dependencies') ~= 0 then return -4 end
-  if rcall('ZCARD', jobKey .. ':unsuccessful') ~= 0 then return -9 end
+local code = finishJob(P, jobId, token, ARGV[4], ARGV[5], ARGV[16], tonumber(ARGV[8]), tonumber(ARGV[9]),
+  tonumber(ARGV[10]), tonumber(ARGV[11]) or 0, timestamp, true)
+if code < 0 then return code end
+
+if ARGV[6] == '1' then
+  local st = newFetchState(P, tonumber(ARGV[13]), tonumber(ARGV[14]))
+  local next = fetchAfterFinish(P, st, timestamp, token, tonumber(ARGV[12]), ARGV[15])
+  if next then return next end
 end
 
-local fields = nil
-if ARGV[16] ~= '' then fields = { 'failedReason', value, 'stacktrace', ARGV[16] } end
-local left = leaveActive(P, jobKey, jobId, token, fields)
-if left < 0 then return left end
-
-local maxEvents = getMaxEvents(P)
-rcall('XTRIM', P .. 'events', 'MAXLEN', '~', maxEvents)
-
-releaseDeduplication(P, jobKey, jobId)
-if target == 'completed' then
-  updateParentOnCompletion(jobKey, value, timestamp)
-end
-
-local attemptsMade = rcall('HINCRBY', jobKey, 'atm', 1)
-
-if keepCount == 0 then
-  removeJobQuietly(P, jobId, timestamp)
-else
-  rcall('ZADD', P .. target, timestamp, jobId)
-  if target == 'completed' then
-    rcall('HSET', jobKey, 'returnvalue', value, 'finishedOn', timestamp)
-  else
-    rcall('HSET', jobKey, 'failedReason', value, 'finishedOn', timestamp)
-    rcall('HDEL', jobKey, 'defa')
-  end
-  if keepAge > 0 then
-    removeJobsByMaxAge(P, target, timestamp, keepAge, keepLimit)
-  end
-  if keepCount > 0 then
-    removeJobsByMaxCount(P, target, timestamp, keepCount)
-  end
-end
-
-if target == 'completed' then
-  rcall('XADD', P .. 'events', '*', 'event', 'completed', 'jobId', jobId, 'returnvalue', value, 'prev', 'active')
-else
-  rcall('XADD', P .. 'events', '*', 'event', 'failed', 'jobId', jobId, 'failedReason', value, 'prev', 'active')
-  if attemptsMade >= attempts then
-    rcall('XADD', P .. 'events', '*', 'event', 'retries-exhausted', 'jobId', jobId, 'attemptsMade', attemptsMade)
-  end
-end
-
-if fetchNext then
-  local next = fetchNextJob(P, timestamp, token, tonumber(ARGV[12]), tonumber(ARGV[13]),
-    tonumber(ARGV[14]), ARGV[15])
-  -- A job, a rate limit, a delayed hint, or a paused/maxed queue: returned
-  -- as is, without the drained check (a paused queue is not drained).
-  if next[1] ~= 0 or next[3] ~= 0 or next[4] ~= 0 or isPausedOrMaxed(P) then return next end
-end
-
-if rcall('LLEN', P .. 'wait') == 0 and rcall('LLEN', P .. 'active') == 0 and
-    rcall('ZCARD', P .. 'prioritized') == 0 then
-  rcall('XADD', P .. 'events', '*', 'event', 'drained')
-end
+addDrainedEventIfEmpty(P)
 return 0

@@ -77,10 +77,10 @@ local function enqueueReady(P, jobId, priority, pushCmd, pausedOrMaxed)
   addBaseMarkerIfNeeded(P, pausedOrMaxed)
 end
 
--- Moves up to 1000 due delayed jobs to wait/prioritized.
+-- Moves up to 1000 due delayed jobs to wait/prioritized; returns how many.
 local function promoteDelayedJobs(P, timestamp, pausedOrMaxed)
   local due = rcall('ZRANGEBYSCORE', P .. 'delayed', 0, (timestamp + 1) * 4096 - 1, 'LIMIT', 0, 1000)
-  if #due == 0 then return end
+  if #due == 0 then return 0 end
   for _, jobId in ipairs(due) do
     rcall('ZREM', P .. 'delayed', jobId)
     local jobKey = P .. jobId
@@ -94,6 +94,7 @@ local function promoteDelayedJobs(P, timestamp, pausedOrMaxed)
     rcall('HSET', jobKey, 'delay', 0)
   end
   addBaseMarkerIfNeeded(P, pausedOrMaxed)
+  return #due
 end
 
 -- Deletes every key of a job (the lock is not one of them, as in BullMQ).
@@ -103,14 +104,19 @@ local function removeJobKeys(jobKey)
 end
 
 -- Releases the lock held by token. Returns 0, or -2 (missing) / -6 (mismatch).
--- Token "0" is BullMQ's lockless mode.
-local function releaseLock(P, jobKey, jobId, token)
+-- Token "0" is BullMQ's lockless mode. With `unstalled` (a list), the job id
+-- is appended to it for the caller to take off the stalled set later.
+local function releaseLock(P, jobKey, jobId, token, unstalled)
   if token == '0' then return 0 end
   local lockKey = jobKey .. ':lock'
   local held = rcall('GET', lockKey)
   if held == token then
     rcall('DEL', lockKey)
-    rcall('SREM', P .. 'stalled', jobId)
+    if unstalled then
+      unstalled[#unstalled + 1] = jobId
+    else
+      rcall('SREM', P .. 'stalled', jobId)
+    end
     return 0
   elseif held then
     return -6
@@ -121,8 +127,9 @@ end
 -- The common start of every move out of active: releases the lock held by
 -- token, stores `fields` (a flat field/value table, or nil) and removes the
 -- job from active. Returns 0, or -2 / -6 (lock) / -3 (not active).
-local function leaveActive(P, jobKey, jobId, token, fields)
-  local released = releaseLock(P, jobKey, jobId, token)
+-- `unstalled`: see releaseLock.
+local function leaveActive(P, jobKey, jobId, token, fields, unstalled)
+  local released = releaseLock(P, jobKey, jobId, token, unstalled)
   if released < 0 then return released end
   if fields then
     rcall('HSET', jobKey, unpack(fields))
@@ -189,8 +196,9 @@ local function removeJobQuietly(P, jobId, timestamp)
 end
 
 -- Clears the deduplication key when it has no TTL and still points at jobId.
-local function releaseDeduplication(P, jobKey, jobId)
-  local deid = rcall('HGET', jobKey, 'deid')
+-- `deid`: the job's deid field when the caller read it already (false = none).
+local function releaseDeduplication(P, jobKey, jobId, deid)
+  if deid == nil then deid = rcall('HGET', jobKey, 'deid') end
   if not deid then return end
   local dedupKey = P .. 'de:' .. deid
   if rcall('PTTL', dedupKey) == -1 and rcall('GET', dedupKey) == jobId then

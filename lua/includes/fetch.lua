@@ -1,18 +1,51 @@
 --[[
   Moving jobs from wait/prioritized to active (BullMQ's moveToActive), used by
-  the fetch script and by the finishing scripts' fetch-next.
+  the fetch scripts and by the finishing scripts' fetch-next.
   Needs: common.lua.
-  Returns the 4-element result BullMQ's clients expect:
+  Each fetch returns the 4-element result BullMQ's clients expect:
     {jobFields (flat HGETALL) | 0, jobId | 0, rateLimitedForMs, nextDelayedTs}
+
+  A script that fetches several times keeps one fetch state (newFetchState):
+  the queue's meta is read once (no step of our scripts changes `paused`,
+  `concurrency` or the rate limit settings), due delayed jobs are promoted by
+  the first fetch only (a later fetch with the same timestamp finds none due,
+  unless that promotion stopped at its limit of 1000), and the marker is set
+  once. What the fetches leave is what separate calls leave.
 ]]
 
-local function prepareJobForProcessing(P, jobId, timestamp, token, lockDuration,
-                                       maxJobs, limiterDuration, workerName)
+-- limiterMax/limiterDuration: the worker's limiter (0 when none).
+local function newFetchState(P, limiterMax, limiterDuration)
+  local meta = rcall('HMGET', P .. 'meta', 'paused', 'concurrency', 'max', 'duration')
+  local maxJobs = tonumber(meta[3])
+  if not maxJobs and limiterMax > 0 then maxJobs = limiterMax end
+  -- The worker's duration wins over the queue's, as in BullMQ.
+  local duration = limiterDuration
+  if duration <= 0 then duration = tonumber(meta[4]) or 0 end
+  return {
+    paused = meta[1] ~= false,
+    concurrency = tonumber(meta[2]),
+    maxJobs = maxJobs,
+    duration = duration,
+    promote = true,
+    marked = false,
+  }
+end
+
+-- True when the queue is paused or its global concurrency is used up.
+local function fetchBlocked(P, st)
+  if st.paused then return true end
+  if st.concurrency then
+    return rcall('LLEN', P .. 'active') >= st.concurrency
+  end
+  return false
+end
+
+local function prepareJobForProcessing(P, st, jobId, timestamp, token, lockDuration, workerName)
   local jobKey = P .. jobId
-  if maxJobs and rcall('HEXISTS', jobKey, 'defa') == 0 then
+  if st.maxJobs and rcall('HEXISTS', jobKey, 'defa') == 0 then
     local count = rcall('INCR', P .. 'limiter')
     if count == 1 then
-      rcall('PEXPIRE', P .. 'limiter', math.floor(math.abs(limiterDuration)))
+      rcall('PEXPIRE', P .. 'limiter', math.floor(math.abs(st.duration)))
     end
   end
   if token ~= '0' then
@@ -26,28 +59,24 @@ local function prepareJobForProcessing(P, jobId, timestamp, token, lockDuration,
   end
   rcall('HINCRBY', jobKey, 'ats', 1)
   -- Cascade wake-up: the next idle worker tries too.
-  rcall('ZADD', P .. 'marker', 0, '0')
+  if not st.marked then
+    rcall('ZADD', P .. 'marker', 0, '0')
+    st.marked = true
+  end
   return { rcall('HGETALL', jobKey), jobId, 0, 0 }
 end
 
--- limiterMax/limiterDuration: the worker's limiter (0 when none).
-local function fetchNextJob(P, timestamp, token, lockDuration, limiterMax, limiterDuration, workerName)
-  local meta = rcall('HMGET', P .. 'meta', 'paused', 'concurrency', 'max', 'duration')
-  local pausedOrMaxed = meta[1] ~= false
-  if not pausedOrMaxed and meta[2] then
-    pausedOrMaxed = rcall('LLEN', P .. 'active') >= tonumber(meta[2])
+-- One fetch with the script's fetch state.
+local function fetchJob(P, st, timestamp, token, lockDuration, workerName)
+  local pausedOrMaxed = fetchBlocked(P, st)
+
+  if st.promote then
+    st.promote = promoteDelayedJobs(P, timestamp, pausedOrMaxed) >= 1000
   end
 
-  promoteDelayedJobs(P, timestamp, pausedOrMaxed)
-
-  local maxJobs = tonumber(meta[3])
-  if not maxJobs and limiterMax > 0 then maxJobs = limiterMax end
-  -- The worker's duration wins over the queue's, as in BullMQ.
-  local duration = limiterDuration
-  if duration <= 0 then duration = tonumber(meta[4]) or 0 end
-  if maxJobs then
+  if st.maxJobs then
     local used = tonumber(rcall('GET', P .. 'limiter')) or 0
-    if used >= maxJobs then
+    if used >= st.maxJobs then
       local ttl = rcall('PTTL', P .. 'limiter')
       if ttl == 0 then
         rcall('DEL', P .. 'limiter')
@@ -76,7 +105,7 @@ local function fetchNextJob(P, timestamp, token, lockDuration, limiterMax, limit
   end
 
   if jobId then
-    return prepareJobForProcessing(P, jobId, timestamp, token, lockDuration, maxJobs, duration, workerName)
+    return prepareJobForProcessing(P, st, jobId, timestamp, token, lockDuration, workerName)
   end
 
   local first = rcall('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
@@ -84,4 +113,9 @@ local function fetchNextJob(P, timestamp, token, lockDuration, limiterMax, limit
     return { 0, 0, 0, math.floor(tonumber(first[2]) / 4096) }
   end
   return { 0, 0, 0, 0 }
+end
+
+-- A single fetch (the script's only one).
+local function fetchNextJob(P, timestamp, token, lockDuration, limiterMax, limiterDuration, workerName)
+  return fetchJob(P, newFetchState(P, limiterMax, limiterDuration), timestamp, token, lockDuration, workerName)
 end

@@ -1,6 +1,8 @@
 --[[
-  Retention of finished jobs (removeOnComplete / removeOnFail).
-  Needs: common.lua.
+  Finishing active jobs (BullMQ's moveToFinished): retention of finished jobs
+  (removeOnComplete / removeOnFail), the parent update, the finish step of one
+  job, its fetch-next and the drained event.
+  Needs: common.lua, fetch.lua.
 ]]
 
 -- Removes finished jobs older than maxAge seconds, at most limit of them.
@@ -27,14 +29,130 @@ local function removeJobsByMaxCount(P, target, timestamp, maxCount)
 end
 
 -- Records a finished child in its parent and releases the parent when it was
--- the last pending child.
-local function updateParentOnCompletion(jobKey, value, timestamp)
-  local parentKey = rcall('HGET', jobKey, 'parentKey')
+-- the last pending child. `parentKey`: the child's parentKey field when the
+-- caller read it already (false = none).
+local function updateParentOnCompletion(jobKey, value, timestamp, parentKey)
+  if parentKey == nil then parentKey = rcall('HGET', jobKey, 'parentKey') end
   if not parentKey then return end
   if rcall('SREM', parentKey .. ':dependencies', jobKey) == 1 then
     rcall('HSET', parentKey .. ':processed', jobKey, value)
     if rcall('SCARD', parentKey .. ':dependencies') == 0 then
       releaseParent(parentKey, timestamp)
     end
+  end
+end
+
+-- What a script finishing several jobs writes once for all of them: the ids
+-- to take off the stalled set and to add to completed / failed (with the
+-- call's timestamp). Nothing in the finish and fetch steps reads those keys,
+-- except retention, which flushes first.
+local function newFinishBatch()
+  return { unstalled = {}, completed = {}, failed = {} }
+end
+
+local function flushFinishBatch(P, batch, timestamp)
+  local unstalled = batch.unstalled
+  for from = 1, #unstalled, 1000 do
+    rcall('SREM', P .. 'stalled', unpack(unstalled, from, math.min(from + 999, #unstalled)))
+  end
+  batch.unstalled = {}
+  for _, target in ipairs({ 'completed', 'failed' }) do
+    local ids = batch[target]
+    for from = 1, #ids, 1000 do
+      local args = {}
+      for i = from, math.min(from + 999, #ids) do
+        args[#args + 1] = timestamp
+        args[#args + 1] = ids[i]
+      end
+      rcall('ZADD', P .. target, unpack(args))
+    end
+    batch[target] = {}
+  end
+end
+
+-- Completes or finally fails one active job held by token: what BullMQ's
+-- moveToFinished does before its fetch-next. With trim, the events stream is
+-- trimmed before the job's events (once per script call). With a batch
+-- (newFinishBatch), some writes are left to flushFinishBatch.
+-- Returns 0 or a negative code (-1 missing, -2 no lock, -3 not active,
+-- -4 pending children, -6 lock mismatch, -9 failed children).
+local function finishJob(P, jobId, token, target, value, stacktrace, keepCount, keepAge, keepLimit,
+                         attempts, timestamp, trim, batch)
+  local jobKey = P .. jobId
+  -- Every fetched job has `ats`; without it the hash may not exist.
+  local attrs = rcall('HMGET', jobKey, 'ats', 'atm', 'deid', 'parentKey')
+  if not attrs[1] and rcall('EXISTS', jobKey) == 0 then return -1 end
+  if target == 'completed' and
+      rcall('EXISTS', jobKey .. ':dependencies', jobKey .. ':unsuccessful') > 0 then
+    if rcall('EXISTS', jobKey .. ':dependencies') == 1 then return -4 end
+    return -9
+  end
+
+  local fields = nil
+  if stacktrace ~= '' then fields = { 'failedReason', value, 'stacktrace', stacktrace } end
+  local left = leaveActive(P, jobKey, jobId, token, fields, batch and batch.unstalled)
+  if left < 0 then return left end
+
+  if trim then
+    rcall('XTRIM', P .. 'events', 'MAXLEN', '~', getMaxEvents(P))
+  end
+
+  releaseDeduplication(P, jobKey, jobId, attrs[3])
+  if target == 'completed' then
+    updateParentOnCompletion(jobKey, value, timestamp, attrs[4])
+  end
+
+  -- HINCRBY atm, written together with the outcome.
+  local attemptsMade = (tonumber(attrs[2]) or 0) + 1
+
+  if keepCount == 0 then
+    removeJobQuietly(P, jobId, timestamp)
+  else
+    local retention = keepAge > 0 or keepCount > 0
+    if batch and not retention then
+      batch[target][#batch[target] + 1] = jobId
+    else
+      if batch then flushFinishBatch(P, batch, timestamp) end
+      rcall('ZADD', P .. target, timestamp, jobId)
+    end
+    if target == 'completed' then
+      rcall('HSET', jobKey, 'atm', attemptsMade, 'returnvalue', value, 'finishedOn', timestamp)
+    else
+      rcall('HSET', jobKey, 'atm', attemptsMade, 'failedReason', value, 'finishedOn', timestamp)
+      rcall('HDEL', jobKey, 'defa')
+    end
+    if keepAge > 0 then
+      removeJobsByMaxAge(P, target, timestamp, keepAge, keepLimit)
+    end
+    if keepCount > 0 then
+      removeJobsByMaxCount(P, target, timestamp, keepCount)
+    end
+  end
+
+  if target == 'completed' then
+    rcall('XADD', P .. 'events', '*', 'event', 'completed', 'jobId', jobId, 'returnvalue', value, 'prev', 'active')
+  else
+    rcall('XADD', P .. 'events', '*', 'event', 'failed', 'jobId', jobId, 'failedReason', value, 'prev', 'active')
+    if attemptsMade >= attempts then
+      rcall('XADD', P .. 'events', '*', 'event', 'retries-exhausted', 'jobId', jobId, 'attemptsMade', attemptsMade)
+    end
+  end
+  return 0
+end
+-- The fetch-next after a finish: the fetch result to return (a job, a rate
+-- limit, a delayed hint, or nothing on a paused/maxed queue, which is not
+-- drained), or nil when the queue had nothing to offer.
+local function fetchAfterFinish(P, st, timestamp, token, lockDuration, workerName)
+  local next = fetchJob(P, st, timestamp, token, lockDuration, workerName)
+  if next[1] ~= 0 or next[3] ~= 0 or next[4] ~= 0 or fetchBlocked(P, st) then return next end
+  return nil
+end
+
+-- BullMQ's `drained` after a finish that fetched nothing: wait, active and
+-- prioritized are all empty.
+local function addDrainedEventIfEmpty(P)
+  if rcall('LLEN', P .. 'wait') == 0 and rcall('LLEN', P .. 'active') == 0 and
+      rcall('ZCARD', P .. 'prioritized') == 0 then
+    rcall('XADD', P .. 'events', '*', 'event', 'drained')
   end
 end

@@ -8,14 +8,17 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::error::{to_napi, IntoNapi};
 use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
-use super::worker::{BindingFinish, BindingWorker};
-use crate::engine::active::Finish;
+use super::worker::BindingWorker;
+use crate::engine::active::{Finish, KeepJobs, Outcome};
+use crate::engine::queue::now_ms;
 use crate::engine::retry::FailedAttempt;
-use crate::engine::runner::{Delivered, Runner, RunnerEvent, RunnerOptions};
+use crate::engine::runner::{Delivered, Finished, Runner, RunnerEvent, RunnerOptions};
 use crate::engine::EngineError;
 
 #[napi(object)]
@@ -30,24 +33,46 @@ pub struct BindingRunOptions {
     pub run_retry_delay: Option<i64>,
 }
 
-/// A job to process: active and locked by `token`.
-#[napi(object)]
-pub struct BindingDeliveredJob {
-    pub id: String,
-    pub token: String,
-    /// The job hash as a flat `[field, value, ...]` list.
-    pub fields: Vec<String>,
+/// Writes `s` as a JSON string.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
-impl From<Delivered> for BindingDeliveredJob {
-    fn from(d: Delivered) -> Self {
-        let mut fields = Vec::with_capacity(d.job.fields.len() * 2);
-        for (k, v) in d.job.fields {
-            fields.push(k);
-            fields.push(v);
+/// Writes a job to process as `id,token,{field:value,...}` (three elements of
+/// the flat arrays JavaScript parses with one JSON.parse).
+fn push_delivered(out: &mut Vec<u8>, d: &Delivered) {
+    push_json_str(out, &d.job.id);
+    out.push(b',');
+    push_json_str(out, &d.token);
+    out.extend_from_slice(b",{");
+    for (i, (k, v)) in d.job.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        BindingDeliveredJob { id: d.job.id, token: d.token, fields }
+        push_json_str(out, k);
+        out.push(b':');
+        push_json_str(out, v);
     }
+    out.push(b'}');
+}
+
+fn into_text(out: Vec<u8>) -> String {
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Jobs to process as JSON: `[id, token, {field: value, ...}, id, ...]`.
+fn jobs_json(jobs: &[Delivered]) -> String {
+    let mut out = Vec::with_capacity(64 + jobs.iter().map(|d| 64 + d.job.fields.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>()).sum::<usize>());
+    out.push(b'[');
+    for (i, d) in jobs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_delivered(&mut out, d);
+    }
+    out.push(b']');
+    into_text(out)
 }
 
 /// One report of the run loop.
@@ -56,7 +81,9 @@ pub struct BindingRunnerEvent {
     /// `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
     /// `lockLost`, `cancel` or `error`.
     pub kind: String,
-    pub jobs: Option<Vec<BindingDeliveredJob>>,
+    /// `jobs`: JSON `[id, token, {field: value, ...}, id, ...]`, each job
+    /// active and locked by its token.
+    pub jobs: Option<String>,
     pub job_ids: Option<Vec<String>>,
     /// `error`: the error in the native error format; `cancel`: the reason.
     pub message: Option<String>,
@@ -74,7 +101,7 @@ impl From<RunnerEvent> for BindingRunnerEvent {
     fn from(e: RunnerEvent) -> Self {
         match e {
             RunnerEvent::Jobs(jobs) => {
-                BindingRunnerEvent { jobs: Some(jobs.into_iter().map(Into::into).collect()), ..event("jobs") }
+                BindingRunnerEvent { jobs: Some(jobs_json(&jobs)), ..event("jobs") }
             }
             RunnerEvent::Drained => event("drained"),
             RunnerEvent::Stalled(ids) => BindingRunnerEvent { job_ids: Some(ids), ..event("stalled") },
@@ -91,15 +118,71 @@ impl From<RunnerEvent> for BindingRunnerEvent {
     }
 }
 
-/// The outcome of one completion.
-#[napi(object)]
-pub struct BindingCompleted {
-    /// The error in the native error format, when the completion failed.
-    pub error: Option<String>,
-    /// The next job, when fetch-next found one.
-    pub next: Option<BindingDeliveredJob>,
-    /// Fetch-next found no job and the queue just became drained.
-    pub drained: bool,
+/// One completion as JavaScript sends it (an element of the JSON array
+/// `completeJobs` takes): `[jobId, token, returnValue, keepCount, keepAge,
+/// keepLimit, attempts, fetchNext]`, the return value as JSON in place.
+#[derive(Deserialize)]
+struct CompletionIn<'a>(
+    String,
+    String,
+    #[serde(borrow)] &'a RawValue,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    u8,
+);
+
+/// A number as napi converts it to an integer (truncated; not finite = 0).
+fn int(v: Option<f64>) -> i64 {
+    v.filter(|f| f.is_finite()).map(|f| f as i64).unwrap_or(0)
+}
+
+impl From<CompletionIn<'_>> for Finish {
+    fn from(c: CompletionIn<'_>) -> Self {
+        Finish {
+            job_id: c.0,
+            token: c.1,
+            outcome: Outcome::Completed(c.2.get().to_string()),
+            keep: KeepJobs { count: int(c.3), age: int(c.4), limit: int(c.5) },
+            attempts: int(c.6),
+            fetch_next: c.7 != 0,
+            timestamp: now_ms(),
+        }
+    }
+}
+
+/// Results of `completeJobs` as JSON: three elements per completion, in
+/// order: the error in the native error format or null, 1 when the queue
+/// just became drained (else 0), and the next job as `[id, token, {fields}]`
+/// or 0.
+fn completions_json(results: Vec<crate::engine::Result<Finished>>) -> String {
+    let mut out = Vec::with_capacity(16 + results.len() * 16);
+    out.push(b'[');
+    for (i, result) in results.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match result {
+            Ok(done) => {
+                out.extend_from_slice(if done.drained { b"null,1," } else { b"null,0," });
+                match &done.next {
+                    Some(next) => {
+                        out.push(b'[');
+                        push_delivered(&mut out, next);
+                        out.push(b']');
+                    }
+                    None => out.push(b'0'),
+                }
+            }
+            Err(err) => {
+                push_json_str(&mut out, &error_text(err));
+                out.extend_from_slice(b",0,0");
+            }
+        }
+    }
+    out.push(b']');
+    into_text(out)
 }
 
 /// The outcome of a failed attempt reported by the run loop.
@@ -216,20 +299,17 @@ impl BindingWorker {
         Ok(())
     }
 
-    /// Completes jobs the run loop handed out; results in input order, each
-    /// with the next job when its fetch-next found one.
+    /// Completes jobs the run loop handed out, in one script call.
+    /// `completions` is a JSON array of `[jobId, token, returnValue,
+    /// keepCount, keepAge, keepLimit, attempts, fetchNext]` (the return value
+    /// as JSON in place); the result is JSON too (see `completions_json`).
     #[napi]
-    pub async fn complete_jobs(&self, finishes: Vec<BindingFinish>) -> Result<Vec<BindingCompleted>> {
+    pub async fn complete_jobs(&self, completions: String) -> Result<String> {
         let runner = self.runner()?;
-        let finishes: Vec<Finish> = finishes.into_iter().map(Into::into).collect();
-        let results = runner.complete_many(finishes).await;
-        Ok(results
-            .into_iter()
-            .map(|r| match r {
-                Ok(done) => BindingCompleted { error: None, next: done.next.map(Into::into), drained: done.drained },
-                Err(err) => BindingCompleted { error: Some(error_text(err)), next: None, drained: false },
-            })
-            .collect())
+        let parsed: Vec<CompletionIn> = serde_json::from_str(&completions)
+            .map_err(|e| Error::new(Status::InvalidArg, format!("invalid completions: {e}")))?;
+        let finishes: Vec<Finish> = parsed.into_iter().map(Into::into).collect();
+        Ok(completions_json(runner.complete_many(finishes).await))
     }
 
     /// Fails an attempt of a job the run loop handed out; the next job (same

@@ -1,11 +1,25 @@
 //! Operations on jobs a worker holds: fetching with a lock, and finishing
 //! (complete / fail) with optional fetch-next. One core for the manual API
-//! and the automatic worker.
+//! and the automatic worker, which fetches and finishes several jobs per
+//! script call (`fetch_jobs`, `finish_jobs`).
+
+use redis::{Cmd, Value};
 
 use super::error::{EngineError, Result};
+use super::job::RawJob;
 use super::queue::Queue;
-use super::reply::{parse_fetch, Fetched};
+use super::reply::{as_int, as_string, parse_fetch, Fetched};
 use super::scripts;
+
+crate::lua_script!(
+    /// Fetches up to n jobs in one call (n moveToActive fetches).
+    FETCH_JOBS => ["includes/common.lua", "includes/fetch.lua", "fetchJobs.lua"]
+);
+crate::lua_script!(
+    /// Completes or finally fails several jobs in one call, each with its
+    /// own fetch-next (one moveToFinished per job).
+    FINISH_JOBS => ["includes/common.lua", "includes/fetch.lua", "includes/finish.lua", "finishJobs.lua"]
+);
 
 /// The worker options a fetch needs.
 #[derive(Debug, Clone)]
@@ -81,10 +95,7 @@ impl Queue {
     /// Completes or finally fails a job; with `fetch_next` returns the next job,
     /// already active and locked by the same token.
     pub async fn move_to_finished(&self, finish: &Finish, settings: &FetchSettings) -> Result<Fetched> {
-        let (target, value, stacktrace) = match &finish.outcome {
-            Outcome::Completed(v) => ("completed", v.as_str(), ""),
-            Outcome::Failed { reason, stacktrace } => ("failed", reason.as_str(), stacktrace.as_str()),
-        };
+        let (target, value, stacktrace) = finish.target_value_stacktrace();
         let mut inv = self.script(&scripts::MOVE_TO_FINISHED);
         inv.arg(&finish.job_id)
             .arg(finish.timestamp)
@@ -109,5 +120,376 @@ impl Queue {
             return Ok(Fetched::Nothing);
         }
         parse_fetch(&reply)
+    }
+}
+
+impl Finish {
+    fn target_value_stacktrace(&self) -> (&'static str, &str, &str) {
+        match &self.outcome {
+            Outcome::Completed(v) => ("completed", v.as_str(), ""),
+            Outcome::Failed { reason, stacktrace } => ("failed", reason.as_str(), stacktrace.as_str()),
+        }
+    }
+}
+
+/// Appends the worker's fetch settings (lockDuration, limiter, name).
+fn fetch_settings_args(cmd: &mut Cmd, settings: &FetchSettings) {
+    cmd.arg(settings.lock_duration)
+        .arg(settings.limiter_max)
+        .arg(settings.limiter_duration)
+        .arg(&settings.worker_name);
+}
+
+/// A bulk reply as a string, without copying valid UTF-8.
+fn into_string(v: Value) -> String {
+    match v {
+        Value::BulkString(bytes) => {
+            String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        }
+        Value::SimpleString(s) => s,
+        other => as_string(&other).unwrap_or_default(),
+    }
+}
+
+/// Reads one fetch result (`parse_fetch`), taking the job's fields out of
+/// the reply instead of copying them.
+fn take_fetch(v: Value) -> Result<Fetched> {
+    let Value::Array(mut items) = v else {
+        return Ok(Fetched::Nothing);
+    };
+    if items.len() < 4 {
+        return Err(EngineError::other("unexpected reply from the fetch script"));
+    }
+    if let Value::Array(flat) = std::mem::replace(&mut items[0], Value::Nil) {
+        let id = into_string(std::mem::replace(&mut items[1], Value::Nil));
+        let mut fields = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            fields.push((into_string(k), into_string(v)));
+        }
+        return Ok(Fetched::Job(RawJob { id, fields }));
+    }
+    let limited = as_int(&items[2]).unwrap_or(0);
+    if limited > 0 {
+        return Ok(Fetched::RateLimited(limited));
+    }
+    let next = as_int(&items[3]).unwrap_or(0);
+    if next > 0 {
+        return Ok(Fetched::NextDelayed(next));
+    }
+    Ok(Fetched::Nothing)
+}
+
+impl Queue {
+    /// `EVALSHA` of one of our scripts with the queue's routing key and base
+    /// prefix, its arguments written into one buffer.
+    fn script_cmd(&self, script: &redis::Script, args: usize, bytes: usize) -> Cmd {
+        let meta = self.keys.key("meta");
+        let base = self.keys.base();
+        let mut cmd = Cmd::with_capacity(args + 5, bytes + 64 + meta.len() + base.len());
+        cmd.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(meta).arg(base);
+        cmd
+    }
+
+    /// Runs a command built by `script_cmd`, loading the script when Redis
+    /// does not know it (first use, restart, SCRIPT FLUSH).
+    async fn run_script_cmd(&self, script: &redis::Script, cmd: &Cmd) -> Result<Value> {
+        let mut conn = self.cmd();
+        match cmd.query_async::<Value>(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.load_async(&mut conn).await?;
+                Ok(cmd.query_async::<Value>(&mut conn).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Fetches up to `tokens.len()` jobs in one call, job i locked by
+    /// `tokens[i]`. The results are in order: one `Fetched::Job` per job
+    /// found, then, when the queue ran out first, why the next fetch found
+    /// none.
+    pub async fn fetch_jobs(&self, tokens: &[String], settings: &FetchSettings, timestamp: i64) -> Result<Vec<Fetched>> {
+        let bytes = tokens.iter().map(|t| t.len() + 16).sum::<usize>() + settings.worker_name.len() + 64;
+        let mut cmd = self.script_cmd(&FETCH_JOBS, 5 + tokens.len(), bytes);
+        cmd.arg(timestamp);
+        fetch_settings_args(&mut cmd, settings);
+        for token in tokens {
+            cmd.arg(token);
+        }
+        match self.run_script_cmd(&FETCH_JOBS, &cmd).await? {
+            Value::Array(items) => items.into_iter().map(take_fetch).collect(),
+            _ => Err(EngineError::other("unexpected reply from the fetch script")),
+        }
+    }
+
+    /// Completes or finally fails several jobs in one call, each with its
+    /// fetch-next when its `fetch_next` is set; `timestamp` is the time of
+    /// all of them. Results in input order, each what `move_to_finished`
+    /// gives for that job.
+    pub async fn finish_jobs(
+        &self,
+        finishes: &[Finish],
+        settings: &FetchSettings,
+        timestamp: i64,
+    ) -> Result<Vec<Result<Fetched>>> {
+        if finishes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut bytes = settings.worker_name.len() + 64;
+        for f in finishes {
+            let (_, value, stacktrace) = f.target_value_stacktrace();
+            bytes += f.job_id.len() + f.token.len() + value.len() + stacktrace.len() + 120;
+        }
+        let mut cmd = self.script_cmd(&FINISH_JOBS, 5 + finishes.len() * 10, bytes);
+        cmd.arg(timestamp);
+        fetch_settings_args(&mut cmd, settings);
+        for f in finishes {
+            let (target, value, stacktrace) = f.target_value_stacktrace();
+            cmd.arg(&f.job_id)
+                .arg(&f.token)
+                .arg(target)
+                .arg(value)
+                .arg(stacktrace)
+                .arg(f.keep.count)
+                .arg(f.keep.age)
+                .arg(f.keep.limit)
+                .arg(f.attempts)
+                .arg(if f.fetch_next { "1" } else { "0" });
+        }
+        let Value::Array(items) = self.run_script_cmd(&FINISH_JOBS, &cmd).await? else {
+            return Err(EngineError::other("unexpected reply from the finish script"));
+        };
+        if items.len() != finishes.len() {
+            return Err(EngineError::other("unexpected reply from the finish script"));
+        }
+        Ok(items
+            .into_iter()
+            .zip(finishes)
+            .map(|(item, f)| match item {
+                Value::Int(code) if code < 0 => {
+                    Err(EngineError::from_code(code, &f.job_id, "moveToFinished", "active"))
+                }
+                Value::Int(_) => Ok(Fetched::Nothing),
+                other => take_fetch(other),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::queue::now_ms;
+    use crate::engine::test_support::{new_job, raw, test_queue};
+
+    /// Every key of the queue with its content, the queue's name replaced by
+    /// `Q` (in keys and values) so two queues can be compared; stream
+    /// entries without their ids, string keys with whether they expire.
+    async fn dump(q: &Queue) -> Vec<(String, Vec<String>)> {
+        let mut c = raw(q).await;
+        let base = q.keys().base().to_string();
+        let name = base.trim_end_matches(':').rsplit(':').next().unwrap().to_string();
+        let norm = |s: &str| s.replace(&name, "Q");
+        let mut keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{base}*")).query_async(&mut c).await.unwrap();
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut c).await.unwrap();
+            let mut content: Vec<String> = match kind.as_str() {
+                "hash" => {
+                    let mut pairs: Vec<(String, String)> =
+                        redis::cmd("HGETALL").arg(&key).query_async(&mut c).await.unwrap();
+                    pairs.sort();
+                    pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()
+                }
+                "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async(&mut c).await.unwrap(),
+                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut c).await.unwrap(),
+                "set" => {
+                    let mut m: Vec<String> = redis::cmd("SMEMBERS").arg(&key).query_async(&mut c).await.unwrap();
+                    m.sort();
+                    m
+                }
+                "string" => {
+                    let v: String = redis::cmd("GET").arg(&key).query_async(&mut c).await.unwrap();
+                    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut c).await.unwrap();
+                    vec![v, (ttl > 0).to_string()]
+                }
+                "stream" => {
+                    let entries: Vec<(String, Vec<String>)> =
+                        redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut c).await.unwrap();
+                    entries.into_iter().map(|(_, f)| f.join(" ")).collect()
+                }
+                other => panic!("unexpected type {other}"),
+            };
+            content.iter_mut().for_each(|v| *v = norm(v));
+            out.push((norm(&key), content));
+        }
+        out
+    }
+
+    /// A fetch result in comparable form.
+    fn summary(r: &Result<Fetched>) -> String {
+        match r {
+            Ok(Fetched::Job(j)) => {
+                let mut fields = j.fields.clone();
+                fields.sort();
+                format!("job {} {:?}", j.id, fields)
+            }
+            Ok(Fetched::RateLimited(_)) => "rate limited".into(),
+            Ok(Fetched::NextDelayed(ts)) => format!("delayed until {ts}"),
+            Ok(Fetched::Nothing) => "nothing".into(),
+            Err(e) => format!("error {}", e.code),
+        }
+    }
+
+    /// Adds the same jobs to a queue: plain, lifo, prioritized, and one
+    /// delayed job already due at `t`.
+    async fn seed(q: &Queue, t: i64) {
+        let jobs = vec![
+            new_job(json!({}), t - 10),
+            new_job(json!({"lifo": true}), t - 10),
+            new_job(json!({"priority": 2}), t - 10),
+            new_job(json!({"priority": 1}), t - 10),
+            new_job(json!({"delay": 5}), t - 10),
+            new_job(json!({"attempts": 2}), t - 10),
+            new_job(json!({}), t - 10),
+        ];
+        q.add_jobs(&jobs).await.unwrap();
+    }
+
+    fn tokens(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("tok:{i}")).collect()
+    }
+
+    async fn fetch_one_by_one(q: &Queue, tokens: &[String], settings: &FetchSettings, t: i64) -> Vec<String> {
+        let mut out = Vec::new();
+        for token in tokens {
+            let r = q.move_to_active(token, settings, t).await;
+            let found = matches!(r, Ok(Fetched::Job(_)));
+            out.push(summary(&r));
+            if !found {
+                break;
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn one_fetch_call_leaves_what_fetching_one_by_one_leaves() {
+        let t = now_ms();
+        let named = FetchSettings { worker_name: "w".into(), ..FetchSettings::default() };
+        let limited = FetchSettings { limiter_max: 3, limiter_duration: 60_000, ..FetchSettings::default() };
+        for (settings, concurrency, wanted) in [(&named, None, 10), (&limited, None, 10), (&named, Some(4), 10), (&named, None, 3)] {
+            let (batched, single) = (test_queue("fetch-many").await, test_queue("fetch-one").await);
+            for q in [&batched, &single] {
+                seed(q, t).await;
+                if let Some(n) = concurrency {
+                    let _: () = redis::cmd("HSET").arg(q.keys().key("meta")).arg("concurrency").arg(n)
+                        .query_async(&mut raw(q).await).await.unwrap();
+                }
+            }
+            let tokens = tokens(wanted);
+            let got: Vec<String> =
+                batched.fetch_jobs(&tokens, settings, t).await.unwrap().into_iter().map(|r| summary(&Ok(r))).collect();
+            let expected = fetch_one_by_one(&single, &tokens, settings, t).await;
+            assert_eq!(got, expected);
+            assert!(got.len() >= 3, "the case fetched several jobs: {got:?}");
+            assert_eq!(dump(&batched).await, dump(&single).await);
+        }
+    }
+
+    fn done(job_id: &str, token: &str, keep: KeepJobs, fetch_next: bool, t: i64) -> Finish {
+        Finish {
+            job_id: job_id.into(),
+            token: token.into(),
+            outcome: Outcome::Completed(format!("{{\"r\":{job_id}}}")),
+            keep,
+            attempts: 0,
+            fetch_next,
+            timestamp: t,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_finish_call_leaves_what_finishing_one_by_one_leaves() {
+        let t = now_ms();
+        let settings = FetchSettings { worker_name: "w".into(), ..FetchSettings::default() };
+        let keep_all = KeepJobs::default();
+        let (batched, single) = (test_queue("finish-many").await, test_queue("finish-one").await);
+        for q in [&batched, &single] {
+            let mut c = raw(q).await;
+            // A parent (job 1) waiting for its only child (job 2).
+            q.add_jobs(&[new_job(json!({}), t - 10)]).await.unwrap();
+            let _: () = redis::cmd("LREM").arg(q.keys().key("wait")).arg(0).arg("1").query_async(&mut c).await.unwrap();
+            let _: () = redis::cmd("ZADD").arg(q.keys().key("waiting-children")).arg(t - 10).arg("1")
+                .query_async(&mut c).await.unwrap();
+            let parent = json!({"parent": {"id": "1", "queue": q.keys().qualified_name()}});
+            q.add_jobs(&[new_job(parent, t - 10)]).await.unwrap();
+            seed(q, t).await;
+            // An old completed job, for the retention by age.
+            let _: () = redis::cmd("ZADD").arg(q.keys().key("completed")).arg(t - 100_000).arg("old")
+                .query_async(&mut c).await.unwrap();
+            let _: () = redis::cmd("HSET").arg(q.keys().job("old")).arg("name").arg("old")
+                .query_async(&mut c).await.unwrap();
+            // Job 4 owns a deduplication id.
+            let _: () = redis::cmd("HSET").arg(q.keys().job("4")).arg("deid").arg("d1").query_async(&mut c).await.unwrap();
+            let _: () = redis::cmd("SET").arg(q.keys().key("de:d1")).arg("4").query_async(&mut c).await.unwrap();
+            // Six active jobs: 4 (lifo), 2 (the child), 3, 8, 9, 7 (promoted);
+            // 6 and 5 stay prioritized.
+            let fetched = q.fetch_jobs(&tokens(6), &settings, t).await.unwrap();
+            let ids: Vec<&str> =
+                fetched.iter().filter_map(|f| if let Fetched::Job(j) = f { Some(j.id.as_str()) } else { None }).collect();
+            assert_eq!(ids, ["4", "2", "3", "8", "9", "7"]);
+        }
+        let finishes = vec![
+            // The child completes: the parent goes to the tail of wait, and
+            // this finish's fetch-next takes it (before the prioritized jobs).
+            done("2", "tok:1", keep_all, true, t),
+            // Removed on completion, releasing its deduplication id.
+            done("4", "tok:0", KeepJobs { count: 0, ..keep_all }, true, t),
+            done("3", "wrong", keep_all, true, t),
+            Finish {
+                outcome: Outcome::Failed { reason: "boom".into(), stacktrace: "[\"Error: boom\"]".into() },
+                attempts: 1,
+                ..done("3", "tok:2", keep_all, false, t)
+            },
+            done("8", "tok:3", KeepJobs { count: 2, ..keep_all }, true, t),
+            done("9", "tok:4", KeepJobs { age: 60, ..keep_all }, true, t),
+            done("7", "tok:5", keep_all, true, t),
+        ];
+        let got: Vec<String> =
+            batched.finish_jobs(&finishes, &settings, t).await.unwrap().iter().map(summary).collect();
+        let mut expected = Vec::new();
+        for f in &finishes {
+            expected.push(summary(&single.move_to_finished(f, &settings).await));
+        }
+        assert_eq!(got, expected);
+        assert!(got[0].starts_with("job 1 "), "the released parent came next: {got:?}");
+        assert_eq!(got[2], "error -6");
+        assert_eq!(dump(&batched).await, dump(&single).await);
+
+        // The rest, with fetch-next into an empty queue: the last finish
+        // reports drained.
+        let active: Vec<String> =
+            redis::cmd("LRANGE").arg(single.keys().key("active")).arg(0).arg(-1).query_async(&mut raw(&single).await).await.unwrap();
+        let mut rest = Vec::new();
+        for id in active.iter().rev() {
+            let token: String =
+                redis::cmd("GET").arg(single.keys().lock(id)).query_async(&mut raw(&single).await).await.unwrap();
+            rest.push(done(id, &token, keep_all, true, t));
+        }
+        let got: Vec<String> = batched.finish_jobs(&rest, &settings, t).await.unwrap().iter().map(summary).collect();
+        let mut expected = Vec::new();
+        for f in &rest {
+            expected.push(summary(&single.move_to_finished(f, &settings).await));
+        }
+        assert_eq!(got, expected);
+        let dumped = dump(&batched).await;
+        assert_eq!(dumped, dump(&single).await);
+        let events = &dumped.iter().find(|(k, _)| k.ends_with(":events")).unwrap().1;
+        assert_eq!(events.last().unwrap(), "event drained");
     }
 }

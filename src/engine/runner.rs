@@ -5,23 +5,21 @@
 //! `complete` / `fail` / `release` / `rate_limited`.
 //!
 //! Slots: `slots` counts jobs handed out plus fetches under way. The loop
-//! reserves a slot before each fetch; a finishing job hands its slot to its
+//! reserves slots before each fetch; a finishing job hands its slot to its
 //! fetch-next (so a completion yields the next job in the same script call)
 //! or gives it back. The loop fetches only when a slot is free, blocks on the
-//! marker only after a fetch found nothing (`WorkerCore::get_next_job`), and
-//! when several slots are free fetches a growing window of jobs at once
-//! (pipelined on the multiplexed connection) and delivers them together.
+//! marker only after a fetch found nothing (`WorkerCore::get_next_jobs`), and
+//! fetches as many jobs as slots are free (up to `MAX_FETCH_BATCH`) in one
+//! script call, delivering them together.
 //!
-//! Seams for the speed work: `deliver` takes a batch; `complete_many` is the
-//! one entry for completions (today one script call per job, run
-//! concurrently; a multi-job finish script slots in there).
+//! Completions that JavaScript reports together (`complete_many`) are
+//! finished in one script call, each with its fetch-next.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
@@ -33,8 +31,8 @@ use super::reply::Fetched;
 use super::retry::{FailResult, FailedAttempt};
 use super::worker::WorkerCore;
 
-/// Largest number of fetches issued together when slots are free.
-const MAX_FETCH_WINDOW: usize = 64;
+/// Largest number of jobs fetched by one script call of the run loop.
+const MAX_FETCH_BATCH: usize = 64;
 
 /// A job handed to the processor, active and locked by `token`.
 #[derive(Debug, Clone)]
@@ -314,8 +312,15 @@ impl Runner {
     }
 
     fn free_slot(&self) {
+        self.free_slots(1);
+    }
+
+    fn free_slots(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
         let mut st = self.st();
-        st.slots = st.slots.saturating_sub(1);
+        st.slots = st.slots.saturating_sub(n);
         let idle = st.slots == 0;
         drop(st);
         self.changed.notify_waiters();
@@ -334,11 +339,12 @@ impl Runner {
 
     /// After a fetch that found no job: true once per transition to drained.
     async fn became_drained(&self) -> bool {
-        if !self.core.is_drained().await {
-            return false;
-        }
-        let mut st = self.st();
-        !std::mem::replace(&mut st.drained_reported, true)
+        self.core.is_drained().await && self.report_drained()
+    }
+
+    /// The queue is drained: true unless that was reported already.
+    fn report_drained(&self) -> bool {
+        !std::mem::replace(&mut self.st().drained_reported, true)
     }
 
     /// The run loop's fetch found no job: reports `drained` on a transition.
@@ -367,50 +373,33 @@ impl Runner {
     }
 
     async fn run_loop(self: Arc<Self>) {
-        let mut window = 1usize;
         while let Some(free) = self.reserve_slot().await {
-            let token = self.next_token();
-            match self.core.get_next_job(&token, true).await {
+            let extra = self.reserve_more(free.min(MAX_FETCH_BATCH) - 1);
+            let tokens: Vec<String> = (0..=extra).map(|_| self.next_token()).collect();
+            match self.core.get_next_jobs(&tokens, true).await {
                 Err(err) => {
-                    self.free_slot();
-                    window = 1;
+                    self.free_slots(tokens.len());
                     if !self.stopped() {
                         self.emit(RunnerEvent::Error(err));
                         self.pause_for(self.opts.run_retry_delay).await;
                     }
                 }
-                Ok(None) => {
-                    self.free_slot();
-                    window = 1;
-                    self.note_empty().await;
-                    self.core.wait_rate_limit().await;
-                }
-                Ok(Some(job)) => {
-                    let mut batch = vec![self.track(job, token)];
-                    let extra = self.reserve_more((free - 1).min(window - 1));
-                    let mut all_found = true;
-                    if extra > 0 {
-                        let tokens: Vec<String> = (0..extra).map(|_| self.next_token()).collect();
-                        let fetched = join_all(tokens.iter().map(|t| self.core.fetch(t))).await;
-                        for (result, token) in fetched.into_iter().zip(tokens) {
-                            match result {
-                                Ok(Some(job)) => batch.push(self.track(job, token)),
-                                Ok(None) => {
-                                    all_found = false;
-                                    self.free_slot();
-                                }
-                                Err(err) => {
-                                    all_found = false;
-                                    self.free_slot();
-                                    self.emit(RunnerEvent::Error(err));
-                                }
-                            }
+                Ok(jobs) => {
+                    let mut batch = Vec::with_capacity(jobs.len());
+                    for (job, token) in jobs.into_iter().zip(tokens) {
+                        if let Some(job) = job {
+                            batch.push(self.track(job, token));
                         }
                     }
-                    window = if all_found { (window * 2).min(MAX_FETCH_WINDOW) } else { 1 };
+                    let missing = extra + 1 - batch.len();
+                    let found = !batch.is_empty();
+                    self.free_slots(missing);
                     self.deliver(batch);
-                    if !all_found {
+                    if missing > 0 {
                         self.note_empty().await;
+                    }
+                    if !found {
+                        self.core.wait_rate_limit().await;
                     }
                 }
             }
@@ -438,21 +427,47 @@ impl Runner {
     async fn next_from(&self, fetched: Fetched, token: &str) -> Finished {
         match fetched {
             Fetched::Job(job) => Finished { next: Some(self.track(job, token.to_string())), drained: false },
-            _ => {
+            other => {
                 self.free_slot();
-                Finished { next: None, drained: self.became_drained().await }
+                // Recorded last: no job (or a delayed hint) leaves the worker
+                // drained; a rate limit leaves the state as it was.
+                let drained = match other {
+                    Fetched::RateLimited(_) => self.core.is_drained().await,
+                    _ => true,
+                };
+                Finished { next: None, drained: drained && self.report_drained() }
             }
         }
     }
 
-    /// Completes jobs handed out by this runner; each with fetch-next when
-    /// its slot is to be refilled. Results in input order.
-    ///
-    /// Today one script call per job, run concurrently (pipelined on the
-    /// multiplexed connection); a script finishing several jobs in one call
-    /// would replace the `join_all` here.
-    pub async fn complete_many(&self, finishes: Vec<Finish>) -> Vec<Result<Finished>> {
-        join_all(finishes.into_iter().map(|f| self.complete(f))).await
+    /// Completes jobs handed out by this runner in one script call, each
+    /// with fetch-next when its slot is to be refilled. Results in input
+    /// order, as `complete` gives them one by one.
+    pub async fn complete_many(&self, mut finishes: Vec<Finish>) -> Vec<Result<Finished>> {
+        for f in finishes.iter_mut() {
+            f.fetch_next = self.leave(&f.job_id, &f.token, f.fetch_next);
+        }
+        let results = match self.core.finish_many(&finishes).await {
+            Ok(results) => results,
+            Err(err) => {
+                self.free_slots(finishes.iter().filter(|f| f.fetch_next).count());
+                return finishes.iter().map(|_| Err(err.clone())).collect();
+            }
+        };
+        let mut out = Vec::with_capacity(finishes.len());
+        for (f, result) in finishes.iter().zip(results) {
+            out.push(match result {
+                Ok(_) if !f.fetch_next => Ok(Finished::default()),
+                Ok(fetched) => Ok(self.next_from(fetched, &f.token).await),
+                Err(err) => {
+                    if f.fetch_next {
+                        self.free_slot();
+                    }
+                    Err(err)
+                }
+            });
+        }
+        out
     }
 
     /// Completes (or finally fails) one job handed out by this runner.

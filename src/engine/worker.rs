@@ -144,13 +144,12 @@ impl WorkerCore {
 
     /// Remembers what a fetch said about rate limits and delayed jobs.
     async fn record(&self, fetched: &Fetched) {
+        if let Fetched::Job(_) = fetched {
+            return self.record_found().await;
+        }
         let mut st = self.state.lock().await;
         match fetched {
-            Fetched::Job(_) => {
-                st.drained = false;
-                st.block_until = 0;
-                st.limit_until = 0;
-            }
+            Fetched::Job(_) => {}
             Fetched::RateLimited(ms) => {
                 st.limit_until = now_ms() + ms;
             }
@@ -188,6 +187,81 @@ impl WorkerCore {
         }
     }
 
+    /// Takes the results of several fetches made in one call, in order, as
+    /// `take` takes each (the state is recorded once for a run of jobs).
+    /// `fetched[i]` was locked by `tokens[i]`.
+    async fn take_each<'a>(
+        &self,
+        fetched: Vec<Result<Fetched>>,
+        tokens: impl Iterator<Item = &'a str>,
+    ) -> Vec<Result<Fetched>> {
+        let mut out = Vec::with_capacity(fetched.len());
+        let mut found = false;
+        for (result, token) in fetched.into_iter().zip(tokens) {
+            match result {
+                Ok(Fetched::Job(job)) if job.get("defa").is_none() => {
+                    found = true;
+                    out.push(Ok(Fetched::Job(job)));
+                }
+                Ok(other) => {
+                    if std::mem::take(&mut found) {
+                        self.record_found().await;
+                    }
+                    out.push(self.take(other, token).await);
+                }
+                Err(err) => out.push(Err(err)),
+            }
+        }
+        if found {
+            self.record_found().await;
+        }
+        out
+    }
+
+    /// What `record` does for a job found.
+    async fn record_found(&self) {
+        let mut st = self.state.lock().await;
+        st.drained = false;
+        st.block_until = 0;
+        st.limit_until = 0;
+    }
+
+    /// Up to `tokens.len()` jobs in one script call, job i locked by
+    /// `tokens[i]`; `None` for a token that got no job (the queue ran out).
+    /// Jobs with a deferred failure are failed and replaced as by `fetch`.
+    pub async fn fetch_many(&self, tokens: &[String]) -> Result<Vec<Option<RawJob>>> {
+        let fetched = self.queue.fetch_jobs(tokens, &self.options.fetch, now_ms()).await?;
+        let taken = self.take_each(fetched.into_iter().map(Ok).collect(), tokens.iter().map(String::as_str)).await;
+        let mut jobs = Vec::with_capacity(tokens.len());
+        for result in taken {
+            match result? {
+                Fetched::Job(job) => jobs.push(Some(job)),
+                _ => jobs.push(None),
+            }
+        }
+        jobs.resize_with(tokens.len(), || None);
+        Ok(jobs)
+    }
+
+    /// Completes or finally fails several jobs in one script call (as
+    /// `finish` each, in order); the outer error is the call's.
+    pub async fn finish_many(&self, finishes: &[Finish]) -> Result<Vec<Result<Fetched>>> {
+        let timestamp = finishes.iter().map(|f| f.timestamp).max().unwrap_or_else(now_ms);
+        let mut results = self.queue.finish_jobs(finishes, &self.options.fetch, timestamp).await?;
+        // Only the results of a fetch-next are taken (recorded, deferred
+        // failures handled); the others pass through.
+        let with_next: Vec<usize> = (0..finishes.len()).filter(|&i| finishes[i].fetch_next).collect();
+        if with_next.is_empty() {
+            return Ok(results);
+        }
+        let fetched = with_next.iter().map(|&i| std::mem::replace(&mut results[i], Ok(Fetched::Nothing))).collect();
+        let taken = self.take_each(fetched, with_next.iter().map(|&i| finishes[i].token.as_str())).await;
+        for (i, result) in with_next.into_iter().zip(taken) {
+            results[i] = result;
+        }
+        Ok(results)
+    }
+
     /// One fetch attempt with `token`.
     pub async fn fetch(&self, token: &str) -> Result<Option<RawJob>> {
         let fetched = self.queue.move_to_active(token, &self.options.fetch, now_ms()).await?;
@@ -220,8 +294,27 @@ impl WorkerCore {
     /// BullMQ's `getNextJob(token, {block})`: the next job, or `None` at the
     /// block timeout, while paused or rate limited, and once closing.
     pub async fn get_next_job(&self, token: &str, block: bool) -> Result<Option<RawJob>> {
-        if self.is_closing() {
+        if !self.ready_to_fetch(block).await {
             return Ok(None);
+        }
+        self.fetch(token).await
+    }
+
+    /// `get_next_job` for several tokens: waits as it does, then fetches up
+    /// to `tokens.len()` jobs in one call (`fetch_many`); no job at all when
+    /// it would return `None` without fetching.
+    pub async fn get_next_jobs(&self, tokens: &[String], block: bool) -> Result<Vec<Option<RawJob>>> {
+        if !self.ready_to_fetch(block).await {
+            return Ok(vec![None; tokens.len()]);
+        }
+        self.fetch_many(tokens).await
+    }
+
+    /// What `get_next_job` does before fetching: false when it returns no
+    /// job without fetching.
+    async fn ready_to_fetch(&self, block: bool) -> bool {
+        if self.is_closing() {
+            return false;
         }
         let (drained, block_until, limit_until) = {
             let st = self.state.lock().await;
@@ -230,24 +323,21 @@ impl WorkerCore {
         if limit_until > now_ms() {
             // As BullMQ: while rate limited the call returns at once, without
             // touching Redis; the automatic worker waits with `wait_rate_limit`.
-            return Ok(None);
+            return false;
         }
         // Only one call blocks on the marker at a time; concurrent callers fetch.
         if drained && block && !self.waiting.swap(true, Ordering::SeqCst) {
             let until = self.wait_for_job(block_until).await;
             self.waiting.store(false, Ordering::SeqCst);
             if self.is_closing() || self.interrupted.swap(false, Ordering::SeqCst) {
-                return Ok(None);
+                return false;
             }
             if until > 0 && until - now_ms() >= 1 {
                 self.state.lock().await.block_until = until;
-                return Ok(None);
+                return false;
             }
         }
-        if self.is_closing() {
-            return Ok(None);
-        }
-        self.fetch(token).await
+        !self.is_closing()
     }
 
     /// Sleeps until the rate limit recorded by the last fetch has passed (at
