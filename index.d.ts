@@ -117,12 +117,14 @@ export declare class BindingWorker {
   /** Resolves when no job is in flight and no fetch is under way. */
   whenIdle(): Promise<void>
   /**
-   * Completes jobs the run loop handed out, in one script call.
+   * Completes jobs the run loop handed out, in one script call, without
+   * making JavaScript wait on a promise: the results come back through
+   * the run callback as a `completed` event with the same `batch` number.
    * `completions` is a JSON array of `[jobId, token, returnValue,
    * keepCount, keepAge, keepLimit, attempts, fetchNext]` (the return value
-   * as JSON in place); the result is JSON too (see `completions_json`).
+   * as JSON in place); the results are JSON too (see `completions_json`).
    */
-  completeJobs(completions: string): Promise<string>
+  completeJobs(batch: number, completions: string): void
   /**
    * Fails an attempt of a job the run loop handed out; the next job (same
    * token) is in `next` when fetch-next found one.
@@ -319,8 +321,16 @@ export interface BindingRunnerEvent {
    */
   jobs?: string
   jobIds?: Array<string>
-  /** `error`: the error in the native error format; `cancel`: the reason. */
+  /**
+   * `error`: the error in the native error format; `cancel`: the reason;
+   * `completed`: the error when the whole batch failed.
+   */
   message?: string
+  /**
+   * `completed`: the batch number `completeJobs` was given; the results
+   * are in `jobs` (JSON, see `completions_json`).
+   */
+  batch?: number
 }
 
 /** The outcome of a failed attempt reported by the run loop. */

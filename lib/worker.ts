@@ -56,8 +56,13 @@ interface Completion {
   json: string;
 }
 
-/** Completions sent to the engine per call: several calls of one tick run back to back, so the next jobs of the first come back while Redis works on the others. */
-const COMPLETIONS_PER_CALL = 32;
+/**
+ * Most completions sent to the engine per call. Completions that settle
+ * together are sent in calls of at most half the concurrency (and at most
+ * this), so at least two groups of jobs are in flight: JavaScript runs one
+ * group's processors while Redis finishes the other.
+ */
+const MAX_COMPLETIONS_PER_CALL = 64;
 
 /** A number for the engine's JSON (what napi would take: not finite = null, read as 0). */
 function jsonNumber(v: unknown): string {
@@ -160,6 +165,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private unsettled = 0;
   private idleWaiters: (() => void)[] = [];
   private completions: Completion[] = [];
+  /** Completion batches sent to the engine, by batch number, until their results come back. */
+  private readonly sentBatches = new Map<number, Completion[]>();
+  private batchSeq = 0;
   /** The processor takes a signal (a third parameter), as BullMQ decides. */
   private readonly wantsSignal: boolean = false;
 
@@ -351,6 +359,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         }
         break;
       }
+      case 'completed':
+        this.completedBatch(event);
+        break;
       case 'drained':
         this.emit('drained');
         break;
@@ -453,29 +464,44 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (this.completions.length === 1) queueMicrotask(() => this.flushCompletions());
   }
 
-  /** Sends the completions of this tick to the engine (in calls of up to COMPLETIONS_PER_CALL). */
+  /** Sends the completions of this tick to the engine (see MAX_COMPLETIONS_PER_CALL). */
   private flushCompletions(): void {
     const all = this.completions;
     this.completions = [];
-    const calls = Math.ceil(all.length / COMPLETIONS_PER_CALL);
+    const per = Math.min(MAX_COMPLETIONS_PER_CALL, Math.ceil(this._concurrency / 2));
+    const calls = Math.ceil(all.length / per);
     const size = Math.ceil(all.length / calls);
     for (let from = 0; from < all.length; from += size) {
-      void this.sendCompletions(all.slice(from, from + size));
+      this.sendCompletions(from === 0 && size >= all.length ? all : all.slice(from, from + size));
     }
   }
 
-  /** Completes a batch in one engine call, then reports each job and starts the next ones. */
-  private async sendCompletions(batch: Completion[]): Promise<void> {
-    let results: (string | number | JobJsonRaw | null)[];
+  /** Completes a batch in one engine call; the results come back as a `completed` runner event. */
+  private sendCompletions(batch: Completion[]): void {
+    const id = (this.batchSeq = (this.batchSeq + 1) >>> 0);
+    let payload = '[';
+    for (let i = 0; i < batch.length; i++) payload += (i > 0 ? ',' : '') + batch[i].json;
+    this.sentBatches.set(id, batch);
     try {
-      let payload = '[';
-      for (let i = 0; i < batch.length; i++) payload += (i > 0 ? ',' : '') + batch[i].json;
-      results = JSON.parse(await native(this.runner!.completeJobs(`${payload}]`)));
+      this.runner!.completeJobs(id, `${payload}]`);
     } catch (err) {
+      this.sentBatches.delete(id);
       for (const c of batch) this.settled(c.entry);
-      this.emit('error', err);
+      this.emit('error', fromNative(err as Error));
+    }
+  }
+
+  /** The results of a completion batch: reports each job and starts the next ones. */
+  private completedBatch(event: Native.BindingRunnerEvent): void {
+    const batch = this.sentBatches.get(event.batch ?? -1);
+    if (!batch) return;
+    this.sentBatches.delete(event.batch!);
+    if (event.jobs === undefined || event.jobs === null) {
+      for (const c of batch) this.settled(c.entry);
+      this.emit('error', fromNative(new Error(event.message ?? 'completing jobs failed')));
       return;
     }
+    const results = JSON.parse(event.jobs) as (string | number | [string, string, JobJsonRaw] | null)[];
     for (let i = 0; i < batch.length; i++) {
       const { entry, value } = batch[i];
       const error = results[3 * i] as string | null;

@@ -8,6 +8,7 @@ mod moves;
 mod queue;
 mod queue_api;
 mod runner;
+mod runtime;
 mod worker;
 
 use std::sync::Once;

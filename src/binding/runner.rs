@@ -85,12 +85,16 @@ pub struct BindingRunnerEvent {
     /// active and locked by its token.
     pub jobs: Option<String>,
     pub job_ids: Option<Vec<String>>,
-    /// `error`: the error in the native error format; `cancel`: the reason.
+    /// `error`: the error in the native error format; `cancel`: the reason;
+    /// `completed`: the error when the whole batch failed.
     pub message: Option<String>,
+    /// `completed`: the batch number `completeJobs` was given; the results
+    /// are in `jobs` (JSON, see `completions_json`).
+    pub batch: Option<u32>,
 }
 
 fn event(kind: &str) -> BindingRunnerEvent {
-    BindingRunnerEvent { kind: kind.to_string(), jobs: None, job_ids: None, message: None }
+    BindingRunnerEvent { kind: kind.to_string(), jobs: None, job_ids: None, message: None, batch: None }
 }
 
 fn error_text(err: EngineError) -> String {
@@ -197,6 +201,15 @@ pub struct BindingRunnerFailed {
 pub(super) type RunnerCallback =
     ThreadsafeFunction<BindingRunnerEvent, (), BindingRunnerEvent, Status, false>;
 
+/// Hands an event to the run callback, unless it was released (closed).
+fn send_event(events: &std::sync::Mutex<Option<RunnerCallback>>, event: BindingRunnerEvent) {
+    if let Ok(guard) = events.lock() {
+        if let Some(callback) = guard.as_ref() {
+            callback.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
 impl BindingWorker {
     fn runner(&self) -> Result<Arc<Runner>> {
         self.runner
@@ -233,13 +246,7 @@ impl BindingWorker {
             *events = Some(callback);
         }
         let events = self.events.clone();
-        let sink = Box::new(move |e: RunnerEvent| {
-            if let Ok(guard) = events.lock() {
-                if let Some(callback) = guard.as_ref() {
-                    callback.call(e.into(), ThreadsafeFunctionCallMode::NonBlocking);
-                }
-            }
-        });
+        let sink = Box::new(move |e: RunnerEvent| send_event(&events, e.into()));
         let opts = RunnerOptions {
             concurrency: options.concurrency.max(1) as usize,
             lock_renew_time: options.lock_renew_time.max(0),
@@ -299,17 +306,33 @@ impl BindingWorker {
         Ok(())
     }
 
-    /// Completes jobs the run loop handed out, in one script call.
+    /// Completes jobs the run loop handed out, in one script call, without
+    /// making JavaScript wait on a promise: the results come back through
+    /// the run callback as a `completed` event with the same `batch` number.
     /// `completions` is a JSON array of `[jobId, token, returnValue,
     /// keepCount, keepAge, keepLimit, attempts, fetchNext]` (the return value
-    /// as JSON in place); the result is JSON too (see `completions_json`).
+    /// as JSON in place); the results are JSON too (see `completions_json`).
     #[napi]
-    pub async fn complete_jobs(&self, completions: String) -> Result<String> {
+    pub fn complete_jobs(&self, batch: u32, completions: String) -> Result<()> {
         let runner = self.runner()?;
-        let parsed: Vec<CompletionIn> = serde_json::from_str(&completions)
-            .map_err(|e| Error::new(Status::InvalidArg, format!("invalid completions: {e}")))?;
-        let finishes: Vec<Finish> = parsed.into_iter().map(Into::into).collect();
-        Ok(completions_json(runner.complete_many(finishes).await))
+        let events = self.events.clone();
+        let task_runner = runner.clone();
+        let task = async move {
+            let event = match serde_json::from_str::<Vec<CompletionIn>>(&completions) {
+                Ok(parsed) => {
+                    let finishes: Vec<Finish> = parsed.into_iter().map(Into::into).collect();
+                    let results = task_runner.complete_many(finishes).await;
+                    BindingRunnerEvent { jobs: Some(completions_json(results)), batch: Some(batch), ..event("completed") }
+                }
+                Err(e) => BindingRunnerEvent {
+                    message: Some(format!("invalid completions: {e}")),
+                    batch: Some(batch),
+                    ..event("completed")
+                },
+            };
+            send_event(&events, event);
+        };
+        runner.spawn(task).napi()
     }
 
     /// Fails an attempt of a job the run loop handed out; the next job (same

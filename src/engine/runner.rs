@@ -118,6 +118,8 @@ pub struct Runner {
     stop_notify: Notify,
     tokens: AtomicU64,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// The runtime the runner was created on, for `spawn`.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Runner {
@@ -136,7 +138,21 @@ impl Runner {
             stop_notify: Notify::new(),
             tokens: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         })
+    }
+
+    /// Runs `task` on the runtime the runner was created on: how a caller
+    /// outside the runtime (JavaScript's thread) starts `complete_many`
+    /// without waiting for it.
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+        match &self.runtime {
+            Some(runtime) => {
+                runtime.spawn(task);
+                Ok(())
+            }
+            None => Err(EngineError::other("the worker runs outside an async runtime")),
+        }
     }
 
     /// Starts the run loop, lock renewal, the stalled checker and the cancel
