@@ -316,7 +316,7 @@ export interface BindingRunnerEvent {
    */
   kind: string
   /**
-   * `jobs`: JSON `[id, token, {field: value, ...}, id, ...]`, each job
+   * `jobs`: JSON `[id, token, [field, value, ...], id, ...]`, each job
    * active and locked by its token.
    */
   jobs?: string

@@ -353,9 +353,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private handleRunnerEvent(event: Native.BindingRunnerEvent): void {
     switch (event.kind) {
       case 'jobs': {
-        const list = JSON.parse(event.jobs ?? '[]') as (string | JobJsonRaw)[];
+        const list = JSON.parse(event.jobs ?? '[]') as (string | string[])[];
         for (let i = 0; i + 2 < list.length; i += 3) {
-          this.startJob(list[i] as string, list[i + 1] as string, list[i + 2] as JobJsonRaw);
+          this.startJob(list[i] as string, list[i + 1] as string, list[i + 2] as string[]);
         }
         break;
       }
@@ -397,10 +397,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
   }
 
-  /** Hands a job (its raw hash) to the processor. */
-  private startJob(id: string, token: string, raw: JobJsonRaw): void {
+  /** Hands a job (its raw hash, or the hash as a flat field/value list) to the processor. */
+  private startJob(id: string, token: string, fields: string[] | JobJsonRaw): void {
     let job: Job<DataType, ResultType, NameType>;
     try {
+      const raw = Array.isArray(fields) ? rawFromFlat(fields) : fields;
       job = Job.fromJSON<DataType, ResultType, NameType>(this, raw, id);
     } catch (err) {
       // Unreadable job: let go of it (its lock expires and the stalled
@@ -501,11 +502,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       this.emit('error', fromNative(new Error(event.message ?? 'completing jobs failed')));
       return;
     }
-    const results = JSON.parse(event.jobs) as (string | number | [string, string, JobJsonRaw] | null)[];
+    const results = JSON.parse(event.jobs) as (string | number | [string, string, string[]] | null)[];
     for (let i = 0; i < batch.length; i++) {
       const { entry, value } = batch[i];
       const error = results[3 * i] as string | null;
-      const next = results[3 * i + 2] as [string, string, JobJsonRaw] | 0;
+      const next = results[3 * i + 2] as [string, string, string[]] | 0;
       if (error !== null) {
         this.emit('error', fromNative(new Error(error)));
       } else {

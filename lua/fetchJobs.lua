@@ -14,7 +14,9 @@
   ARGV[7..] one lock token per job wanted
   Returns the fetch results in order, each {jobFields | 0, jobId | 0,
   rateLimitedForMs, nextDelayedTs}: one per job found, then, when fewer jobs
-  than tokens were found, the result of the fetch that found none.
+  than tokens were found, the result of the fetch that found none. jobFields
+  is the job hash as JSON text: a flat [field, value, ...] array (one string
+  per job costs Redis less to reply and the client less to read).
 ]]
 local P, timestamp, lockDuration, workerName = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6]
 local st = newFetchState(P, tonumber(ARGV[4]), tonumber(ARGV[5]))
@@ -23,5 +25,6 @@ for i = 7, #ARGV do
   local fetched = fetchJob(P, st, timestamp, ARGV[i], lockDuration, workerName)
   results[#results + 1] = fetched
   if fetched[1] == 0 then break end
+  fetched[1] = cjson.encode(fetched[1])
 end
 return results

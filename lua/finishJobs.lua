@@ -18,7 +18,8 @@
     keep count (-1 = keep all, 0 = remove), keep age in seconds (0 = none),
     age removal limit, attempts (the job's opts.attempts), fetchNext '1' | '0'
   Returns one result per job, as moveToFinished: 0, a negative code, or the
-  fetch result of the job's fetch-next.
+  fetch result of the job's fetch-next (its jobFields as JSON text, as
+  fetchJobs.lua returns them).
 ]]
 local P, timestamp = ARGV[1], tonumber(ARGV[2])
 local lockDuration, limiterMax, limiterDuration = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -39,6 +40,7 @@ for i = 7, #ARGV - 9, 10 do
       next = fetchAfterFinish(P, st, timestamp, token, lockDuration, workerName)
     end
     if next then
+      if next[1] ~= 0 then next[1] = cjson.encode(next[1]) end
       result = next
     else
       addDrainedEventIfEmpty(P)

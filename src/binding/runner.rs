@@ -39,31 +39,24 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-/// Writes a job to process as `id,token,{field:value,...}` (three elements of
-/// the flat arrays JavaScript parses with one JSON.parse).
+/// Writes a job to process as `id,token,[field,value,...]` (three elements
+/// of the flat arrays JavaScript parses with one JSON.parse; the fields are
+/// the JSON text the scripts returned).
 fn push_delivered(out: &mut Vec<u8>, d: &Delivered) {
     push_json_str(out, &d.job.id);
     out.push(b',');
     push_json_str(out, &d.token);
-    out.extend_from_slice(b",{");
-    for (i, (k, v)) in d.job.fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        push_json_str(out, k);
-        out.push(b':');
-        push_json_str(out, v);
-    }
-    out.push(b'}');
+    out.push(b',');
+    out.extend_from_slice(d.job.fields.as_bytes());
 }
 
 fn into_text(out: Vec<u8>) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// Jobs to process as JSON: `[id, token, {field: value, ...}, id, ...]`.
+/// Jobs to process as JSON: `[id, token, [field, value, ...], id, ...]`.
 fn jobs_json(jobs: &[Delivered]) -> String {
-    let mut out = Vec::with_capacity(64 + jobs.iter().map(|d| 64 + d.job.fields.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>()).sum::<usize>());
+    let mut out = Vec::with_capacity(2 + jobs.iter().map(|d| 64 + d.job.fields.len()).sum::<usize>());
     out.push(b'[');
     for (i, d) in jobs.iter().enumerate() {
         if i > 0 {
@@ -81,7 +74,7 @@ pub struct BindingRunnerEvent {
     /// `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
     /// `lockLost`, `cancel` or `error`.
     pub kind: String,
-    /// `jobs`: JSON `[id, token, {field: value, ...}, id, ...]`, each job
+    /// `jobs`: JSON `[id, token, [field, value, ...], id, ...]`, each job
     /// active and locked by its token.
     pub jobs: Option<String>,
     pub job_ids: Option<Vec<String>>,
@@ -158,8 +151,8 @@ impl From<CompletionIn<'_>> for Finish {
 
 /// Results of `completeJobs` as JSON: three elements per completion, in
 /// order: the error in the native error format or null, 1 when the queue
-/// just became drained (else 0), and the next job as `[id, token, {fields}]`
-/// or 0.
+/// just became drained (else 0), and the next job as `[id, token, [field,
+/// value, ...]]` or 0.
 fn completions_json(results: Vec<crate::engine::Result<Finished>>) -> String {
     let mut out = Vec::with_capacity(16 + results.len() * 16);
     out.push(b'[');

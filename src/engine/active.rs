@@ -123,6 +123,66 @@ impl Queue {
     }
 }
 
+/// A job's hash as JSON text, a flat `[field, value, ...]` array (what the
+/// worker's batch scripts return), passed on to JavaScript as it is.
+#[derive(Debug, Clone)]
+pub struct JobText {
+    pub id: String,
+    pub fields: String,
+}
+
+impl JobText {
+    pub fn from_raw(job: &RawJob) -> Self {
+        let flat: Vec<&str> = job.fields.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]).collect();
+        let fields = serde_json::to_string(&flat).unwrap_or_else(|_| "[]".to_string());
+        Self { id: job.id.clone(), fields }
+    }
+
+    pub fn to_raw(&self) -> Result<RawJob> {
+        let flat: Vec<String> = serde_json::from_str(&self.fields)?;
+        Ok(RawJob::from_flat(self.id.clone(), flat))
+    }
+
+    /// Whether the hash has `field` (a quick scan of the text, confirmed by
+    /// reading it when the name occurs).
+    pub fn has_field(&self, field: &str) -> bool {
+        let quoted = format!("\"{field}\"");
+        self.fields.contains(&quoted) && self.to_raw().is_ok_and(|job| job.get(field).is_some())
+    }
+}
+
+/// What a fetch of the worker's batch scripts gave (`Fetched`, with the job
+/// as text).
+#[derive(Debug, Clone)]
+pub enum Fetch {
+    Job(JobText),
+    RateLimited(i64),
+    NextDelayed(i64),
+    Nothing,
+}
+
+impl From<Fetched> for Fetch {
+    fn from(f: Fetched) -> Self {
+        match f {
+            Fetched::Job(job) => Fetch::Job(JobText::from_raw(&job)),
+            Fetched::RateLimited(ms) => Fetch::RateLimited(ms),
+            Fetched::NextDelayed(ts) => Fetch::NextDelayed(ts),
+            Fetched::Nothing => Fetch::Nothing,
+        }
+    }
+}
+
+impl Fetch {
+    pub fn into_fetched(self) -> Result<Fetched> {
+        Ok(match self {
+            Fetch::Job(job) => Fetched::Job(job.to_raw()?),
+            Fetch::RateLimited(ms) => Fetched::RateLimited(ms),
+            Fetch::NextDelayed(ts) => Fetched::NextDelayed(ts),
+            Fetch::Nothing => Fetched::Nothing,
+        })
+    }
+}
+
 impl Finish {
     fn target_value_stacktrace(&self) -> (&'static str, &str, &str) {
         match &self.outcome {
@@ -151,33 +211,32 @@ fn into_string(v: Value) -> String {
     }
 }
 
-/// Reads one fetch result (`parse_fetch`), taking the job's fields out of
-/// the reply instead of copying them.
-fn take_fetch(v: Value) -> Result<Fetched> {
+/// Reads one fetch result of the batch scripts: as `parse_fetch`, with the
+/// job's fields as JSON text (Lua's cjson writes an empty hash as `{}`).
+fn take_fetch(v: Value) -> Result<Fetch> {
     let Value::Array(mut items) = v else {
-        return Ok(Fetched::Nothing);
+        return Ok(Fetch::Nothing);
     };
     if items.len() < 4 {
         return Err(EngineError::other("unexpected reply from the fetch script"));
     }
-    if let Value::Array(flat) = std::mem::replace(&mut items[0], Value::Nil) {
-        let id = into_string(std::mem::replace(&mut items[1], Value::Nil));
-        let mut fields = Vec::with_capacity(flat.len() / 2);
-        let mut it = flat.into_iter();
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            fields.push((into_string(k), into_string(v)));
+    if let Value::BulkString(_) = &items[0] {
+        let mut fields = into_string(std::mem::replace(&mut items[0], Value::Nil));
+        if fields == "{}" {
+            fields = "[]".to_string();
         }
-        return Ok(Fetched::Job(RawJob { id, fields }));
+        let id = into_string(std::mem::replace(&mut items[1], Value::Nil));
+        return Ok(Fetch::Job(JobText { id, fields }));
     }
     let limited = as_int(&items[2]).unwrap_or(0);
     if limited > 0 {
-        return Ok(Fetched::RateLimited(limited));
+        return Ok(Fetch::RateLimited(limited));
     }
     let next = as_int(&items[3]).unwrap_or(0);
     if next > 0 {
-        return Ok(Fetched::NextDelayed(next));
+        return Ok(Fetch::NextDelayed(next));
     }
-    Ok(Fetched::Nothing)
+    Ok(Fetch::Nothing)
 }
 
 impl Queue {
@@ -205,10 +264,10 @@ impl Queue {
     }
 
     /// Fetches up to `tokens.len()` jobs in one call, job i locked by
-    /// `tokens[i]`. The results are in order: one `Fetched::Job` per job
+    /// `tokens[i]`. The results are in order: one `Fetch::Job` per job
     /// found, then, when the queue ran out first, why the next fetch found
     /// none.
-    pub async fn fetch_jobs(&self, tokens: &[String], settings: &FetchSettings, timestamp: i64) -> Result<Vec<Fetched>> {
+    pub async fn fetch_jobs(&self, tokens: &[String], settings: &FetchSettings, timestamp: i64) -> Result<Vec<Fetch>> {
         let bytes = tokens.iter().map(|t| t.len() + 16).sum::<usize>() + settings.worker_name.len() + 64;
         let mut cmd = self.script_cmd(&FETCH_JOBS, 5 + tokens.len(), bytes);
         cmd.arg(timestamp);
@@ -231,7 +290,7 @@ impl Queue {
         finishes: &[Finish],
         settings: &FetchSettings,
         timestamp: i64,
-    ) -> Result<Vec<Result<Fetched>>> {
+    ) -> Result<Vec<Result<Fetch>>> {
         if finishes.is_empty() {
             return Ok(Vec::new());
         }
@@ -269,7 +328,7 @@ impl Queue {
                 Value::Int(code) if code < 0 => {
                     Err(EngineError::from_code(code, &f.job_id, "moveToFinished", "active"))
                 }
-                Value::Int(_) => Ok(Fetched::Nothing),
+                Value::Int(_) => Ok(Fetch::Nothing),
                 other => take_fetch(other),
             })
             .collect())
@@ -345,6 +404,10 @@ mod tests {
         }
     }
 
+    fn batch_summaries(results: Vec<Result<Fetch>>) -> Vec<String> {
+        results.into_iter().map(|r| summary(&r.and_then(Fetch::into_fetched))).collect()
+    }
+
     /// Adds the same jobs to a queue: plain, lifo, prioritized, and one
     /// delayed job already due at `t`.
     async fn seed(q: &Queue, t: i64) {
@@ -392,8 +455,13 @@ mod tests {
                 }
             }
             let tokens = tokens(wanted);
-            let got: Vec<String> =
-                batched.fetch_jobs(&tokens, settings, t).await.unwrap().into_iter().map(|r| summary(&Ok(r))).collect();
+            let got: Vec<String> = batched
+                .fetch_jobs(&tokens, settings, t)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| summary(&r.into_fetched()))
+                .collect();
             let expected = fetch_one_by_one(&single, &tokens, settings, t).await;
             assert_eq!(got, expected);
             assert!(got.len() >= 3, "the case fetched several jobs: {got:?}");
@@ -441,7 +509,7 @@ mod tests {
             // 6 and 5 stay prioritized.
             let fetched = q.fetch_jobs(&tokens(6), &settings, t).await.unwrap();
             let ids: Vec<&str> =
-                fetched.iter().filter_map(|f| if let Fetched::Job(j) = f { Some(j.id.as_str()) } else { None }).collect();
+                fetched.iter().filter_map(|f| if let Fetch::Job(j) = f { Some(j.id.as_str()) } else { None }).collect();
             assert_eq!(ids, ["4", "2", "3", "8", "9", "7"]);
         }
         let finishes = vec![
@@ -460,8 +528,7 @@ mod tests {
             done("9", "tok:4", KeepJobs { age: 60, ..keep_all }, true, t),
             done("7", "tok:5", keep_all, true, t),
         ];
-        let got: Vec<String> =
-            batched.finish_jobs(&finishes, &settings, t).await.unwrap().iter().map(summary).collect();
+        let got = batch_summaries(batched.finish_jobs(&finishes, &settings, t).await.unwrap());
         let mut expected = Vec::new();
         for f in &finishes {
             expected.push(summary(&single.move_to_finished(f, &settings).await));
@@ -481,7 +548,7 @@ mod tests {
                 redis::cmd("GET").arg(single.keys().lock(id)).query_async(&mut raw(&single).await).await.unwrap();
             rest.push(done(id, &token, keep_all, true, t));
         }
-        let got: Vec<String> = batched.finish_jobs(&rest, &settings, t).await.unwrap().iter().map(summary).collect();
+        let got = batch_summaries(batched.finish_jobs(&rest, &settings, t).await.unwrap());
         let mut expected = Vec::new();
         for f in &rest {
             expected.push(summary(&single.move_to_finished(f, &settings).await));

@@ -23,9 +23,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::active::Finish;
+use super::active::{Fetch, Finish, JobText};
 use super::error::{EngineError, Result};
-use super::job::RawJob;
 use super::queue::now_ms;
 use super::reply::Fetched;
 use super::retry::{FailResult, FailedAttempt};
@@ -37,7 +36,7 @@ const MAX_FETCH_BATCH: usize = 64;
 /// A job handed to the processor, active and locked by `token`.
 #[derive(Debug, Clone)]
 pub struct Delivered {
-    pub job: RawJob,
+    pub job: JobText,
     pub token: String,
 }
 
@@ -346,11 +345,15 @@ impl Runner {
     }
 
     /// Records a fetched job (its slot already taken) for lock renewal.
-    fn track(&self, job: RawJob, token: String) -> Delivered {
+    fn track(&self, job: JobText, token: String) -> Delivered {
+        self.track_id(&job.id, &token);
+        Delivered { job, token }
+    }
+
+    fn track_id(&self, job_id: &str, token: &str) {
         let mut st = self.st();
         st.drained_reported = false;
-        st.jobs.insert(job.id.clone(), Tracked { token: token.clone(), renewed_at: now_ms(), lost: false });
-        Delivered { job, token }
+        st.jobs.insert(job_id.to_string(), Tracked { token: token.to_string(), renewed_at: now_ms(), lost: false });
     }
 
     /// After a fetch that found no job: true once per transition to drained.
@@ -440,20 +443,20 @@ impl Runner {
     /// What a finishing call's fetch-next gave: the next job keeps the slot;
     /// without one, whether the queue just became drained (the caller reports
     /// it after the finish, as BullMQ orders the events).
-    async fn next_from(&self, fetched: Fetched, token: &str) -> Finished {
+    async fn next_from(&self, fetched: Fetch, token: &str) -> Finished {
         match fetched {
-            Fetched::Job(job) => Finished { next: Some(self.track(job, token.to_string())), drained: false },
-            other => {
-                self.free_slot();
-                // Recorded last: no job (or a delayed hint) leaves the worker
-                // drained; a rate limit leaves the state as it was.
-                let drained = match other {
-                    Fetched::RateLimited(_) => self.core.is_drained().await,
-                    _ => true,
-                };
-                Finished { next: None, drained: drained && self.report_drained() }
-            }
+            Fetch::Job(job) => Finished { next: Some(self.track(job, token.to_string())), drained: false },
+            other => Finished { next: None, drained: self.no_next(matches!(other, Fetch::RateLimited(_))).await },
         }
+    }
+
+    /// A fetch-next found no job: its slot goes back; true when the queue
+    /// just became drained. Recorded last, no job (or a delayed hint) left
+    /// the worker drained; a rate limit left the state as it was.
+    async fn no_next(&self, rate_limited: bool) -> bool {
+        self.free_slot();
+        let drained = if rate_limited { self.core.is_drained().await } else { true };
+        drained && self.report_drained()
     }
 
     /// Completes jobs handed out by this runner in one script call, each
@@ -494,7 +497,7 @@ impl Runner {
             return result.map(|_| Finished::default());
         }
         match result {
-            Ok(fetched) => Ok(self.next_from(fetched, &finish.token).await),
+            Ok(fetched) => Ok(self.next_from(fetched.into(), &finish.token).await),
             Err(err) => {
                 self.free_slot();
                 Err(err)
@@ -510,14 +513,15 @@ impl Runner {
         attempt.fetch_next = self.leave(&attempt.job_id, &attempt.token, attempt.fetch_next);
         let result = self.core.fail(&attempt).await;
         match result {
-            Ok(mut failed) => {
+            Ok(failed) => {
                 let mut drained = false;
                 if attempt.fetch_next {
-                    let fetched = std::mem::replace(&mut failed.fetched, Fetched::Nothing);
-                    let finished = self.next_from(fetched, &attempt.token).await;
-                    drained = finished.drained;
-                    if let Some(next) = finished.next {
-                        failed.fetched = Fetched::Job(next.job);
+                    match &failed.fetched {
+                        Fetched::Job(job) => self.track_id(&job.id, &attempt.token),
+                        other => {
+                            let rate_limited = matches!(other, Fetched::RateLimited(_));
+                            drained = self.no_next(rate_limited).await;
+                        }
                     }
                 }
                 Ok((failed, drained))

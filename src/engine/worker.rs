@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Mutex, Notify};
 
-use super::active::{FetchSettings, Finish, KeepJobs};
+use super::active::{Fetch, FetchSettings, Finish, JobText, KeepJobs};
 use super::connection::is_connection_error;
 use super::error::Result;
 use super::job::RawJob;
@@ -188,26 +188,31 @@ impl WorkerCore {
     }
 
     /// Takes the results of several fetches made in one call, in order, as
-    /// `take` takes each (the state is recorded once for a run of jobs).
+    /// `take` takes each (the state is recorded once for a run of jobs; a
+    /// job with a deferred failure is read and failed as by `take`).
     /// `fetched[i]` was locked by `tokens[i]`.
     async fn take_each<'a>(
         &self,
-        fetched: Vec<Result<Fetched>>,
+        fetched: Vec<Result<Fetch>>,
         tokens: impl Iterator<Item = &'a str>,
-    ) -> Vec<Result<Fetched>> {
+    ) -> Vec<Result<Fetch>> {
         let mut out = Vec::with_capacity(fetched.len());
         let mut found = false;
         for (result, token) in fetched.into_iter().zip(tokens) {
             match result {
-                Ok(Fetched::Job(job)) if job.get("defa").is_none() => {
+                Ok(Fetch::Job(job)) if !job.has_field("defa") => {
                     found = true;
-                    out.push(Ok(Fetched::Job(job)));
+                    out.push(Ok(Fetch::Job(job)));
                 }
                 Ok(other) => {
                     if std::mem::take(&mut found) {
                         self.record_found().await;
                     }
-                    out.push(self.take(other, token).await);
+                    let taken = match other.into_fetched() {
+                        Ok(fetched) => self.take(fetched, token).await.map(Fetch::from),
+                        Err(err) => Err(err),
+                    };
+                    out.push(taken);
                 }
                 Err(err) => out.push(Err(err)),
             }
@@ -229,13 +234,13 @@ impl WorkerCore {
     /// Up to `tokens.len()` jobs in one script call, job i locked by
     /// `tokens[i]`; `None` for a token that got no job (the queue ran out).
     /// Jobs with a deferred failure are failed and replaced as by `fetch`.
-    pub async fn fetch_many(&self, tokens: &[String]) -> Result<Vec<Option<RawJob>>> {
+    pub async fn fetch_many(&self, tokens: &[String]) -> Result<Vec<Option<JobText>>> {
         let fetched = self.queue.fetch_jobs(tokens, &self.options.fetch, now_ms()).await?;
         let taken = self.take_each(fetched.into_iter().map(Ok).collect(), tokens.iter().map(String::as_str)).await;
         let mut jobs = Vec::with_capacity(tokens.len());
         for result in taken {
             match result? {
-                Fetched::Job(job) => jobs.push(Some(job)),
+                Fetch::Job(job) => jobs.push(Some(job)),
                 _ => jobs.push(None),
             }
         }
@@ -245,7 +250,7 @@ impl WorkerCore {
 
     /// Completes or finally fails several jobs in one script call (as
     /// `finish` each, in order); the outer error is the call's.
-    pub async fn finish_many(&self, finishes: &[Finish]) -> Result<Vec<Result<Fetched>>> {
+    pub async fn finish_many(&self, finishes: &[Finish]) -> Result<Vec<Result<Fetch>>> {
         let timestamp = finishes.iter().map(|f| f.timestamp).max().unwrap_or_else(now_ms);
         let mut results = self.queue.finish_jobs(finishes, &self.options.fetch, timestamp).await?;
         // Only the results of a fetch-next are taken (recorded, deferred
@@ -254,7 +259,7 @@ impl WorkerCore {
         if with_next.is_empty() {
             return Ok(results);
         }
-        let fetched = with_next.iter().map(|&i| std::mem::replace(&mut results[i], Ok(Fetched::Nothing))).collect();
+        let fetched = with_next.iter().map(|&i| std::mem::replace(&mut results[i], Ok(Fetch::Nothing))).collect();
         let taken = self.take_each(fetched, with_next.iter().map(|&i| finishes[i].token.as_str())).await;
         for (i, result) in with_next.into_iter().zip(taken) {
             results[i] = result;
@@ -303,7 +308,7 @@ impl WorkerCore {
     /// `get_next_job` for several tokens: waits as it does, then fetches up
     /// to `tokens.len()` jobs in one call (`fetch_many`); no job at all when
     /// it would return `None` without fetching.
-    pub async fn get_next_jobs(&self, tokens: &[String], block: bool) -> Result<Vec<Option<RawJob>>> {
+    pub async fn get_next_jobs(&self, tokens: &[String], block: bool) -> Result<Vec<Option<JobText>>> {
         if !self.ready_to_fetch(block).await {
             return Ok(vec![None; tokens.len()]);
         }
