@@ -62,8 +62,8 @@ export interface JobHost {
 /** Expands BullMQ's stored option keys back to their public names. */
 export function optsFromStored(stored: Record<string, any>): JobsOptions {
   const out: Record<string, any> = {};
-  for (const [key, value] of Object.entries(stored)) {
-    out[SHORT_KEYS[key] ?? key] = value;
+  for (const key of Object.keys(stored)) {
+    out[SHORT_KEYS[key] ?? key] = stored[key];
   }
   if (out.tm !== undefined || out.omc !== undefined) {
     out.telemetry = { metadata: out.tm, omitContext: out.omc };
@@ -90,9 +90,11 @@ function intField(value: unknown): number | undefined {
   return Number.isNaN(n) ? undefined : n;
 }
 
-/** The first value that is neither undefined, null nor ''. */
-function firstPresent<T>(...values: T[]): T | undefined {
-  return values.find((v) => v !== undefined && v !== null && (v as unknown) !== '');
+/** The first of two values that is neither undefined, null nor ''. */
+function firstPresent<T>(a: T, b: T): T | undefined {
+  if (a !== undefined && a !== null && (a as unknown) !== '') return a;
+  if (b !== undefined && b !== null && (b as unknown) !== '') return b;
+  return undefined;
 }
 
 /** Flat `[field, value, ...]` to an object. */
@@ -170,7 +172,11 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     opts: JobsOptions = {},
     id?: string,
   ) {
-    const { repeatJobKey, ...rest } = opts ?? {};
+    const given = opts ?? {};
+    let repeatJobKey: unknown;
+    let rest: JobsOptions = given;
+    // Copied once; a second time only to leave `repeatJobKey` out.
+    if (typeof given !== 'object' || 'repeatJobKey' in given) ({ repeatJobKey, ...rest } = given);
     this.opts = { attempts: 0, ...rest };
     this.id = id;
     this.timestamp = this.opts.timestamp ?? Date.now();
@@ -251,8 +257,10 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     job.attemptsStarted = intField(firstPresent(j.attemptsStarted, j.ats)) ?? 0;
     job.stalledCounter = intField(firstPresent(j.stalledCounter, j.stc)) ?? 0;
     if (j.failedReason) job.failedReason = j.failedReason;
-    const traces = typeof j.stacktrace === 'string' ? parseJson<unknown>(j.stacktrace, []) : j.stacktrace;
-    job.stacktrace = Array.isArray(traces) ? traces : [];
+    if (j.stacktrace !== undefined) {
+      const traces = typeof j.stacktrace === 'string' ? parseJson<unknown>(j.stacktrace, []) : j.stacktrace;
+      job.stacktrace = Array.isArray(traces) ? traces : [];
+    }
     if (typeof j.returnvalue === 'string') {
       job.returnvalue = parseJson<R>(j.returnvalue, undefined as R);
     } else if (j.returnvalue !== undefined) {
