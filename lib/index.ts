@@ -10,6 +10,7 @@ export { QueueEvents } from './queue-events';
 export type { QueueEventsListener, QueueEventsOptions } from './queue-events';
 export { Worker } from './worker';
 export type { Processor } from './worker';
+export type { SandboxedJob, SandboxedOptions } from './sandbox';
 export {
   DelayedError,
   RateLimitError,

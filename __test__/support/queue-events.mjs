@@ -27,18 +27,9 @@ export function eventNames(log) {
 }
 
 /**
- * Fails a job held by `token` for good through our worker's finish call (the
- * path a failing processor takes), emitting `failed` and, when the attempts
- * are used up, `retries-exhausted`.
+ * Fails a job held by `token` with job.moveToFailed (no attempts left, so it
+ * ends failed), emitting `failed` and `retries-exhausted`.
  */
-export function failJob(worker, job, token, reason) {
-  return worker._finish({
-    jobId: job.id,
-    token,
-    failedReason: reason,
-    stacktrace: '[]',
-    keep: { count: -1 },
-    attempts: job.opts.attempts ?? 0,
-    fetchNext: false,
-  });
+export function failJob(_worker, job, token, reason) {
+  return job.moveToFailed(new Error(reason), token, false);
 }
