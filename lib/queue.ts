@@ -1,7 +1,7 @@
 /**
  * Queue: the producer API (add, addBulk, getters, control), as in BullMQ.
  */
-import { native } from './errors';
+import { fromNative, native } from './errors';
 import { Job, rawFromFlat } from './job';
 import type { Native } from './native';
 import { QueueBase } from './queue-base';
@@ -111,6 +111,13 @@ function metaOnOpen(opts: QueueOptions): Native.BindingQueueMeta | undefined {
   return { maxLenEvents: maxLen, version: `bullmq-native:${version}` };
 }
 
+/** A checked job: its row of the native batch (`[name, data, opts, timestamp]`) and what its Job object needs. */
+interface PreparedJob {
+  row: [string, unknown, JobsOptions, number];
+  merged: JobsOptions;
+  timestamp: number;
+}
+
 /** Options of `obliterate`. */
 export interface ObliterateOpts {
   /** Also remove active jobs (otherwise their presence is an error). */
@@ -140,16 +147,31 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   /** Options applied to every job unless the job overrides them. */
   readonly jobsOpts: JobsOptions;
 
+  /** The native handle once connected (see addPrepared). */
+  private handle: Native.BindingQueue | undefined;
+
   constructor(name: string, opts: QueueOptions = {}) {
     super(name, opts, metaOnOpen(opts));
     this.jobsOpts = opts.defaultJobOptions ?? {};
+    this.nativeQueue.then(
+      (q) => {
+        this.handle = q;
+      },
+      () => undefined,
+    );
   }
 
   get defaultJobOptions(): JobsOptions {
     return { ...this.jobsOpts };
   }
 
-  private prepareJob(name: NameType, data: DataType, opts?: JobsOptions) {
+  /**
+   * Checks and defaults one job. Its row for the native batch carries the
+   * data as a value (the batch is serialized once), so the data's stored
+   * text is exactly `JSON.stringify(data)`: data whose top-level text is not
+   * that of the value in an array (a `toJSON`) goes as the parsed text.
+   */
+  private prepareJob(name: NameType, data: DataType, opts?: JobsOptions): PreparedJob {
     if (typeof name !== 'string') {
       throw new TypeError('job name must be a string');
     }
@@ -159,28 +181,68 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       if (merged[key] === null) delete merged[key];
     }
     checkJobOptions(merged);
-    const dataText = serializeData(data);
-    if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
-      throw new Error(`The size of job ${name} exceeds the limit ${merged.sizeLimit} bytes`);
+    let value: unknown = data === undefined ? {} : data;
+    const t = typeof value;
+    const plain =
+      value === null ||
+      t === 'string' ||
+      t === 'number' ||
+      t === 'boolean' ||
+      (t === 'object' && typeof (value as { toJSON?: unknown }).toJSON !== 'function');
+    if (!plain || merged.sizeLimit) {
+      const dataText = serializeData(data);
+      if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
+        throw new Error(`The size of job ${name} exceeds the limit ${merged.sizeLimit} bytes`);
+      }
+      value = JSON.parse(dataText);
     }
     const timestamp = merged.timestamp ?? Date.now();
-    const native: Native.BindingNewJob = {
-      name,
-      data: dataText,
-      opts: JSON.stringify(merged),
-      timestamp,
-    };
-    return { merged, native, timestamp };
+    return { row: [name, value, merged, timestamp], merged, timestamp };
+  }
+
+  /** The JSON text of the batch; a job that cannot be serialized fails as it would alone. */
+  private static batchText(prepared: PreparedJob[]): string {
+    const rows = new Array(prepared.length);
+    for (let i = 0; i < prepared.length; i++) rows[i] = prepared[i].row;
+    try {
+      return JSON.stringify(rows);
+    } catch (err) {
+      for (const p of prepared) {
+        serializeData(p.row[1]);
+        JSON.stringify(p.row[2]);
+      }
+      throw err;
+    }
+  }
+
+  /** Sends a batch and resolves with the ids, in order. */
+  private async addPrepared(prepared: PreparedJob[]): Promise<string[]> {
+    const text = Queue.batchText(prepared);
+    // Once connected, the handle is used directly (no await per call).
+    const q = this.handle ?? (await this.nativeQueue);
+    let ids: string;
+    try {
+      ids = await q.addJobs(text);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    return JSON.parse(ids) as string[];
   }
 
   /** Adds a job to the queue; emits `waiting` with the job. */
   async add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType, NameType>> {
-    const [job] = await this.addBulk([{ name, data, opts }]);
+    const p = this.prepareJob(name, data, opts);
+    const [id] = await this.addPrepared([p]);
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...p.merged, timestamp: p.timestamp }, id);
     this.emit('waiting', job);
     return job;
   }
 
-  /** Adds several jobs in one round trip. */
+  /**
+   * Adds several jobs in as few round trips as their size allows (one
+   * script call per 1,000 jobs, sent together). As in BullMQ, each job is
+   * added atomically, the batch as a whole is not.
+   */
   async addBulk(
     jobs: { name: NameType; data: DataType; opts?: JobsOptions }[],
   ): Promise<Job<DataType, ResultType, NameType>[]> {
@@ -191,15 +253,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       if (j === null || typeof j !== 'object') throw new TypeError('each job must be an object');
       return this.prepareJob(j.name, j.data, j.opts);
     });
-    const q = await this.nativeQueue;
-    const added = await native(q.addJobs(prepared.map((p) => p.native)));
-    return added.map((a, i) => {
+    if (prepared.length === 0) return [];
+    const ids = await this.addPrepared(prepared);
+    return ids.map((id, i) => {
       const { merged, timestamp } = prepared[i];
-      const job = new Job<DataType, ResultType, NameType>(this, jobs[i].name, jobs[i].data, {
-        ...merged,
-        timestamp,
-      }, a.id);
-      return job;
+      return new Job<DataType, ResultType, NameType>(this, jobs[i].name, jobs[i].data, { ...merged, timestamp }, id);
     });
   }
 

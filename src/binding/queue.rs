@@ -2,33 +2,15 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use serde_json::{Map, Value};
 
 use super::convert::{BindingConnectionOptions, BindingFetched, BindingRawJob};
-use super::worker::BindingFinish;
-use crate::engine::active::{FetchSettings, Finish};
 use super::error::{invalid, IntoNapi};
 use super::queue_api::BindingQueueMeta;
+use super::worker::BindingFinish;
+use crate::engine::active::{FetchSettings, Finish};
 use crate::engine::control::QueueMeta;
-use crate::engine::job::NewJob;
-use crate::engine::queue::{now_ms, Queue};
-
-#[napi(object)]
-pub struct BindingNewJob {
-    pub name: String,
-    /// JSON text of the data.
-    pub data: String,
-    /// JSON text of the options (public names, after defaults).
-    pub opts: String,
-    /// Client time of the add.
-    pub timestamp: Option<i64>,
-}
-
-#[napi(object)]
-pub struct BindingAdded {
-    pub id: String,
-    pub duplicated: bool,
-}
+use crate::engine::job::JobBatch;
+use crate::engine::queue::Queue;
 
 #[napi]
 pub struct BindingQueue {
@@ -50,33 +32,17 @@ pub async fn open_queue(
     Ok(BindingQueue { queue })
 }
 
-fn parse_opts(json: &str) -> Result<Map<String, Value>> {
-    match serde_json::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(invalid("job options must be an object")),
-        Err(e) => Err(invalid(format!("job options are not valid JSON: {e}"))),
-    }
-}
-
 #[napi]
 impl BindingQueue {
-    /// Adds jobs in one round trip; ids in input order.
+    /// Adds jobs given as the JSON text of `[[name, data, opts, timestamp],
+    /// ...]` (see `JobBatch`); resolves with the JSON text of their ids, in
+    /// input order. One string each way instead of an object per job.
     #[napi]
-    pub async fn add_jobs(&self, jobs: Vec<BindingNewJob>) -> Result<Vec<BindingAdded>> {
-        let now = now_ms();
-        let jobs = jobs
-            .into_iter()
-            .map(|j| {
-                Ok(NewJob {
-                    name: j.name,
-                    data: j.data,
-                    opts: parse_opts(&j.opts)?,
-                    now: j.timestamp.unwrap_or(now),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let added = self.queue.add_jobs(&jobs).await.napi()?;
-        Ok(added.into_iter().map(|a| BindingAdded { id: a.id, duplicated: a.duplicated }).collect())
+    pub async fn add_jobs(&self, batch: String) -> Result<String> {
+        let batch = JobBatch::parse(&batch).napi()?;
+        let added = self.queue.add(&batch.jobs()).await.napi()?;
+        let ids: Vec<&str> = added.iter().map(|a| a.id.as_str()).collect();
+        serde_json::to_string(&ids).map_err(|e| invalid(e.to_string()))
     }
 
     /// Finishes a job held by `token` (a job of this queue, not fetched through
