@@ -54,7 +54,9 @@ export declare class BindingQueue {
   /**
    * Adds jobs given as the JSON text of `[[name, data, opts, timestamp],
    * ...]` (see `JobBatch`); resolves with the JSON text of their ids, in
-   * input order. One string each way instead of an object per job.
+   * input order. One string each way instead of an object per job. The
+   * batch is queued by this call, behind the batches of earlier calls:
+   * adds reach Redis in call order, without waiting for each other.
    */
   addJobs(batch: string): Promise<string>
   /**

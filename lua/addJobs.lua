@@ -12,15 +12,18 @@
   and 'l' (no value) for lifo. Flags '' is a plain job: automatic id,
   delay 0, priority 0, FIFO, no parent. timestamp, delay and priority are
   integers in decimal text; they are stored as sent.
-  Returns one entry per job, in input order: the id of an added job, {id}
-  when a job with that custom id existed already (nothing was added), or a
-  negative error code (-5 missing parent, -7 child of another parent).
+  Returns {base, i1, code1, i2, code2, ...}: base is the id counter before
+  the call, then the (1-based) position and code of every job that was not
+  simply added: 1 when a job with its custom id existed already (nothing was
+  added), -5 missing parent, -7 child of another live parent. Every job but
+  those with -5 took the next counter value, so a job without custom id has
+  id base + (its rank among them).
 
   The whole call is one atomic step, so the work that does not depend on the
   job is done once per call: the meta hash is read once, the id counter is
   moved once, the ids go to `wait` with one LPUSH (and one RPUSH for lifo),
-  and the marker is set once. The data left behind, and the events, are those
-  of adding the jobs one by one.
+  the marker is set once and the events stream is trimmed once. The data
+  left behind, and the events, are those of adding the jobs one by one.
 ]]
 local P = ARGV[1]
 local count = tonumber(ARGV[2])
@@ -50,6 +53,8 @@ local used = 0
 local heads, tails = {}, {}
 local ready = false
 local delayedAdded = false
+-- 'waiting' events added without MAXLEN.
+local untrimmed = 0
 
 local function pushAll(cmd, ids)
   local n = #ids
@@ -63,7 +68,12 @@ local function flushPushes()
   if #tails > 0 then pushAll('RPUSH', tails); tails = {} end
 end
 
-local result = {}
+local result = { counter }
+local function mark(i, code)
+  result[#result + 1] = i
+  result[#result + 1] = code
+end
+
 local a = 3
 for i = 1, count do
   local flags, name, data, opts, timestamp = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
@@ -79,7 +89,7 @@ for i = 1, count do
   end
 
   if parentKey ~= '' and rcall('EXISTS', parentKey) == 0 then
-    result[i] = -5
+    mark(i, -5)
   else
     used = used + 1
     local jobId = customId
@@ -92,7 +102,7 @@ for i = 1, count do
     end
     if existingParent and existingParent ~= parentKey and rcall('EXISTS', existingParent) == 1 then
       -- Already a child of another live parent.
-      result[i] = -7
+      mark(i, -7)
     elseif customId ~= '' and rcall('EXISTS', jobKey) == 1 then
       if parentKey ~= '' then
         if rcall('ZSCORE', P .. 'completed', jobId) then
@@ -109,7 +119,7 @@ for i = 1, count do
         rcall('HSET', jobKey, 'parentKey', parentKey, 'parent', parent)
       end
       rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'duplicated', 'jobId', jobId)
-      result[i] = { jobId }
+      mark(i, 1)
     else
       if parentKey ~= '' then
         rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
@@ -134,19 +144,27 @@ for i = 1, count do
           heads[#heads + 1] = jobId
         end
         ready = true
-        rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+        -- Trimmed once at the end (see below).
+        rcall('XADD', eventsKey, '*', 'event', 'waiting', 'jobId', jobId)
+        untrimmed = untrimmed + 1
       end
 
       if parentKey ~= '' then
         rcall('SADD', parentKey .. ':dependencies', jobKey)
       end
-      result[i] = jobId
     end
   end
 end
 
 flushPushes()
 if used < count then rcall('DECRBY', P .. 'id', count - used) end
+-- Approximate trimming removes whole nodes from the head while what stays is
+-- at least maxEvents; done once after the appends it leaves what trimming
+-- after each of them leaves. Each XTRIM stops after a bounded number of
+-- entries, so it is repeated (as often as the trims it stands for).
+for _ = 1, untrimmed do
+  if rcall('XTRIM', eventsKey, 'MAXLEN', '~', maxEvents) == 0 then break end
+end
 if ready then addBaseMarkerIfNeeded(P, pausedOrMaxed) end
 if delayedAdded then addDelayMarkerIfNeeded(P) end
 return result

@@ -4,17 +4,19 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use super::convert::{BindingConnectionOptions, BindingFetched, BindingRawJob};
-use super::error::{invalid, IntoNapi};
+use super::error::IntoNapi;
 use super::queue_api::BindingQueueMeta;
 use super::worker::BindingFinish;
 use crate::engine::active::{FetchSettings, Finish};
 use crate::engine::control::QueueMeta;
-use crate::engine::job::JobBatch;
+use crate::engine::adder::{ids_json, Adder};
 use crate::engine::queue::Queue;
 
 #[napi]
 pub struct BindingQueue {
     pub(crate) queue: Queue,
+    /// Sends this queue's adds in call order, pipelined.
+    adder: Adder,
 }
 
 /// Connects and returns the native handle of a queue; with `meta` (a
@@ -29,20 +31,24 @@ pub async fn open_queue(
     super::init_logging();
     let meta = meta.map(QueueMeta::from);
     let queue = Queue::open(connection.into(), &prefix, &name, meta.as_ref()).await.napi()?;
-    Ok(BindingQueue { queue })
+    let adder = Adder::start(queue.clone());
+    Ok(BindingQueue { queue, adder })
 }
 
 #[napi]
 impl BindingQueue {
     /// Adds jobs given as the JSON text of `[[name, data, opts, timestamp],
     /// ...]` (see `JobBatch`); resolves with the JSON text of their ids, in
-    /// input order. One string each way instead of an object per job.
-    #[napi]
-    pub async fn add_jobs(&self, batch: String) -> Result<String> {
-        let batch = JobBatch::parse(&batch).napi()?;
-        let added = self.queue.add(&batch.jobs()).await.napi()?;
-        let ids: Vec<&str> = added.iter().map(|a| a.id.as_str()).collect();
-        serde_json::to_string(&ids).map_err(|e| invalid(e.to_string()))
+    /// input order. One string each way instead of an object per job. The
+    /// batch is queued by this call, behind the batches of earlier calls:
+    /// adds reach Redis in call order, without waiting for each other.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn add_jobs<'env>(&self, env: &'env Env, batch: String) -> Result<PromiseRaw<'env, String>> {
+        let added = self.adder.submit(batch);
+        env.spawn_future(async move {
+            let added = added.await.napi()?;
+            Ok(ids_json(&added))
+        })
     }
 
     /// Finishes a job held by `token` (a job of this queue, not fetched through

@@ -308,6 +308,14 @@ impl<'a> JobBatch<'a> {
         Ok(batch)
     }
 
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
     pub fn jobs(&self) -> Vec<JobToAdd<'_>> {
         (0..self.names.len())
             .map(|i| JobToAdd::new(&self.names[i], self.data[i], self.now[i], &self.opts[self.which[i]]))

@@ -7,7 +7,7 @@ use super::connection::{Commands, Connection};
 use super::error::{EngineError, Result};
 use super::job::{JobToAdd, NewJob, RawJob};
 use super::keys::QueueKeys;
-use super::reply::as_string;
+use super::reply::as_int;
 use super::scripts;
 
 /// Jobs per call of the add script: a long addBulk becomes several calls
@@ -76,6 +76,12 @@ impl Queue {
     /// could not be added (missing parent, parent that cannot be replaced)
     /// makes the result an error; the others are added all the same.
     pub async fn add(&self, jobs: &[JobToAdd<'_>]) -> Result<Vec<Added>> {
+        self.add_each(jobs).await?.into_iter().collect()
+    }
+
+    /// As [`Queue::add`], with what became of each job: its id, or the error
+    /// that kept it out. The outer error is a failed call (Redis, connection).
+    pub async fn add_each(&self, jobs: &[JobToAdd<'_>]) -> Result<Vec<Result<Added>>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
@@ -83,39 +89,45 @@ impl Queue {
         let cmds: Vec<Cmd> = jobs.chunks(ADD_CHUNK).map(|chunk| self.add_cmd(script, chunk)).collect();
         let replies = self.eval_all(script, cmds).await?;
         let mut out = Vec::with_capacity(jobs.len());
-        let mut first_error = None;
         for (chunk, reply) in jobs.chunks(ADD_CHUNK).zip(replies) {
+            let unexpected = || EngineError::invalid("unexpected reply from the add script");
             let Value::Array(items) = reply.extract_error()? else {
-                return Err(EngineError::invalid("unexpected reply from the add script"));
+                return Err(unexpected());
             };
-            if items.len() != chunk.len() {
-                return Err(EngineError::invalid("unexpected reply from the add script"));
-            }
-            for (job, item) in chunk.iter().zip(items) {
-                match item {
-                    Value::Int(code) => {
-                        first_error.get_or_insert((code, job.opts.parent_key.clone()));
-                        out.push(Added { id: String::new(), duplicated: false });
+            let base = items.first().and_then(as_int).ok_or_else(unexpected)?;
+            let mut marks = items[1..].chunks(2).map(|m| (as_int(&m[0]), m.get(1).and_then(as_int)));
+            let mut next_mark = marks.next();
+            let mut taken = 0;
+            for (i, job) in chunk.iter().enumerate() {
+                let code = match next_mark {
+                    Some((Some(at), Some(code))) if at == i as i64 + 1 => {
+                        next_mark = marks.next();
+                        code
                     }
-                    Value::Array(mut dup) => {
-                        let id = dup.pop().as_ref().and_then(as_string).unwrap_or_default();
-                        out.push(Added { id, duplicated: true });
-                    }
-                    other => {
-                        let id = match other {
-                            Value::BulkString(b) => String::from_utf8(b)
-                                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                            v => as_string(&v).unwrap_or_default(),
-                        };
-                        out.push(Added { id, duplicated: false });
-                    }
+                    _ => 0,
+                };
+                if code != -5 {
+                    taken += 1;
                 }
+                if code < 0 {
+                    out.push(Err(EngineError::from_code(code, &job.opts.parent_key, "addJob", "")));
+                    continue;
+                }
+                let id = if job.opts.custom_id.is_empty() {
+                    (base + taken).to_string()
+                } else {
+                    job.opts.custom_id.clone()
+                };
+                out.push(Ok(Added { id, duplicated: code == 1 }));
             }
-        }
-        if let Some((code, parent)) = first_error {
-            return Err(EngineError::from_code(code, &parent, "addJob", ""));
         }
         Ok(out)
+    }
+
+    /// Loads the add script into Redis' script cache.
+    pub async fn load_add_script(&self) -> Result<()> {
+        scripts::ADD_JOBS.load_async(&mut self.cmd()).await?;
+        Ok(())
     }
 
     /// The EVALSHA of the add script for one chunk of jobs, written straight
@@ -403,5 +415,27 @@ mod tests {
         assert_eq!(wait, vec!["2", "1"]);
         let counter: i64 = redis::cmd("GET").arg(q.keys().key("id")).query_async(&mut c).await.unwrap();
         assert_eq!(counter, 2);
+    }
+
+    #[tokio::test]
+    async fn the_events_stream_is_trimmed_as_after_each_event() {
+        let q = test_queue("trim").await;
+        let mut c = raw(&q).await;
+        let events = q.keys().key("events");
+        // A stream far over a lowered limit: more than one XTRIM can remove.
+        let mut fill = redis::pipe();
+        for i in 0..30_000 {
+            fill.cmd("XADD").arg(&events).arg("*").arg("f").arg(i).ignore();
+        }
+        fill.query_async::<()>(&mut c).await.unwrap();
+        redis::cmd("HSET").arg(q.keys().key("meta")).arg("opts.maxLenEvents").arg(1000).query_async::<()>(&mut c).await.unwrap();
+        let jobs: Vec<NewJob> = (0..10).map(|_| job(json!({}))).collect();
+        q.add_jobs(&jobs).await.unwrap();
+        let len: usize = redis::cmd("XLEN").arg(&events).query_async(&mut c).await.unwrap();
+        // Whole nodes of 100 entries go: between the limit and one node more.
+        assert!((1000..1100).contains(&len), "{len} events left");
+        let last: Vec<(String, Vec<String>)> =
+            redis::cmd("XREVRANGE").arg(&events).arg("+").arg("-").arg("COUNT").arg(1).query_async(&mut c).await.unwrap();
+        assert_eq!(last[0].1, vec!["event", "waiting", "jobId", "10"]);
     }
 }
