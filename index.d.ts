@@ -89,6 +89,11 @@ export declare class BindingQueue {
   rateLimit(ms: number): Promise<void>
   retryJobs(state: string, count: number, timestamp: number): Promise<void>
   promoteJobs(count: number): Promise<void>
+  /**
+   * Asks our running workers to cancel a job they hold (pub/sub); true
+   * when one of them held it.
+   */
+  cancelJob(jobId: string, reason?: string | undefined | null): Promise<boolean>
 }
 
 export declare class BindingQueueEvents {
@@ -102,6 +107,38 @@ export declare class BindingQueueEvents {
 }
 
 export declare class BindingWorker {
+  /** Starts the run loop; `callback` receives jobs and events until close. */
+  run(options: BindingRunOptions, callback: (event: BindingRunnerEvent) => void): Promise<void>
+  /** Changes the number of jobs processed at once. */
+  setConcurrency(concurrency: number): void
+  /** Stops fetching new jobs (jobs in flight go on). */
+  pauseRunner(): void
+  /**
+   * Fetches again after `pause_runner` (async: it restarts the stalled
+   * checker on the runtime).
+   */
+  resumeRunner(): Promise<void>
+  /** Stops fetching for good; jobs in flight can still be finished. */
+  stopRunner(): Promise<void>
+  /** Resolves when no job is in flight and no fetch is under way. */
+  whenIdle(): Promise<void>
+  /**
+   * Completes jobs the run loop handed out; results in input order, each
+   * with the next job when its fetch-next found one.
+   */
+  completeJobs(finishes: Array<BindingFinish>): Promise<Array<BindingCompleted>>
+  /**
+   * Fails an attempt of a job the run loop handed out; the next job (same
+   * token) is in `next` when fetch-next found one.
+   */
+  failJob(attempt: BindingFailedAttempt): Promise<BindingRunnerFailed>
+  /** Forgets a job the processor moved itself (DelayedError and the like). */
+  releaseJob(jobId: string, token: string): void
+  /**
+   * Sends a job back to wait after `RateLimitError`; returns the queue's
+   * remaining rate limit in ms.
+   */
+  rateLimitJob(jobId: string, token: string): Promise<number>
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
   /** Completes or finally fails a job; the next job when `fetchNext` found one. */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
@@ -112,7 +149,21 @@ export declare class BindingWorker {
    * does not keep Node's event loop alive, and is released on close.
    */
   startStalledCheckTimer(callback: (report: BindingStalledReport) => void): Promise<void>
+  /**
+   * Closes the worker: stops the run loop, lock renewal and the cancel
+   * subscription, and releases the run loop's callback.
+   */
   close(): Promise<void>
+}
+
+/** The outcome of one completion. */
+export interface BindingCompleted {
+  /** The error in the native error format, when the completion failed. */
+  error?: string
+  /** The next job, when fetch-next found one. */
+  next?: BindingDeliveredJob
+  /** Fetch-next found no job and the queue just became drained. */
+  drained: boolean
 }
 
 /** Connection options after the facade normalized BullMQ's `connection`. */
@@ -130,6 +181,14 @@ export interface BindingConnectionOptions {
   tlsCert?: string
   tlsKey?: string
   connectTimeout?: number
+}
+
+/** A job to process: active and locked by `token`. */
+export interface BindingDeliveredJob {
+  id: string
+  token: string
+  /** The job hash as a flat `[field, value, ...]` list. */
+  fields: Array<string>
 }
 
 /**
@@ -252,6 +311,37 @@ export interface BindingReprocess {
   lifo: boolean
   resetAttemptsMade: boolean
   resetAttemptsStarted: boolean
+}
+
+/** One report of the run loop. */
+export interface BindingRunnerEvent {
+  /**
+   * `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
+   * `lockLost`, `cancel` or `error`.
+   */
+  kind: string
+  jobs?: Array<BindingDeliveredJob>
+  jobIds?: Array<string>
+  /** `error`: the error in the native error format; `cancel`: the reason. */
+  message?: string
+}
+
+/** The outcome of a failed attempt reported by the run loop. */
+export interface BindingRunnerFailed {
+  failed: BindingFailed
+  /** Fetch-next found no job and the queue just became drained. */
+  drained: boolean
+}
+
+export interface BindingRunOptions {
+  concurrency: number
+  /** Milliseconds; 0 disables lock renewal (`skipLockRenewal`). */
+  lockRenewTime: number
+  skipStalledCheck: boolean
+  /** Tokens are `{tokenPrefix}:{n}` (the worker's id). */
+  tokenPrefix: string
+  /** Pause after a failed fetch, in ms (default 15000). */
+  runRetryDelay?: number
 }
 
 /** What one stalled check reports to JavaScript. */

@@ -590,6 +590,22 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await native(q.promoteJobs(count));
   }
 
+  /**
+   * Cancels a job that is active on one of our workers, from any process
+   * (an extension beyond BullMQ): the worker holding it aborts its
+   * processor's signal with `reason`. Resolves true when a worker held the
+   * job, false when none did (or none answered within 5 seconds). Workers of
+   * the official `bullmq` package do not take part.
+   */
+  async cancelJob(jobId: string, reason?: string): Promise<boolean> {
+    const id = jobIdArg('cancelJob', jobId);
+    if (reason !== undefined && typeof reason !== 'string') {
+      throw new TypeError(`cancelJob: reason must be a string, got ${describe(reason)}`);
+    }
+    const q = await this.nativeQueue;
+    return native(q.cancelJob(id, reason));
+  }
+
   /** @internal */
   async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
     const q = await this.nativeQueue;

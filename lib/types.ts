@@ -106,6 +106,14 @@ export interface WorkerOptions extends QueueBaseOptions {
   removeOnComplete?: KeepJobs;
   removeOnFail?: KeepJobs;
   settings?: { backoffStrategy?: BackoffStrategy };
+  /** Sandboxed processors run in worker threads instead of child processes. */
+  useWorkerThreads?: boolean;
+  /** Options for `child_process.fork` of sandboxed processors. */
+  workerForkOptions?: import('node:child_process').ForkOptions;
+  /** Options for the worker threads of sandboxed processors (`useWorkerThreads`). */
+  workerThreadsOptions?: import('node:worker_threads').WorkerOptions;
+  /** Milliseconds to wait after a failed fetch before trying again. */
+  runRetryDelay?: number;
 }
 
 export type BackoffStrategy = (

@@ -1,15 +1,29 @@
 /**
- * Worker: the manual-processing surface (getNextJob with tokens) and, with a
- * processor, the automatic worker.
+ * Worker: the automatic worker (a processor run on jobs the native run loop
+ * hands out) and the manual-processing surface (getNextJob with tokens).
+ *
+ * The fetch loop, lock renewal, the stalled checker and cancel requests run
+ * in Rust; this side wraps each raw job in a Job, calls the processor with
+ * (job, token, signal) and reports the outcome. Completions that settle
+ * together go to the engine in one call.
  */
-import { native } from './errors';
+import { randomUUID } from 'node:crypto';
+
+import {
+  DelayedError,
+  fromNative,
+  native,
+  RateLimitError,
+  WaitingChildrenError,
+  WaitingError,
+} from './errors';
 import { Job, rawFromFlat, resolveKeepJobs } from './job';
 import type { Native } from './native';
 import { binding } from './native';
 import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
-import { RateLimitError } from './errors';
-import type { WorkerOptions } from './types';
+import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
+import type { JobJsonRaw, WorkerOptions } from './types';
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (
   job: Job<DataType, ResultType, NameType>,
@@ -17,12 +31,93 @@ export type Processor<DataType = any, ResultType = any, NameType extends string 
   signal?: AbortSignal,
 ) => Promise<ResultType> | ResultType;
 
-function positiveNumber(opts: WorkerOptions, key: keyof WorkerOptions, allowZero = false): void {
+/** The message BullMQ's RateLimitError carries (how the worker spots it). */
+const RATE_LIMIT_MESSAGE = new RateLimitError().message;
+
+/** A job handed to the processor and not yet reported. */
+interface InFlight {
+  job: Job;
+  token: string;
+  controller: AbortController;
+  /** The worker is failing this job (job.moveToFailed goes to the run loop). */
+  failing: boolean;
+  /** The failure reached the engine (the run loop let go of the job). */
+  reported: boolean;
+  /** Reporting the outcome found the queue drained (emitted after it). */
+  drained?: boolean;
+}
+
+/** A completion waiting to be sent with the others of the same tick. */
+interface Completion {
+  entry: InFlight;
+  value: unknown;
+  finish: Native.BindingFinish;
+}
+
+function checkNumber(
+  opts: WorkerOptions,
+  key: 'lockDuration' | 'stalledInterval' | 'drainDelay' | 'maxStalledCount' | 'lockRenewTime' | 'runRetryDelay',
+  message: string,
+  allowZero: boolean,
+): void {
   const v = opts[key];
   if (v === undefined) return;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new TypeError(`${String(key)} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`);
+    throw new TypeError(`${message}, got ${describeValue(v)}`);
   }
+}
+
+function checkConcurrency(value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
+    throw new TypeError(`concurrency must be a finite number greater than 0, got ${describeValue(value)}`);
+  }
+  if (!Number.isInteger(value)) {
+    throw new TypeError(`concurrency must be an integer, got ${value}`);
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null || typeof v === 'number' || typeof v === 'boolean' || v === undefined) return String(v);
+  return typeof v;
+}
+
+/**
+ * What a processor threw, as an Error: errors (and error-like objects from
+ * other realms) as they are; any other value becomes an Error whose message
+ * shows the value, so the job still fails with a readable reason.
+ */
+function toError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  if (thrown !== null && typeof thrown === 'object' && typeof (thrown as Error).message === 'string') {
+    return thrown as Error;
+  }
+  let message: string;
+  if (typeof thrown === 'string') {
+    message = thrown;
+  } else {
+    try {
+      message = typeof thrown === 'object' && thrown !== null ? (JSON.stringify(thrown) ?? String(thrown)) : String(thrown);
+    } catch {
+      message = String(thrown);
+    }
+  }
+  return new Error(message);
+}
+
+function isMovedError(err: Error): boolean {
+  return (
+    err instanceof DelayedError ||
+    err instanceof WaitingError ||
+    err instanceof WaitingChildrenError ||
+    err.name === 'DelayedError' ||
+    err.name === 'WaitingError' ||
+    err.name === 'WaitingChildrenError'
+  );
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
 export class Worker<DataType = any, ResultType = any, NameType extends string = string> extends QueueBase {
@@ -32,12 +127,32 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     return new RateLimitError();
   }
 
+  /** Random id of this worker; lock tokens are `{id}:{n}`. */
+  readonly id: string = randomUUID();
   protected readonly processor?: Processor<DataType, ResultType, NameType> | null;
+  private readonly processFn?: Processor<DataType, ResultType, NameType>;
+  /** The pool running a processor given as a file. */
+  private readonly sandbox?: SandboxedProcessor;
   private readonly nativeWorker: Promise<Native.BindingWorker>;
+  private _concurrency = 1;
+  private running = false;
+  private paused = false;
+  /** Set once a forced close began: outcomes are no longer reported. */
+  private abandoned = false;
+  /** The native run loop, once started. */
+  private runner?: Native.BindingWorker;
+  private runnerStarted?: Promise<void>;
+  /** Resolves the promise `run()` returns. */
+  private endRun?: () => void;
+  private readonly inFlight = new Map<string, InFlight>();
+  /** Jobs handed to the processor whose outcome is not handled yet. */
+  private unsettled = 0;
+  private idleWaiters: (() => void)[] = [];
+  private completions: Completion[] = [];
 
   constructor(
     name: string,
-    processor?: Processor<DataType, ResultType, NameType> | string | null,
+    processor?: Processor<DataType, ResultType, NameType> | string | URL | null,
     opts: WorkerOptions = {},
   ) {
     super(name, opts);
@@ -48,17 +163,21 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       maxStalledCount: 1,
       stalledInterval: 30000,
       autorun: true,
+      runRetryDelay: 15000,
       ...opts,
       prefix: this.opts.prefix,
     };
-    positiveNumber(o, 'lockDuration');
-    positiveNumber(o, 'stalledInterval');
-    positiveNumber(o, 'maxStalledCount', true);
-    positiveNumber(o, 'drainDelay');
-    positiveNumber(o, 'concurrency');
+    checkNumber(o, 'lockDuration', 'lockDuration must be greater than 0', false);
+    checkNumber(o, 'stalledInterval', 'stalledInterval must be greater than 0', false);
+    checkNumber(o, 'maxStalledCount', 'maxStalledCount must be greater or equal than 0', true);
+    checkNumber(o, 'drainDelay', 'drainDelay must be greater than 0', false);
+    checkNumber(o, 'lockRenewTime', 'lockRenewTime must be a number >= 0', true);
+    checkNumber(o, 'runRetryDelay', 'runRetryDelay must be a number >= 0', true);
+    this.concurrency = o.concurrency as number;
     if (o.limiter !== undefined) {
       if (
         typeof o.limiter !== 'object' ||
+        o.limiter === null ||
         typeof o.limiter.max !== 'number' ||
         typeof o.limiter.duration !== 'number' ||
         o.limiter.max <= 0 ||
@@ -67,12 +186,21 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         throw new TypeError('limiter must be { max: positive number, duration: positive number }');
       }
     }
-    if (o.lockRenewTime === undefined) o.lockRenewTime = o.lockDuration! / 2;
+    if (!o.lockRenewTime) o.lockRenewTime = o.lockDuration! / 2;
     (this as { opts: WorkerOptions }).opts = o;
-    if (processor !== undefined && processor !== null && typeof processor !== 'function') {
-      throw new TypeError('processor must be a function, a file path, or null');
+    if (typeof processor === 'string' || processor instanceof URL) {
+      this.sandbox = createSandboxedProcessor(processor, {
+        useWorkerThreads: o.useWorkerThreads,
+        workerForkOptions: o.workerForkOptions,
+        workerThreadsOptions: o.workerThreadsOptions,
+      });
+      this.processFn = this.sandbox as Processor<DataType, ResultType, NameType>;
+    } else if (typeof processor === 'function') {
+      this.processFn = processor;
+    } else if (processor !== undefined && processor !== null) {
+      throw new TypeError(`processor must be a function, a file path, or null, got ${describeValue(processor)}`);
     }
-    this.processor = processor as Processor<DataType, ResultType, NameType> | null | undefined;
+    this.processor = typeof processor === 'function' ? processor : this.processFn;
     this.nativeWorker = this.nativeQueue.then((q) =>
       native(
         binding.openWorker(q, {
@@ -87,11 +215,358 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         }),
       ),
     );
-    this.nativeWorker.catch(() => undefined);
+    this.nativeWorker.then(
+      () => setTimeout(() => this.emit('ready'), 0),
+      () => undefined,
+    );
+    if (this.processFn && o.autorun) {
+      this.run().catch((err) => this.emit('error', err));
+    }
+  }
+
+  /**
+   * Emits an event. As in BullMQ, a listener that throws is reported as an
+   * `error` event, and an `error` event nobody listens to is printed instead
+   * of crashing the process.
+   */
+  emit(event: string | symbol, ...args: any[]): boolean {
+    try {
+      return super.emit(event, ...args);
+    } catch (err) {
+      try {
+        return super.emit('error', err);
+      } catch (unhandled) {
+        console.error(unhandled);
+        return false;
+      }
+    }
+  }
+
+  /** Number of jobs processed at once; can be changed while running. */
+  get concurrency(): number {
+    return this._concurrency;
+  }
+
+  set concurrency(value: number) {
+    checkConcurrency(value);
+    this._concurrency = value;
+    try {
+      this.runner?.setConcurrency(value);
+    } catch {
+      // The loop is starting; run() applies the value once it started.
+    }
   }
 
   async waitUntilReady(): Promise<void> {
     await this.nativeWorker;
+  }
+
+  /** True while the worker runs its processor on jobs (between run() and close or pause). */
+  isRunning(): boolean {
+    return this.running;
+  }
+
+  /** True when the worker was paused with `pause()`. */
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * Starts processing jobs (called by the constructor unless `autorun` is
+   * false). The promise resolves when the worker stops: closed, or paused
+   * once its active jobs finished.
+   */
+  async run(): Promise<void> {
+    if (!this.processFn) {
+      throw new Error('No process function is defined.');
+    }
+    if (this.running) {
+      throw new Error('Worker is already running.');
+    }
+    this.running = true;
+    try {
+      if (this.closing || this.paused) return;
+      const done = new Promise<void>((resolve) => {
+        this.endRun = resolve;
+      });
+      const w = await this.nativeWorker;
+      if (this.closing || this.paused) return;
+      if (this.runnerStarted) {
+        await this.runnerStarted;
+        await native(w.resumeRunner());
+      } else {
+        this.runner = w;
+        this.runnerStarted = native(
+          w.run(
+            {
+              concurrency: this._concurrency,
+              lockRenewTime: this.opts.skipLockRenewal ? 0 : Math.trunc(this.opts.lockRenewTime!),
+              skipStalledCheck: this.opts.skipStalledCheck === true,
+              tokenPrefix: this.id,
+              runRetryDelay: Math.trunc(this.opts.runRetryDelay!),
+            },
+            (event) => this.onRunnerEvent(event),
+          ),
+        );
+        await this.runnerStarted;
+        // The concurrency may have changed while the loop started.
+        this.concurrency = this._concurrency;
+      }
+      await done;
+    } finally {
+      this.running = false;
+      this.endRun = undefined;
+    }
+  }
+
+  private onRunnerEvent(event: Native.BindingRunnerEvent): void {
+    try {
+      this.handleRunnerEvent(event);
+    } catch (err) {
+      // Never let an exception escape into the native callback.
+      this.emit('error', err);
+    }
+  }
+
+  private handleRunnerEvent(event: Native.BindingRunnerEvent): void {
+    switch (event.kind) {
+      case 'jobs':
+        for (const job of event.jobs ?? []) this.startJob(job.id, job.token, job.fields);
+        break;
+      case 'drained':
+        this.emit('drained');
+        break;
+      case 'stalled':
+        for (const jobId of event.jobIds ?? []) this.emit('stalled', jobId, 'active');
+        break;
+      case 'locksRenewed': {
+        const jobIds = event.jobIds ?? [];
+        this.emit('locksRenewed', { count: jobIds.length, jobIds });
+        break;
+      }
+      case 'lockRenewalFailed': {
+        const ids = event.jobIds ?? [];
+        this.emit('lockRenewalFailed', ids);
+        for (const jobId of ids) {
+          const err = new Error(`could not renew lock for job ${jobId}`);
+          this.inFlight.get(jobId)?.controller.abort(err);
+          this.emit('error', err);
+        }
+        break;
+      }
+      case 'lockLost':
+        for (const jobId of event.jobIds ?? []) {
+          this.inFlight.get(jobId)?.controller.abort(new Error(`lock lost for job ${jobId}: it stalled and went back to wait`));
+        }
+        break;
+      case 'cancel':
+        for (const jobId of event.jobIds ?? []) this.cancelJob(jobId, event.message ?? undefined);
+        break;
+      case 'error':
+        this.emit('error', fromNative(new Error(event.message ?? 'unknown error')));
+        break;
+    }
+  }
+
+  /** Hands a job to the processor. */
+  private startJob(id: string, token: string, fields: string[] | JobJsonRaw): void {
+    let job: Job<DataType, ResultType, NameType>;
+    try {
+      const raw = Array.isArray(fields) ? rawFromFlat(fields) : fields;
+      job = Job.fromJSON<DataType, ResultType, NameType>(this, raw, id);
+    } catch (err) {
+      // Unreadable job: let go of it (its lock expires and the stalled
+      // checker puts it back) and report why.
+      this.runner?.releaseJob(id, token);
+      this.emit('error', err);
+      return;
+    }
+    job.token = token;
+    const entry: InFlight = { job, token, controller: new AbortController(), failing: false, reported: false };
+    this.inFlight.set(id, entry);
+    this.unsettled += 1;
+    this.emit('active', job, 'waiting');
+    let result: unknown;
+    try {
+      result = this.processFn!(job, token, entry.controller.signal);
+    } catch (err) {
+      void this.settleFailed(entry, err);
+      return;
+    }
+    if (isThenable(result)) {
+      Promise.resolve(result).then(
+        (value) => this.settleCompleted(entry, value),
+        (err) => void this.settleFailed(entry, err),
+      );
+    } else {
+      this.settleCompleted(entry, result);
+    }
+  }
+
+  /** A job's outcome was handled. */
+  private settled(entry: InFlight): void {
+    if (this.inFlight.get(entry.job.id as string) === entry) this.inFlight.delete(entry.job.id as string);
+    this.unsettled -= 1;
+    if (this.unsettled === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private settleCompleted(entry: InFlight, value: unknown): void {
+    if (this.abandoned) {
+      this.settled(entry);
+      return;
+    }
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value === undefined ? null : value);
+    } catch (err) {
+      void this.settleFailed(entry, err);
+      return;
+    }
+    const { job } = entry;
+    this.completions.push({
+      entry,
+      value,
+      finish: {
+        jobId: job.id as string,
+        token: entry.token,
+        returnValue: text ?? 'null',
+        keep: resolveKeepJobs(job.opts.removeOnComplete, this.opts.removeOnComplete),
+        attempts: job.opts.attempts ?? 0,
+        fetchNext: true,
+      },
+    });
+    if (this.completions.length === 1) queueMicrotask(() => void this.flushCompletions());
+  }
+
+  /** Sends the completions of this tick to the engine in one call. */
+  private async flushCompletions(): Promise<void> {
+    const batch = this.completions;
+    this.completions = [];
+    if (batch.length === 0) return;
+    let results: Native.BindingCompleted[];
+    try {
+      results = await native(this.runner!.completeJobs(batch.map((c) => c.finish)));
+    } catch (err) {
+      for (const c of batch) this.settled(c.entry);
+      this.emit('error', err);
+      return;
+    }
+    results.forEach((result, i) => {
+      const { entry, value } = batch[i];
+      if (result.error) {
+        this.emit('error', fromNative(new Error(result.error)));
+      } else {
+        const { job } = entry;
+        job.returnvalue = value as ResultType;
+        job.finishedOn = Date.now();
+        job.attemptsMade += 1;
+        this.emit('completed', job, value, 'active');
+      }
+      if (result.drained) this.emit('drained');
+      if (result.next) this.startJob(result.next.id, result.next.token, result.next.fields);
+      this.settled(entry);
+    });
+  }
+
+  private async settleFailed(entry: InFlight, thrown: unknown): Promise<void> {
+    const err = toError(thrown);
+    const { job, token } = entry;
+    const w = this.runner!;
+    try {
+      if (this.abandoned) return;
+      if (err.message === RATE_LIMIT_MESSAGE) {
+        entry.reported = true;
+        await native(w.rateLimitJob(job.id as string, token));
+        return;
+      }
+      if (isMovedError(err)) {
+        entry.reported = true;
+        w.releaseJob(job.id as string, token);
+        return;
+      }
+      entry.failing = true;
+      const next = await job.moveToFailed(err, token, true);
+      this.emit('failed', job, err, 'active');
+      if (entry.drained) this.emit('drained');
+      if (next.length === 2) this.startJob(next[1], token, next[0]);
+    } catch (e) {
+      if (!entry.reported && !this.abandoned) {
+        // The failure never reached the engine (a backoff strategy threw):
+        // let go of the job; its lock expires and the stalled checker
+        // recovers it.
+        entry.reported = true;
+        try {
+          w.releaseJob(job.id as string, token);
+        } catch {
+          // Closed meanwhile.
+        }
+      }
+      this.emit('error', e);
+    } finally {
+      this.settled(entry);
+    }
+  }
+
+  /** Resolves when every job handed out was processed and reported. */
+  private async whenCurrentJobsFinished(): Promise<void> {
+    if (this.runnerStarted) {
+      await this.runnerStarted.catch(() => undefined);
+      if (this.runner) await native(this.runner.whenIdle()).catch(() => undefined);
+    }
+    if (this.unsettled > 0) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+  }
+
+  /**
+   * Cancels a job this worker is processing: its processor's signal aborts
+   * with `reason`. True when the job was active here, false otherwise. The
+   * processor decides what to do (throwing fails the attempt as usual).
+   */
+  cancelJob(jobId: string, reason?: string): boolean {
+    const entry = this.inFlight.get(jobId);
+    if (!entry) return false;
+    entry.controller.abort(reason);
+    return true;
+  }
+
+  /** Cancels every job this worker is processing (see `cancelJob`). */
+  cancelAllJobs(reason?: string): void {
+    for (const entry of this.inFlight.values()) entry.controller.abort(reason);
+  }
+
+  /**
+   * Pauses this worker: it takes no new job. Unless `doNotWaitActive`,
+   * resolves once the jobs in progress finished. Emits `paused`.
+   */
+  async pause(doNotWaitActive?: boolean): Promise<void> {
+    if (this.paused) return;
+    this.paused = true;
+    if (this.runnerStarted) {
+      await this.runnerStarted.catch(() => undefined);
+      this.runner?.pauseRunner();
+      if (!doNotWaitActive) {
+        await this.whenCurrentJobsFinished();
+        this.endRun?.();
+      }
+    }
+    this.emit('paused');
+  }
+
+  /** Resumes a paused worker. Emits `resumed`. */
+  resume(): void {
+    if (this.running && !this.paused) return;
+    this.paused = false;
+    if (this.running) {
+      this.runner?.resumeRunner().catch((err) => this.emit('error', fromNative(err)));
+    } else if (this.processFn && !this.closing) {
+      this.run().catch((err) => this.emit('error', err));
+    }
+    this.emit('resumed');
   }
 
   /**
@@ -100,7 +575,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    */
   async getNextJob(token: string, { block = true }: { block?: boolean } = {}): Promise<Job<DataType, ResultType, NameType> | undefined> {
     tokenArg('getNextJob', token);
-    if (this.closing) return undefined;
+    if (this.closing || this.paused) return undefined;
     const w = await this.nativeWorker;
     const raw = await native(w.getNextJob(token, block !== false));
     if (!raw) return undefined;
@@ -118,6 +593,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   /** @internal */
   async _fail(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed> {
     const w = await this.nativeWorker;
+    const entry = this.inFlight.get(attempt.jobId);
+    if (this.runner && entry && entry.failing && !entry.reported && entry.token === attempt.token) {
+      // The worker failing a job of its run loop: the loop lets go of it and
+      // may hand out the next one.
+      entry.reported = true;
+      const result = await native(this.runner.failJob(attempt));
+      entry.drained = result.drained;
+      return result.failed;
+    }
     return native(w.moveToFailed(attempt));
   }
 
@@ -138,7 +622,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * `stalledInterval` until the worker closes. Active jobs whose lock expired
    * go back to wait and the worker emits `stalled` (jobId, 'active'); jobs
    * that stalled more than `maxStalledCount` times end failed when next
-   * fetched. Needed only when processing jobs manually.
+   * fetched. `run()` starts it by itself; call it when processing manually.
    */
   async startStalledCheckTimer(): Promise<void> {
     if (this.opts.skipStalledCheck || this.closing) return;
@@ -147,8 +631,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     await native(
       w.startStalledCheckTimer((report) => {
         if (report.error !== undefined && report.error !== null) {
-          // An 'error' event without listeners would crash the process.
-          if (this.listenerCount('error') > 0) this.emit('error', new Error(report.error));
+          this.emit('error', new Error(report.error));
           return;
         }
         for (const jobId of report.jobIds) this.emit('stalled', jobId, 'active');
@@ -156,21 +639,38 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     );
   }
 
-  /** Closes the worker; a blocked getNextJob returns undefined promptly. */
-  async close(force = false): Promise<void> {
-    void force;
+  /**
+   * Closes the worker. It takes no new job; unless `force`, waits for the
+   * jobs in progress to finish and be reported. A blocked fetch or
+   * getNextJob returns at once. Emits `closing` then `closed`.
+   */
+  close(force = false): Promise<void> {
     if (!this.closing) {
-      this.emit('closing', 'closing queue');
       this.closing = (async () => {
+        this.emit('closing', 'closing queue');
+        let w: Native.BindingWorker | undefined;
         try {
-          const w = await this.nativeWorker;
-          await w.close();
-          const q = await this.nativeQueue;
-          await q.close();
+          w = await this.nativeWorker;
         } catch {
           // Never connected: nothing to close.
         }
+        if (w) {
+          await this.runnerStarted?.catch(() => undefined);
+          await w.stopRunner();
+          // Outcomes settling after this point are not reported (forced close).
+          if (force) this.abandoned = true;
+          else await this.whenCurrentJobsFinished();
+          this.abandoned = true;
+          await w.close();
+          await (await this.nativeQueue).close();
+        }
+        if (this.sandbox) {
+          // Ends the children (a forced close does not wait for busy ones).
+          const ended = this.sandbox.close().catch((err) => this.emit('error', err));
+          if (!force) await ended;
+        }
         this.closed = true;
+        this.endRun?.();
         this.emit('closed');
       })();
     }

@@ -7,6 +7,7 @@ mod job_api;
 mod moves;
 mod queue;
 mod queue_api;
+mod runner;
 mod worker;
 
 use std::sync::Once;
@@ -20,6 +21,7 @@ pub(crate) fn init_logging() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .try_init();
         }
     });

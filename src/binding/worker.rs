@@ -10,9 +10,11 @@ use super::convert::{BindingFetched, BindingRawJob};
 use super::error::IntoNapi;
 use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
+use super::runner::RunnerCallback;
 use crate::engine::active::{FetchSettings, Finish, KeepJobs, Outcome};
 use crate::engine::queue::now_ms;
 use crate::engine::retry::FailedAttempt;
+use crate::engine::runner::Runner;
 use crate::engine::worker::{WorkerCore, WorkerOptions};
 
 #[napi(object)]
@@ -80,7 +82,11 @@ impl From<BindingFinish> for Finish {
 
 #[napi]
 pub struct BindingWorker {
-    core: Arc<WorkerCore>,
+    pub(super) core: Arc<WorkerCore>,
+    /// The run loop, once `run` started it (runner.rs).
+    pub(super) runner: std::sync::Mutex<Option<Arc<Runner>>>,
+    /// The run loop's callback; dropped (released) on close.
+    pub(super) events: Arc<std::sync::Mutex<Option<RunnerCallback>>>,
 }
 
 #[napi]
@@ -98,7 +104,7 @@ pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) ->
         remove_on_fail: options.remove_on_fail.map(Into::into).unwrap_or_default(),
     };
     let core = WorkerCore::open(queue.queue.clone(), opts).await.napi()?;
-    Ok(BindingWorker { core })
+    Ok(BindingWorker { core, runner: Default::default(), events: Default::default() })
 }
 
 #[napi]
@@ -137,8 +143,11 @@ impl BindingWorker {
         Ok(())
     }
 
+    /// Closes the worker: stops the run loop, lock renewal and the cancel
+    /// subscription, and releases the run loop's callback.
     #[napi]
     pub async fn close(&self) {
+        self.shutdown_runner().await;
         self.core.close().await;
     }
 }

@@ -262,6 +262,20 @@ impl Connection {
         }
         Ok(conn)
     }
+
+    /// A dedicated pub/sub connection (subscriptions take a connection over).
+    pub async fn open_pubsub(&self) -> Result<redis::aio::PubSub> {
+        if self.is_closed() {
+            return Err(EngineError::closed("Connection is closed."));
+        }
+        let address = &self.inner.address;
+        let connect = self.inner.client.get_async_pubsub();
+        match tokio::time::timeout(self.inner.options.connect_timeout(), connect).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(e)) => Err(connect_error(address, e)),
+            Err(_) => Err(connect_error(address, io::Error::from(io::ErrorKind::TimedOut).into())),
+        }
+    }
 }
 
 fn connect_error(address: &str, err: RedisError) -> EngineError {

@@ -3,6 +3,7 @@
 pub mod active;
 pub mod adder;
 pub mod backoff;
+pub mod cancel;
 pub mod connection;
 pub mod control;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod limiter;
 pub mod lock;
 pub mod queue;
 pub mod reply;
+pub mod runner;
 pub mod retry;
 pub mod scripts;
 pub mod stalled;

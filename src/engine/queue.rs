@@ -38,6 +38,7 @@ pub fn now_ms() -> i64 {
 
 impl Queue {
     pub fn new(conn: Connection, prefix: &str, name: &str) -> Self {
+        tracing::debug!(prefix, queue = name, "queue opened");
         Self { conn, keys: QueueKeys::new(prefix, name) }
     }
 

@@ -75,6 +75,10 @@ pub struct WorkerCore {
     /// A call is blocked on the marker.
     waiting: AtomicBool,
     close_notify: Notify,
+    /// `interrupt_wait` was called: the next (or current) marker wait returns
+    /// without fetching.
+    interrupted: AtomicBool,
+    interrupt_notify: Notify,
     /// The running stalled-job timer (see `stalled.rs`).
     pub(super) stalled_timer: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -95,6 +99,8 @@ impl WorkerCore {
             closing: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
             close_notify: Notify::new(),
+            interrupted: AtomicBool::new(false),
+            interrupt_notify: Notify::new(),
             stalled_timer: std::sync::Mutex::new(None),
         }))
     }
@@ -113,6 +119,27 @@ impl WorkerCore {
         self.close_notify.notify_waiters();
         self.stop_stalled_check_timer();
         self.blocking.lock().await.take();
+    }
+
+    /// Ends a marker wait in progress (or the next one) without fetching, so
+    /// `get_next_job` returns no job: how the automatic worker stops waiting
+    /// when it pauses.
+    pub fn interrupt_wait(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.interrupt_notify.notify_waiters();
+    }
+
+    /// The last fetch found no job (the next blocking call waits on the marker).
+    pub async fn is_drained(&self) -> bool {
+        self.state.lock().await.drained
+    }
+
+    /// Rate limits this worker locally for `ms` (what a job sent back to wait
+    /// by a `RateLimitError` reports): `get_next_job` returns no job and
+    /// `wait_rate_limit` sleeps until it passed.
+    pub async fn limit_for(&self, ms: i64) {
+        let mut st = self.state.lock().await;
+        st.limit_until = if ms > 0 { now_ms().saturating_add(ms) } else { 0 };
     }
 
     /// Remembers what a fetch said about rate limits and delayed jobs.
@@ -209,7 +236,7 @@ impl WorkerCore {
         if drained && block && !self.waiting.swap(true, Ordering::SeqCst) {
             let until = self.wait_for_job(block_until).await;
             self.waiting.store(false, Ordering::SeqCst);
-            if self.is_closing() {
+            if self.is_closing() || self.interrupted.swap(false, Ordering::SeqCst) {
                 return Ok(None);
             }
             if until > 0 && until - now_ms() >= 1 {
@@ -278,15 +305,24 @@ impl WorkerCore {
             let secs = remaining.as_secs_f64().max(0.001);
             let cmd = redis::cmd("BZPOPMIN").arg(&marker).arg(format!("{secs:.3}")).to_owned();
             let notified = self.close_notify.notified();
-            if self.is_closing() {
+            let interrupted = self.interrupt_notify.notified();
+            if self.is_closing() || self.interrupted.load(Ordering::SeqCst) {
                 return 0;
             }
             let popped = tokio::select! {
                 r = tokio::time::timeout(
                     remaining + BLOCK_WATCHDOG,
                     cmd.query_async::<Option<(String, String, f64)>>(&mut conn),
-                ) => r,
+                ) => Some(r),
                 _ = notified => return 0,
+                _ = interrupted => None,
+            };
+            let Some(popped) = popped else {
+                // The server still blocks this connection: drop it (the next
+                // wait opens a new one) so later commands do not queue behind.
+                drop(conn);
+                self.blocking.lock().await.take();
+                return 0;
             };
             match popped {
                 Ok(Ok(Some((_, _, score)))) => {

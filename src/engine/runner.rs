@@ -1,0 +1,764 @@
+//! The automatic worker's run loop, on tokio: keeps up to `concurrency` jobs
+//! in flight, renews their locks on one timer, runs the stalled checker and
+//! answers cancel requests. JavaScript only runs the processor: jobs reach it
+//! through one `Sink` (in batches), and outcomes come back through
+//! `complete` / `fail` / `release` / `rate_limited`.
+//!
+//! Slots: `slots` counts jobs handed out plus fetches under way. The loop
+//! reserves a slot before each fetch; a finishing job hands its slot to its
+//! fetch-next (so a completion yields the next job in the same script call)
+//! or gives it back. The loop fetches only when a slot is free, blocks on the
+//! marker only after a fetch found nothing (`WorkerCore::get_next_job`), and
+//! when several slots are free fetches a growing window of jobs at once
+//! (pipelined on the multiplexed connection) and delivers them together.
+//!
+//! Seams for the speed work: `deliver` takes a batch; `complete_many` is the
+//! one entry for completions (today one script call per job, run
+//! concurrently; a multi-job finish script slots in there).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+use super::active::Finish;
+use super::error::{EngineError, Result};
+use super::job::RawJob;
+use super::queue::now_ms;
+use super::reply::Fetched;
+use super::retry::{FailResult, FailedAttempt};
+use super::worker::WorkerCore;
+
+/// Largest number of fetches issued together when slots are free.
+const MAX_FETCH_WINDOW: usize = 64;
+
+/// A job handed to the processor, active and locked by `token`.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub job: RawJob,
+    pub token: String,
+}
+
+/// What finishing a job gave.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// The next job, when fetch-next found one.
+    pub next: Option<Delivered>,
+    /// The fetch-next found none and the queue just became drained.
+    pub drained: bool,
+}
+
+/// What the runner reports to JavaScript.
+#[derive(Debug)]
+pub enum RunnerEvent {
+    /// Jobs to process.
+    Jobs(Vec<Delivered>),
+    /// The run loop's fetch found the queue empty (once per transition, as
+    /// BullMQ's `drained`; a finish's fetch-next reports it in `Finished`).
+    Drained,
+    /// This worker's stalled check moved these jobs back to wait.
+    Stalled(Vec<String>),
+    /// These locks were renewed (BullMQ's `locksRenewed`).
+    LocksRenewed(Vec<String>),
+    /// Renewing the locks of these jobs failed: another worker may have them.
+    LockRenewalFailed(Vec<String>),
+    /// Jobs in flight here whose lock is gone (moved back to wait as stalled).
+    LockLost(Vec<String>),
+    /// `Queue::cancel_job` asked to cancel a job in flight here.
+    Cancel { job_id: String, reason: Option<String> },
+    /// An error the worker reports (`error` event); the loop goes on.
+    Error(EngineError),
+}
+
+/// Receives the runner's events (on tokio threads).
+pub type Sink = Box<dyn Fn(RunnerEvent) + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    pub concurrency: usize,
+    /// Renew locks every `lock_renew_time / 2` ms; 0 disables renewal.
+    pub lock_renew_time: i64,
+    pub skip_stalled_check: bool,
+    /// Tokens are `{token_prefix}:{n}` (BullMQ: the worker's id).
+    pub token_prefix: String,
+    /// Pause after a failed fetch (BullMQ's runRetryDelay).
+    pub run_retry_delay: i64,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    token: String,
+    /// Last lock renewal (or the fetch).
+    renewed_at: i64,
+    /// Renewal failed; not renewed again.
+    lost: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<String, Tracked>,
+    slots: usize,
+    drained_reported: bool,
+}
+
+pub struct Runner {
+    core: Arc<WorkerCore>,
+    sink: Sink,
+    opts: RunnerOptions,
+    concurrency: AtomicUsize,
+    paused: AtomicBool,
+    stopped: AtomicBool,
+    state: Mutex<State>,
+    /// Slots freed, resumed, concurrency raised, stopped.
+    changed: Notify,
+    /// Slots reached 0.
+    idle: Notify,
+    stop_notify: Notify,
+    tokens: AtomicU64,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl Runner {
+    /// A runner that does nothing until `start`.
+    pub fn new(core: Arc<WorkerCore>, opts: RunnerOptions, sink: Sink) -> Arc<Runner> {
+        Arc::new(Runner {
+            concurrency: AtomicUsize::new(opts.concurrency.max(1)),
+            core,
+            sink,
+            opts,
+            paused: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+            idle: Notify::new(),
+            stop_notify: Notify::new(),
+            tokens: AtomicU64::new(0),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Starts the run loop, lock renewal, the stalled checker and the cancel
+    /// subscriber (subscribed before the first fetch, so a job handed out can
+    /// be cancelled at once).
+    pub async fn start(self: &Arc<Self>) {
+        if self.stopped() {
+            return;
+        }
+        let subscribed = match self.core.queue().subscribe_cancel_requests().await {
+            Ok(stream) => Some(stream),
+            Err(err) => {
+                self.emit(RunnerEvent::Error(err));
+                None
+            }
+        };
+        let task = tokio::spawn(serve_cancels(Arc::downgrade(self), subscribed));
+        self.add_task(task.abort_handle());
+        if self.opts.lock_renew_time > 0 {
+            let task = tokio::spawn(renew_locks(Arc::downgrade(self)));
+            self.add_task(task.abort_handle());
+        }
+        self.start_stalled_checker();
+        let task = tokio::spawn(self.clone().run_loop());
+        self.add_task(task.abort_handle());
+    }
+
+    fn add_task(&self, task: AbortHandle) {
+        lock(&self.tasks).push(task);
+    }
+
+    fn st(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst) || self.core.is_closing()
+    }
+
+    fn paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    fn concurrency(&self) -> usize {
+        self.concurrency.load(Ordering::SeqCst)
+    }
+
+    fn emit(&self, event: RunnerEvent) {
+        (self.sink)(event)
+    }
+
+    fn start_stalled_checker(self: &Arc<Self>) {
+        if self.opts.skip_stalled_check {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        self.core.start_stalled_check_timer(Box::new(move |checked| {
+            let Some(runner) = weak.upgrade() else { return };
+            match checked {
+                Ok(ids) => {
+                    let lost: Vec<String> = {
+                        let st = runner.st();
+                        ids.iter().filter(|id| st.jobs.contains_key(*id)).cloned().collect()
+                    };
+                    runner.emit(RunnerEvent::Stalled(ids));
+                    if !lost.is_empty() {
+                        runner.emit(RunnerEvent::LockLost(lost));
+                    }
+                }
+                Err(err) => runner.emit(RunnerEvent::Error(err)),
+            }
+        }));
+    }
+
+    /// Changes the number of jobs in flight at once; takes effect at once.
+    pub fn set_concurrency(&self, concurrency: usize) {
+        self.concurrency.store(concurrency.max(1), Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Stops fetching (jobs in flight go on) and the stalled checker.
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        self.core.interrupt_wait();
+        self.core.stop_stalled_check_timer();
+    }
+
+    pub fn resume(self: &Arc<Self>) {
+        if self.paused.swap(false, Ordering::SeqCst) {
+            self.start_stalled_checker();
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Stops fetching for good and closes the worker core (a blocked wait
+    /// returns at once). Jobs in flight can still be finished; locks are
+    /// renewed until `shutdown`.
+    pub async fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+        self.stop_notify.notify_waiters();
+        self.core.close().await;
+    }
+
+    /// Stops everything: fetching, lock renewal, cancel subscription.
+    pub async fn shutdown(&self) {
+        self.stop().await;
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Resolves when no job is in flight and no fetch is under way (while
+    /// paused or stopped, the loop starts no new fetch).
+    pub async fn when_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.st().slots == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Ids of the jobs in flight.
+    pub fn job_ids(&self) -> Vec<String> {
+        self.st().jobs.keys().cloned().collect()
+    }
+
+    /// Forwards a cancel request for a job in flight here; false otherwise.
+    pub fn cancel(&self, job_id: &str, reason: Option<String>) -> bool {
+        if !self.st().jobs.contains_key(job_id) {
+            return false;
+        }
+        self.emit(RunnerEvent::Cancel { job_id: job_id.to_string(), reason });
+        true
+    }
+
+    fn next_token(&self) -> String {
+        format!("{}:{}", self.opts.token_prefix, self.tokens.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Waits for a free slot and takes it; returns how many slots were free
+    /// (this one included), or `None` once stopped.
+    async fn reserve_slot(&self) -> Option<usize> {
+        loop {
+            let notified = self.changed.notified();
+            if self.stopped() {
+                return None;
+            }
+            if !self.paused() {
+                let c = self.concurrency();
+                let mut st = self.st();
+                if st.slots < c {
+                    st.slots += 1;
+                    return Some(c - st.slots + 1);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes up to `n` more free slots; returns how many.
+    fn reserve_more(&self, n: usize) -> usize {
+        if n == 0 || self.stopped() || self.paused() {
+            return 0;
+        }
+        let c = self.concurrency();
+        let mut st = self.st();
+        let k = n.min(c.saturating_sub(st.slots));
+        st.slots += k;
+        k
+    }
+
+    fn free_slot(&self) {
+        let mut st = self.st();
+        st.slots = st.slots.saturating_sub(1);
+        let idle = st.slots == 0;
+        drop(st);
+        self.changed.notify_waiters();
+        if idle {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Records a fetched job (its slot already taken) for lock renewal.
+    fn track(&self, job: RawJob, token: String) -> Delivered {
+        let mut st = self.st();
+        st.drained_reported = false;
+        st.jobs.insert(job.id.clone(), Tracked { token: token.clone(), renewed_at: now_ms(), lost: false });
+        Delivered { job, token }
+    }
+
+    /// After a fetch that found no job: true once per transition to drained.
+    async fn became_drained(&self) -> bool {
+        if !self.core.is_drained().await {
+            return false;
+        }
+        let mut st = self.st();
+        !std::mem::replace(&mut st.drained_reported, true)
+    }
+
+    /// The run loop's fetch found no job: reports `drained` on a transition.
+    async fn note_empty(&self) {
+        if self.became_drained().await {
+            self.emit(RunnerEvent::Drained);
+        }
+    }
+
+    fn deliver(&self, batch: Vec<Delivered>) {
+        if !batch.is_empty() {
+            self.emit(RunnerEvent::Jobs(batch));
+        }
+    }
+
+    /// Sleeps `ms` unless stopped meanwhile.
+    async fn pause_for(&self, ms: i64) {
+        let stop = self.stop_notify.notified();
+        if self.stopped() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(ms.max(1) as u64)) => {}
+            _ = stop => {}
+        }
+    }
+
+    async fn run_loop(self: Arc<Self>) {
+        let mut window = 1usize;
+        while let Some(free) = self.reserve_slot().await {
+            let token = self.next_token();
+            match self.core.get_next_job(&token, true).await {
+                Err(err) => {
+                    self.free_slot();
+                    window = 1;
+                    if !self.stopped() {
+                        self.emit(RunnerEvent::Error(err));
+                        self.pause_for(self.opts.run_retry_delay).await;
+                    }
+                }
+                Ok(None) => {
+                    self.free_slot();
+                    window = 1;
+                    self.note_empty().await;
+                    self.core.wait_rate_limit().await;
+                }
+                Ok(Some(job)) => {
+                    let mut batch = vec![self.track(job, token)];
+                    let extra = self.reserve_more((free - 1).min(window - 1));
+                    let mut all_found = true;
+                    if extra > 0 {
+                        let tokens: Vec<String> = (0..extra).map(|_| self.next_token()).collect();
+                        let fetched = join_all(tokens.iter().map(|t| self.core.fetch(t))).await;
+                        for (result, token) in fetched.into_iter().zip(tokens) {
+                            match result {
+                                Ok(Some(job)) => batch.push(self.track(job, token)),
+                                Ok(None) => {
+                                    all_found = false;
+                                    self.free_slot();
+                                }
+                                Err(err) => {
+                                    all_found = false;
+                                    self.free_slot();
+                                    self.emit(RunnerEvent::Error(err));
+                                }
+                            }
+                        }
+                    }
+                    window = if all_found { (window * 2).min(MAX_FETCH_WINDOW) } else { 1 };
+                    self.deliver(batch);
+                    if !all_found {
+                        self.note_empty().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A job leaves this worker: forgets it and decides whether its slot goes
+    /// to a fetch-next (true) or back to the loop.
+    fn leave(&self, job_id: &str, token: &str, want_next: bool) -> bool {
+        let mut st = self.st();
+        if st.jobs.get(job_id).is_some_and(|t| t.token == token) {
+            st.jobs.remove(job_id);
+        }
+        let fetch_next = want_next && !self.stopped() && !self.paused() && st.slots <= self.concurrency();
+        drop(st);
+        if !fetch_next {
+            self.free_slot();
+        }
+        fetch_next
+    }
+
+    /// What a finishing call's fetch-next gave: the next job keeps the slot;
+    /// without one, whether the queue just became drained (the caller reports
+    /// it after the finish, as BullMQ orders the events).
+    async fn next_from(&self, fetched: Fetched, token: &str) -> Finished {
+        match fetched {
+            Fetched::Job(job) => Finished { next: Some(self.track(job, token.to_string())), drained: false },
+            _ => {
+                self.free_slot();
+                Finished { next: None, drained: self.became_drained().await }
+            }
+        }
+    }
+
+    /// Completes jobs handed out by this runner; each with fetch-next when
+    /// its slot is to be refilled. Results in input order.
+    ///
+    /// Today one script call per job, run concurrently (pipelined on the
+    /// multiplexed connection); a script finishing several jobs in one call
+    /// would replace the `join_all` here.
+    pub async fn complete_many(&self, finishes: Vec<Finish>) -> Vec<Result<Finished>> {
+        join_all(finishes.into_iter().map(|f| self.complete(f))).await
+    }
+
+    /// Completes (or finally fails) one job handed out by this runner.
+    pub async fn complete(&self, mut finish: Finish) -> Result<Finished> {
+        finish.fetch_next = self.leave(&finish.job_id, &finish.token, finish.fetch_next);
+        let result = self.core.finish(&finish).await;
+        if !finish.fetch_next {
+            return result.map(|_| Finished::default());
+        }
+        match result {
+            Ok(fetched) => Ok(self.next_from(fetched, &finish.token).await),
+            Err(err) => {
+                self.free_slot();
+                Err(err)
+            }
+        }
+    }
+
+    /// Fails an attempt of a job handed out by this runner (retry or final
+    /// failure, decided by the engine); `fetched` holds the next job (same
+    /// token, already tracked) when fetch-next found one; the flag says
+    /// whether the queue just became drained.
+    pub async fn fail(&self, mut attempt: FailedAttempt) -> Result<(FailResult, bool)> {
+        attempt.fetch_next = self.leave(&attempt.job_id, &attempt.token, attempt.fetch_next);
+        let result = self.core.fail(&attempt).await;
+        match result {
+            Ok(mut failed) => {
+                let mut drained = false;
+                if attempt.fetch_next {
+                    let fetched = std::mem::replace(&mut failed.fetched, Fetched::Nothing);
+                    let finished = self.next_from(fetched, &attempt.token).await;
+                    drained = finished.drained;
+                    if let Some(next) = finished.next {
+                        failed.fetched = Fetched::Job(next.job);
+                    }
+                }
+                Ok((failed, drained))
+            }
+            Err(err) => {
+                if attempt.fetch_next {
+                    self.free_slot();
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// A job the processor moved itself (delayed, waiting-children, wait):
+    /// forgets it and frees its slot.
+    pub fn release(&self, job_id: &str, token: &str) {
+        self.leave(job_id, token, false);
+    }
+
+    /// A processor threw `RateLimitError`: the job goes back to wait and the
+    /// worker fetches nothing until the queue's rate limit expires.
+    pub async fn rate_limited(&self, job_id: &str, token: &str) -> Result<i64> {
+        {
+            let mut st = self.st();
+            if st.jobs.get(job_id).is_some_and(|t| t.token == token) {
+                st.jobs.remove(job_id);
+            }
+        }
+        let result = self.core.queue().move_job_from_active_to_wait(job_id, token).await;
+        if let Ok(ttl) = result {
+            self.core.limit_for(ttl).await;
+        }
+        self.free_slot();
+        result
+    }
+
+    /// One renewal round: extends the locks of the jobs whose last renewal is
+    /// older than half `lock_renew_time`, in one call.
+    async fn renew_due_locks(&self) {
+        let now = now_ms();
+        let half = self.opts.lock_renew_time / 2;
+        let due: Vec<(String, String)> = {
+            let mut st = self.st();
+            st.jobs
+                .iter_mut()
+                .filter(|(_, t)| !t.lost && t.renewed_at + half < now)
+                .map(|(id, t)| {
+                    t.renewed_at = now;
+                    (id.clone(), t.token.clone())
+                })
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        match self.core.queue().extend_locks(&due, self.core.options.fetch.lock_duration).await {
+            Ok(failed) => {
+                if !failed.is_empty() {
+                    let mut st = self.st();
+                    for id in &failed {
+                        if let Some(t) = st.jobs.get_mut(id) {
+                            t.lost = true;
+                        }
+                    }
+                }
+                let renewed: Vec<String> =
+                    due.into_iter().map(|(id, _)| id).filter(|id| !failed.contains(id)).collect();
+                if !failed.is_empty() {
+                    self.emit(RunnerEvent::LockRenewalFailed(failed));
+                }
+                if !renewed.is_empty() {
+                    self.emit(RunnerEvent::LocksRenewed(renewed));
+                }
+            }
+            Err(err) => {
+                if !self.core.is_closing() || !self.st().jobs.is_empty() {
+                    self.emit(RunnerEvent::Error(err));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Answers cancel requests while the runner lives, subscribing again (every
+/// second until it works) when the subscription's connection was lost.
+async fn serve_cancels(runner: Weak<Runner>, mut stream: Option<redis::aio::PubSubStream>) {
+    let Some(queue) = runner.upgrade().map(|r| r.core.queue().clone()) else { return };
+    loop {
+        if let Some(stream) = stream.take() {
+            let weak = runner.clone();
+            queue
+                .serve_cancel_requests(stream, move |job_id, reason| {
+                    weak.upgrade().is_some_and(|r| r.cancel(job_id, reason))
+                })
+                .await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if runner.strong_count() == 0 {
+            return;
+        }
+        stream = queue.subscribe_cancel_requests().await.ok();
+    }
+}
+
+/// The renewal timer: every `lock_renew_time / 2` while the runner lives.
+async fn renew_locks(runner: Weak<Runner>) {
+    let period = match runner.upgrade() {
+        Some(r) => Duration::from_millis((r.opts.lock_renew_time / 2).max(1) as u64),
+        None => return,
+    };
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(r) = runner.upgrade() else { return };
+        r.renew_due_locks().await;
+    }
+}
+
+/// Locks a std mutex, recovering it if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+    use super::*;
+    use crate::engine::active::{FetchSettings, KeepJobs, Outcome};
+    use crate::engine::queue::Queue;
+    use crate::engine::test_support::{new_job, raw, test_queue};
+    use crate::engine::worker::WorkerOptions;
+
+    fn options(concurrency: usize) -> RunnerOptions {
+        RunnerOptions {
+            concurrency,
+            lock_renew_time: 15_000,
+            skip_stalled_check: true,
+            token_prefix: "w".into(),
+            run_retry_delay: 100,
+        }
+    }
+
+    async fn start(q: &Queue, wo: WorkerOptions, ro: RunnerOptions) -> (Arc<Runner>, UnboundedReceiver<RunnerEvent>) {
+        let core = WorkerCore::open(q.clone(), wo).await.unwrap();
+        let (tx, rx) = unbounded_channel();
+        let runner = Runner::new(core, ro, Box::new(move |e| {
+            let _ = tx.send(e);
+        }));
+        runner.start().await;
+        (runner, rx)
+    }
+
+    fn short_drain() -> WorkerOptions {
+        WorkerOptions { drain_delay: 0.2, ..WorkerOptions::default() }
+    }
+
+    async fn next_jobs(rx: &mut UnboundedReceiver<RunnerEvent>) -> Vec<Delivered> {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+            if let RunnerEvent::Jobs(jobs) = event {
+                return jobs;
+            }
+        }
+    }
+
+    fn completion(d: &Delivered) -> Finish {
+        Finish {
+            job_id: d.job.id.clone(),
+            token: d.token.clone(),
+            outcome: Outcome::Completed("null".into()),
+            keep: KeepJobs::default(),
+            attempts: 0,
+            fetch_next: true,
+            timestamp: now_ms(),
+        }
+    }
+
+    async fn add(q: &Queue, n: usize) {
+        let jobs: Vec<_> = (0..n).map(|_| new_job(json!({}), now_ms())).collect();
+        q.add_jobs(&jobs).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn keeps_concurrency_jobs_in_flight_and_chains_completions() {
+        let q = test_queue("runner").await;
+        add(&q, 5).await;
+        let (runner, mut rx) = start(&q, short_drain(), options(2)).await;
+        let mut held = next_jobs(&mut rx).await;
+        while held.len() < 2 {
+            held.extend(next_jobs(&mut rx).await);
+        }
+        assert_eq!(held.len(), 2);
+        assert_eq!(runner.job_ids().len(), 2);
+        // No third job while both slots are taken.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(rx.try_recv().is_err());
+        // A completion hands out the next job directly.
+        let next = runner.complete(completion(&held[0])).await.unwrap().next.unwrap();
+        assert_eq!(next.token, held[0].token);
+        let mut c = raw(&q).await;
+        let lock: String = redis::cmd("GET").arg(q.keys().lock(&next.job.id)).query_async(&mut c).await.unwrap();
+        assert_eq!(lock, next.token);
+        runner.set_concurrency(3);
+        let more = next_jobs(&mut rx).await;
+        assert_eq!(more.len(), 1);
+        runner.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn pause_stops_fetching_until_resume() {
+        let q = test_queue("runner-pause").await;
+        let (runner, mut rx) = start(&q, WorkerOptions { drain_delay: 5.0, ..WorkerOptions::default() }, options(1)).await;
+        // Let the loop block on the marker, then pause: the wait ends at once.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        runner.pause();
+        tokio::time::timeout(Duration::from_secs(2), runner.when_idle()).await.unwrap();
+        add(&q, 1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!matches!(rx.try_recv(), Ok(RunnerEvent::Jobs(_))));
+        runner.resume();
+        assert_eq!(next_jobs(&mut rx).await.len(), 1);
+        runner.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn lost_locks_are_reported_once() {
+        let q = test_queue("runner-locks").await;
+        add(&q, 1).await;
+        let wo = WorkerOptions { fetch: FetchSettings { lock_duration: 5_000, ..FetchSettings::default() }, ..short_drain() };
+        let (runner, mut rx) = start(&q, wo, RunnerOptions { lock_renew_time: 40, ..options(1) }).await;
+        let job = next_jobs(&mut rx).await.remove(0);
+        let mut c = raw(&q).await;
+        let _: () = redis::cmd("SET").arg(q.keys().lock(&job.job.id)).arg("thief").query_async(&mut c).await.unwrap();
+        let lost = loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap() {
+                RunnerEvent::LockRenewalFailed(ids) => break ids,
+                _ => continue,
+            }
+        };
+        assert_eq!(lost, vec![job.job.id.clone()]);
+        let err = runner.complete(completion(&job)).await.unwrap_err();
+        assert_eq!(err.code, -6);
+        tokio::time::timeout(Duration::from_secs(2), runner.when_idle()).await.unwrap();
+        runner.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_cancel_request_reaches_the_worker_holding_the_job() {
+        let q = test_queue("runner-cancel").await;
+        add(&q, 1).await;
+        let (runner, mut rx) = start(&q, short_drain(), options(1)).await;
+        let job = next_jobs(&mut rx).await.remove(0);
+        assert!(q.cancel_job(&job.job.id, Some("enough")).await.unwrap());
+        assert!(!q.cancel_job("nope", None).await.unwrap());
+        let cancel = loop {
+            match rx.recv().await.unwrap() {
+                RunnerEvent::Cancel { job_id, reason } => break (job_id, reason),
+                _ => continue,
+            }
+        };
+        assert_eq!(cancel, (job.job.id.clone(), Some("enough".to_string())));
+        runner.shutdown().await;
+    }
+}
