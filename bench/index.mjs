@@ -57,30 +57,15 @@ const fmtK = (n) => n.toLocaleString('en-US');
 
 function scenarios() {
   const list = [];
-  const addBulk = q(50000, 10000);
-  list.push({
-    group: 'add',
-    id: 'addBulk',
-    label: `addBulk ${fmtK(addBulk)} jobs (batches of 1,000)`,
-    scenario: 'add',
-    params: { mode: 'bulk', jobs: addBulk, batch: 1000, warm: 5000 },
-  });
-  const seq = q(10000, 2000);
-  list.push({
-    group: 'add',
-    id: 'add-1',
-    label: `add, one at a time (${fmtK(seq)} jobs)`,
-    scenario: 'add',
-    params: { mode: 'single', jobs: seq, inFlight: 1, warm: 1000 },
-  });
-  const par = q(30000, 5000);
-  list.push({
-    group: 'add',
-    id: 'add-100',
-    label: `add, 100 in flight (${fmtK(par)} jobs)`,
-    scenario: 'add',
-    params: { mode: 'single', jobs: par, inFlight: 100, warm: 2000 },
-  });
+  const adds = [
+    ['addBulk', 'addBulk', '(batches of 1,000)', q(50000, 10000), { mode: 'bulk', batch: 1000, warm: 5000 }],
+    ['add-1', 'add, one at a time', '', q(10000, 2000), { mode: 'single', inFlight: 1, warm: 1000 }],
+    ['add-100', 'add, 100 in flight', '', q(30000, 5000), { mode: 'single', inFlight: 100, warm: 2000 }],
+  ];
+  for (const [id, what, how, jobs, params] of adds) {
+    const label = id === 'addBulk' ? `${what} ${fmtK(jobs)} jobs ${how}` : `${what} (${fmtK(jobs)} jobs)`;
+    list.push({ group: 'add', id, label, scenario: 'add', params: { ...params, jobs } });
+  }
   for (const instances of [1, 4]) {
     for (const concurrency of [1, 10, 100, 1000]) {
       const jobs = concurrency === 1 ? q(10000, 2000) * (instances === 1 ? 1 : 2) : q(30000, 5000);

@@ -36,67 +36,69 @@ function statusCell(s) {
   return `error: ${s.error}`;
 }
 
-function throughputTable(list, sums) {
+/**
+ * A Markdown table with, per scenario, a row for ours, one for bullmq and
+ * one for the ratio ours/bullmq. Each column: title, alignment, the cell of
+ * one implementation's medians, and the metric its ratio is of (none: no
+ * ratio; bold: the column the scenario is about).
+ */
+function table(list, sums, columns) {
   const rows = [
-    '| Scenario | | jobs/s | per round | Redis µs/job | client µs/job | peak RSS MB |',
-    '|---|---|--:|---|--:|--:|--:|',
+    `| Scenario | | ${columns.map((c) => c.title).join(' | ')} |`,
+    `|---|---|${columns.map((c) => (c.align === 'left' ? '---' : '--:')).join('|')}|`,
   ];
   for (const s of list) {
     const { ours, bullmq } = sums.get(s.id);
-    const line = (name, x) =>
-      x.na || x.error
-        ? `| ${name === 'ours' ? s.label : ''} | ${name} | ${statusCell(x)} | | | | |`
-        : `| ${name === 'ours' ? s.label : ''} | ${name} | ${int(x.opsPerSec)} | ${x.runs.map((r) => kilo(r.opsPerSec)).join(' / ')} | ${dec(x.redisUsPerJob)} | ${dec(x.clientUsPerJob)} | ${dec(x.peakRssMB, 0)} |`;
+    const line = (name, x) => {
+      const head = `| ${name === 'ours' ? s.label : ''} | ${name} |`;
+      if (x.na || x.error) return `${head} ${statusCell(x)} |${' |'.repeat(columns.length - 1)}`;
+      return `${head} ${columns.map((c) => c.cell(x)).join(' | ')} |`;
+    };
     rows.push(line('ours', ours), line('bullmq', bullmq));
     if (!ours.na && !ours.error && !bullmq.na && !bullmq.error) {
-      rows.push(
-        `| | **ours/bullmq** | **${ratio(ours.opsPerSec, bullmq.opsPerSec)}** | | ${ratio(ours.redisUsPerJob, bullmq.redisUsPerJob)} | ${ratio(ours.clientUsPerJob, bullmq.clientUsPerJob)} | ${ratio(ours.peakRssMB, bullmq.peakRssMB)} |`,
-      );
+      const cells = columns.map((c) => {
+        if (!c.metric) return '';
+        const r = ratio(ours[c.metric], bullmq[c.metric]);
+        return c.bold ? `**${r}**` : r;
+      });
+      rows.push(`| | **ours/bullmq** | ${cells.join(' | ')} |`);
     }
   }
   return rows.join('\n');
+}
+
+const perRound = (metric, fmt) => (x) => x.runs.map((r) => fmt(r[metric])).join(' / ');
+const cpuColumns = [
+  { title: 'Redis µs/job', cell: (x) => dec(x.redisUsPerJob), metric: 'redisUsPerJob' },
+  { title: 'client µs/job', cell: (x) => dec(x.clientUsPerJob), metric: 'clientUsPerJob' },
+];
+
+function throughputTable(list, sums) {
+  return table(list, sums, [
+    { title: 'jobs/s', cell: (x) => int(x.opsPerSec), metric: 'opsPerSec', bold: true },
+    { title: 'per round', align: 'left', cell: perRound('opsPerSec', kilo) },
+    ...cpuColumns,
+    { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB' },
+  ]);
 }
 
 function latencyTable(list, sums) {
-  const rows = [
-    '| Scenario | | p50 ms | p99 ms | p99 per round | Redis µs/job | client µs/job | peak RSS MB |',
-    '|---|---|--:|--:|---|--:|--:|--:|',
-  ];
-  for (const s of list) {
-    const { ours, bullmq } = sums.get(s.id);
-    const line = (name, x) =>
-      x.na || x.error
-        ? `| ${name === 'ours' ? s.label : ''} | ${name} | ${statusCell(x)} | | | | | |`
-        : `| ${name === 'ours' ? s.label : ''} | ${name} | ${dec(x.p50Ms, 2)} | ${dec(x.p99Ms, 2)} | ${x.runs.map((r) => dec(r.p99Ms, 2)).join(' / ')} | ${dec(x.redisUsPerJob)} | ${dec(x.clientUsPerJob)} | ${dec(x.peakRssMB, 0)} |`;
-    rows.push(line('ours', ours), line('bullmq', bullmq));
-    if (!ours.na && !ours.error && !bullmq.na && !bullmq.error) {
-      rows.push(
-        `| | **ours/bullmq** | ${ratio(ours.p50Ms, bullmq.p50Ms)} | **${ratio(ours.p99Ms, bullmq.p99Ms)}** | | ${ratio(ours.redisUsPerJob, bullmq.redisUsPerJob)} | ${ratio(ours.clientUsPerJob, bullmq.clientUsPerJob)} | ${ratio(ours.peakRssMB, bullmq.peakRssMB)} |`,
-      );
-    }
-  }
-  return rows.join('\n');
+  return table(list, sums, [
+    { title: 'p50 ms', cell: (x) => dec(x.p50Ms, 2), metric: 'p50Ms' },
+    { title: 'p99 ms', cell: (x) => dec(x.p99Ms, 2), metric: 'p99Ms', bold: true },
+    { title: 'p99 per round', align: 'left', cell: perRound('p99Ms', (v) => dec(v, 2)) },
+    ...cpuColumns,
+    { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB' },
+  ]);
 }
 
 function memoryTable(list, sums) {
-  const rows = [
-    '| Scenario | | jobs/s | RSS MB, first 20% of jobs | peak RSS MB | Redis µs/job | client µs/job |',
-    '|---|---|--:|--:|--:|--:|--:|',
-  ];
-  for (const s of list) {
-    const { ours, bullmq } = sums.get(s.id);
-    const line = (name, x) =>
-      x.na || x.error
-        ? `| ${name === 'ours' ? s.label : ''} | ${name} | ${statusCell(x)} | | | | |`
-        : `| ${name === 'ours' ? s.label : ''} | ${name} | ${int(x.opsPerSec)} | ${dec(x.rssEarlyMB, 0)} | ${dec(x.peakRssMB, 0)} | ${dec(x.redisUsPerJob)} | ${dec(x.clientUsPerJob)} |`;
-    rows.push(line('ours', ours), line('bullmq', bullmq));
-    if (!ours.na && !ours.error && !bullmq.na && !bullmq.error) {
-      rows.push(
-        `| | **ours/bullmq** | ${ratio(ours.opsPerSec, bullmq.opsPerSec)} | ${ratio(ours.rssEarlyMB, bullmq.rssEarlyMB)} | **${ratio(ours.peakRssMB, bullmq.peakRssMB)}** | ${ratio(ours.redisUsPerJob, bullmq.redisUsPerJob)} | ${ratio(ours.clientUsPerJob, bullmq.clientUsPerJob)} |`,
-      );
-    }
-  }
-  return rows.join('\n');
+  return table(list, sums, [
+    { title: 'jobs/s', cell: (x) => int(x.opsPerSec), metric: 'opsPerSec' },
+    { title: 'RSS MB, first 20% of jobs', cell: (x) => dec(x.rssEarlyMB, 0), metric: 'rssEarlyMB' },
+    { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB', bold: true },
+    ...cpuColumns,
+  ]);
 }
 
 /** One line per target of the speed issue: met / not met and by how much. */
@@ -212,17 +214,26 @@ export function renderReport({ facts, command, list, results, rounds, quick }) {
       'Worker runs process jobs added beforehand by a separate process of the same implementation. ' +
       'A load average near or above the core count means other work shared the machine and the figures are noisy.',
   );
+  const busy = Math.max(facts.loadBefore[0], facts.loadAfter[0]);
+  if (busy >= facts.nproc * 0.75) {
+    out.push('');
+    out.push(
+      `**Note: the machine was busy** (1-minute load average up to ${busy.toFixed(2)} on ${facts.nproc} cores): ` +
+        'other processes shared the CPUs during this run, so absolute figures are lower and noisier than on an idle ' +
+        'machine. Both implementations ran under the same conditions, alternating, so the ratios are the figures to read.',
+    );
+  }
   out.push('');
   out.push('## Targets (ours against bullmq, same run)');
   out.push('');
   out.push(targets(sums));
-  for (const [title, group, table] of groups) {
+  for (const [title, group, render] of groups) {
     const inGroup = list.filter((s) => s.group === group);
     if (inGroup.length === 0) continue;
     out.push('');
     out.push(`## ${title}`);
     out.push('');
-    out.push(table(inGroup, sums));
+    out.push(render(inGroup, sums));
   }
   out.push('');
   return out.join('\n');

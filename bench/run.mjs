@@ -30,6 +30,15 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class NotImplemented extends Error {}
 
+/** A no-op Worker through BullMQ's API; a constructor that refuses a processor means "not implemented". */
+function newWorker(name, processor, opts) {
+  try {
+    return new Worker(name, processor, { connection, prefix, ...opts });
+  } catch (err) {
+    throw new NotImplemented(`Worker with a processor throws: ${err.message}`);
+  }
+}
+
 /** Runs `fn` as the timed part; Redis and client CPU are measured around it. */
 async function measure(redis, jobs, fn) {
   const r0 = await redis.cpuSeconds();
@@ -119,16 +128,16 @@ async function startWorkers(name, jobs, { concurrency, instances }) {
   for (let i = 0; i < instances; i++) {
     let w;
     try {
-      w = new Worker(
+      w = newWorker(
         name,
         async () => {
           state.processed++;
         },
-        { connection, prefix, concurrency, ...(manual ? { autorun: false } : {}) },
+        { concurrency, ...(manual ? { autorun: false } : {}) },
       );
     } catch (err) {
       await closeAll(workers);
-      throw new NotImplemented(`Worker with a processor throws: ${err.message}`);
+      throw err;
     }
     w.on('completed', () => {
       if (++state.completed === jobs) done();
@@ -218,17 +227,17 @@ async function runLatency(redis) {
   const state = { completed: 0, processed: 0, error: undefined };
   let worker;
   try {
-    worker = new Worker(
+    worker = newWorker(
       queueName,
       async () => {
         state.processed++;
         onCall?.(performance.now());
       },
-      { connection, prefix },
+      {},
     );
   } catch (err) {
     await queue.close();
-    throw new NotImplemented(`Worker with a processor throws: ${err.message}`);
+    throw err;
   }
   worker.on('completed', () => {
     state.completed++;

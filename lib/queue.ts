@@ -252,8 +252,8 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   private newJob(p: PreparedJob, id: string): Job<DataType, ResultType, NameType> {
-    const row = p.row;
-    return new Job<DataType, ResultType, NameType>(this, row[0] as NameType, p.data as DataType, { ...p.merged, timestamp: p.timestamp }, id);
+    const opts = { ...p.merged, timestamp: p.timestamp };
+    return new Job<DataType, ResultType, NameType>(this, p.row[0] as NameType, p.data as DataType, opts, id);
   }
 
   /** Adds a job to the queue; emits `waiting` with the job. */
