@@ -51,21 +51,21 @@ local used = 0
 
 -- Ids to push on `wait`: head (FIFO) and tail (lifo), in add order.
 local heads, tails = {}, {}
+local nHeads, nTails = 0, 0
 local ready = false
 local delayedAdded = false
 -- 'waiting' events added without MAXLEN.
 local untrimmed = 0
 
-local function pushAll(cmd, ids)
-  local n = #ids
+local function pushAll(cmd, ids, n)
   for first = 1, n, 1000 do
     rcall(cmd, waitKey, unpack(ids, first, math.min(first + 999, n)))
   end
 end
 
 local function flushPushes()
-  if #heads > 0 then pushAll('LPUSH', heads); heads = {} end
-  if #tails > 0 then pushAll('RPUSH', tails); tails = {} end
+  if nHeads > 0 then pushAll('LPUSH', heads, nHeads); heads, nHeads = {}, 0 end
+  if nTails > 0 then pushAll('RPUSH', tails, nTails); tails, nTails = {}, 0 end
 end
 
 local result = { counter }
@@ -139,9 +139,11 @@ for i = 1, count do
         if priority > 0 then
           addToPrioritized(P, jobId, priority)
         elseif lifo then
-          tails[#tails + 1] = jobId
+          nTails = nTails + 1
+          tails[nTails] = jobId
         else
-          heads[#heads + 1] = jobId
+          nHeads = nHeads + 1
+          heads[nHeads] = jobId
         end
         ready = true
         -- Trimmed once at the end (see below).

@@ -61,6 +61,10 @@ const SMALL_BATCH: usize = 8 << 10;
 const MAX_GROUP: usize = 1000;
 
 async fn run(queue: Queue, mut rx: mpsc::UnboundedReceiver<Request>) {
+    // Nothing to do before the first add (a Worker's queue handle never adds).
+    let Some(first) = rx.recv().await else {
+        return;
+    };
     // Loaded up front: an add answered NOSCRIPT is sent again after the
     // adds that followed it, which would break the order. (Batches submitted
     // meanwhile wait in the channel.) If this fails, adds still load it.
@@ -68,36 +72,38 @@ async fn run(queue: Queue, mut rx: mpsc::UnboundedReceiver<Request>) {
         tracing::debug!(error = %e, "could not load the add script ahead");
     }
     let mut inflight = FuturesUnordered::new();
+    let mut next = Some(first);
     loop {
-        tokio::select! {
-            // New batches first: each group is pushed in submission order, and
-            // the set polls new futures in push order, so their first polls
-            // (which enter the connection's pipeline) keep that order.
-            biased;
-            request = rx.recv() => match request {
-                Some(first) => {
-                    // Batches that queued up meanwhile (adds made while others
-                    // were in flight) go together: the same script calls as
-                    // one add of all their jobs, in order, and Redis runs the
-                    // per-call work once.
-                    let mut group = vec![first];
-                    while group.len() < MAX_GROUP && group[group.len() - 1].batch.len() <= SMALL_BATCH {
-                        match rx.try_recv() {
-                            Ok(next) if next.batch.len() <= SMALL_BATCH => group.push(next),
-                            Ok(large) => {
-                                // Sent on its own, right after the group.
-                                inflight.push(add_group(queue.clone(), group));
-                                group = vec![large];
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    inflight.push(add_group(queue.clone(), group));
-                }
-                None => break,
+        let first = match next.take() {
+            Some(request) => request,
+            None => tokio::select! {
+                // New batches first: each group is pushed in submission order,
+                // and the set polls new futures in push order, so their first
+                // polls (which enter the connection's pipeline) keep that order.
+                biased;
+                request = rx.recv() => match request {
+                    Some(request) => request,
+                    None => break,
+                },
+                Some(()) = inflight.next(), if !inflight.is_empty() => continue,
             },
-            Some(()) = inflight.next(), if !inflight.is_empty() => {}
+        };
+        // Batches that queued up meanwhile (adds made while others were in
+        // flight) go together: the same script calls as one add of all their
+        // jobs, in order, and Redis runs the per-call work once.
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP && group[group.len() - 1].batch.len() <= SMALL_BATCH {
+            match rx.try_recv() {
+                Ok(small) if small.batch.len() <= SMALL_BATCH => group.push(small),
+                Ok(large) => {
+                    // Sent on its own, right after the group.
+                    inflight.push(add_group(queue.clone(), group));
+                    group = vec![large];
+                }
+                Err(_) => break,
+            }
         }
+        inflight.push(add_group(queue.clone(), group));
     }
     while inflight.next().await.is_some() {}
 }
