@@ -12,6 +12,9 @@ use crate::engine::control::QueueMeta;
 use crate::engine::adder::{ids_json, Adder};
 use crate::engine::queue::Queue;
 
+/// Gives the ids' JSON to the promise of `addJobs`, on the JS thread.
+type IdsResolver = Box<dyn FnOnce(Env) -> Result<String> + Send>;
+
 #[napi]
 pub struct BindingQueue {
     pub(crate) queue: Queue,
@@ -43,12 +46,20 @@ impl BindingQueue {
     /// batch is queued by this call, behind the batches of earlier calls:
     /// adds reach Redis in call order, without waiting for each other.
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn add_jobs<'env>(&self, env: &'env Env, batch: String) -> Result<PromiseRaw<'env, String>> {
-        let added = self.adder.submit(batch);
-        env.spawn_future(async move {
-            let added = added.await.napi()?;
-            Ok(ids_json(&added))
-        })
+    pub fn add_jobs<'env>(&self, env: &'env Env, batch: String) -> Result<Object<'env>> {
+        // Settled straight from the add task: no task per call in between.
+        let (deferred, promise) = env.create_deferred::<String, IdsResolver>()?;
+        self.adder.submit_with(
+            batch,
+            Box::new(move |added| match added.napi() {
+                Ok(added) => {
+                    let ids = ids_json(&added);
+                    deferred.resolve(Box::new(move |_| Ok(ids)));
+                }
+                Err(err) => deferred.reject(err),
+            }),
+        );
+        Ok(promise)
     }
 
     /// Finishes a job held by `token` (a job of this queue, not fetched through

@@ -18,9 +18,12 @@ use super::error::{EngineError, Result};
 use super::job::JobBatch;
 use super::queue::{Added, Queue};
 
+/// Called once with the outcome of a batch, on the add task.
+pub type OnAdded = Box<dyn FnOnce(Result<Vec<Added>>) + Send>;
+
 struct Request {
     batch: String,
-    reply: oneshot::Sender<Result<Vec<Added>>>,
+    reply: OnAdded,
 }
 
 /// Handle to a producer's add task; dropping it ends the task once the adds
@@ -37,18 +40,28 @@ impl Adder {
         Self { tx }
     }
 
-    /// Queues a batch behind every batch submitted before it; the returned
-    /// future resolves with the ids, in input order. The batch is queued by
-    /// this call itself, not when the future is first polled.
+    /// Queues a batch behind every batch submitted before it; `on_added` is
+    /// called with the ids, in input order (or the error), on the add task.
+    /// No task is spawned per batch: the caller answers its own caller from
+    /// `on_added` (the binding settles a JS promise there).
+    pub fn submit_with(&self, batch: String, on_added: OnAdded) {
+        if let Err(mpsc::error::SendError(request)) = self.tx.send(Request { batch, reply: on_added }) {
+            (request.reply)(Err(EngineError::closed("Connection is closed.")));
+        }
+    }
+
+    /// As [`Adder::submit_with`], as a future. The batch is queued by this
+    /// call itself, not when the future is first polled.
     pub fn submit(&self, batch: String) -> impl Future<Output = Result<Vec<Added>>> + Send + 'static {
         let (reply, done) = oneshot::channel();
-        let queued = self.tx.send(Request { batch, reply }).is_ok();
-        async move {
-            if !queued {
-                return Err(EngineError::closed("Connection is closed."));
-            }
-            done.await.unwrap_or_else(|_| Err(EngineError::closed("Connection is closed.")))
-        }
+        self.submit_with(
+            batch,
+            Box::new(move |result| {
+                // The caller may have gone away; nothing to do then.
+                let _ = reply.send(result);
+            }),
+        );
+        async move { done.await.unwrap_or_else(|_| Err(EngineError::closed("Connection is closed."))) }
     }
 }
 
@@ -112,14 +125,12 @@ async fn run(queue: Queue, mut rx: mpsc::UnboundedReceiver<Request>) {
 /// its own ids, or its first error.
 async fn add_group(queue: Queue, group: Vec<Request>) {
     let (texts, replies): (Vec<String>, Vec<_>) = group.into_iter().map(|r| (r.batch, r.reply)).unzip();
-    let mut batches = Vec::with_capacity(texts.len());
+    let mut batches: Vec<(JobBatch<'_>, OnAdded)> = Vec::with_capacity(texts.len());
     for (text, reply) in texts.iter().zip(replies) {
         match JobBatch::parse(text) {
             Ok(batch) => batches.push((batch, reply)),
             // A batch that cannot be read fails alone.
-            Err(e) => {
-                let _ = reply.send(Err(e));
-            }
+            Err(e) => reply(Err(e)),
         }
     }
     let jobs: Vec<_> = batches.iter().flat_map(|(batch, _)| batch.jobs()).collect();
@@ -128,13 +139,12 @@ async fn add_group(queue: Queue, group: Vec<Request>) {
             let mut outcomes = outcomes.into_iter();
             for (batch, reply) in batches {
                 let mine: Vec<Result<Added>> = outcomes.by_ref().take(batch.len()).collect();
-                // The caller may have gone away; nothing to do then.
-                let _ = reply.send(mine.into_iter().collect());
+                reply(mine.into_iter().collect());
             }
         }
         Err(e) => {
             for (_, reply) in batches {
-                let _ = reply.send(Err(e.clone()));
+                reply(Err(e.clone()));
             }
         }
     }
