@@ -18,8 +18,14 @@ function runDemo(env) {
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
+    // The demo gives up by itself after 30 s; this only keeps a hung demo
+    // from hiding its output behind the test timeout.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 

@@ -274,9 +274,9 @@ async function post(path, body) {
   return reply.id;
 }
 
-/** The events of a Server-Sent Events stream, parsed, until the server ends it. */
+/** The events of a Server-Sent Events stream, parsed, until the server ends it (30 s at most). */
 async function* serverSentEvents(path) {
-  const res = await fetch(base + path, { headers: { accept: 'text/event-stream' } });
+  const res = await fetch(base + path, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(30000) });
   if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${await res.text()}`);
   const decoder = new TextDecoder();
   let buffer = '';
