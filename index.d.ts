@@ -51,8 +51,14 @@ export declare class BindingQueue {
   moveJobFromActiveToWait(jobId: string, token: string): Promise<number>
   /** 1 when the lock held by `token` was extended, 0 otherwise. */
   extendLock(jobId: string, token: string, duration: number): Promise<number>
-  /** Adds jobs in one round trip; ids in input order. */
-  addJobs(jobs: Array<BindingNewJob>): Promise<Array<BindingAdded>>
+  /**
+   * Adds jobs given as the JSON text of `[[name, data, opts, timestamp],
+   * ...]` (see `JobBatch`); resolves with the JSON text of their ids, in
+   * input order. One string each way instead of an object per job. The
+   * batch is queued by this call, behind the batches of earlier calls:
+   * adds reach Redis in call order, without waiting for each other.
+   */
+  addJobs(batch: string): Promise<string>
   /**
    * Finishes a job held by `token` (a job of this queue, not fetched through
    * a Worker): fetch-next uses BullMQ's default worker settings.
@@ -152,11 +158,6 @@ export declare class BindingWorker {
    * subscription, and releases the run loop's callback.
    */
   close(): Promise<void>
-}
-
-export interface BindingAdded {
-  id: string
-  duplicated: boolean
 }
 
 /** Connection options after the facade normalized BullMQ's `connection`. */
@@ -269,16 +270,6 @@ export interface BindingKeepJobs {
   count: number
   age?: number
   limit?: number
-}
-
-export interface BindingNewJob {
-  name: string
-  /** JSON text of the data. */
-  data: string
-  /** JSON text of the options (public names, after defaults). */
-  opts: string
-  /** Client time of the add. */
-  timestamp?: number
 }
 
 /** What a producing Queue writes into `meta` when it connects. */

@@ -1,6 +1,7 @@
 // The README's demo: `node demo/index.mjs --once` posts jobs to its own
-// Express server, processes them with the manual worker loop, prints each
-// job and the counts, and exits 0.
+// Express server, for the manual worker loop (/jobs) and for the automatic
+// Worker (/auto/jobs), follows a job's progress stream (Server-Sent Events
+// fed by QueueEvents), prints each job and the counts, and exits 0.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
@@ -17,19 +18,57 @@ function runDemo(env) {
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
+    // The demo gives up by itself after 30 s; this only keeps a hung demo
+    // from hiding its output behind the test timeout.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
-test('npm run demo -- --once processes its jobs over HTTP and exits 0', async () => {
+/** Ids of the jobs the producer added, by name, for the queue whose name matches `queue`. */
+function addedJobs(lines, queue) {
+  const ids = {};
+  for (const l of lines) {
+    const m = /^\[producer\] added job (\d+) "(\w+)" to (\S+) /.exec(l);
+    if (m && queue.test(m[3])) (ids[m[2]] ??= []).push(m[1]);
+  }
+  return ids;
+}
+
+/** The events printed for a progress stream, in order: [event, data]. */
+function sseEvents(lines, path) {
+  const prefix = `[demo] SSE ${path}: `;
+  return lines
+    .filter((l) => l.startsWith(prefix))
+    .map((l) => {
+      const rest = l.slice(prefix.length);
+      const space = rest.indexOf(' ');
+      return [rest.slice(0, space), JSON.parse(rest.slice(space + 1))];
+    });
+}
+
+function counts(lines, path) {
+  const line = lines.find((l) => l.startsWith(`[demo] GET ${path} -> `));
+  assert.ok(line, `no ${path} line`);
+  const c = JSON.parse(line.slice(`[demo] GET ${path} -> `.length));
+  for (const state of ['waiting', 'active', 'delayed', 'prioritized']) assert.equal(c[state] ?? 0, 0, `${path} ${state}`);
+  return c;
+}
+
+test('npm run demo -- --once processes its jobs over HTTP, both workers, and exits 0', async () => {
   const { code, stdout, stderr } = await runDemo({ ...process.env, REDIS_URL: await redisUrl() });
   assert.equal(code, 0, `exit code\n${stdout}\n${stderr}`);
   const lines = stdout.split('\n');
+  const has = (re) => assert.ok(lines.some((l) => re.test(l)), `no line matching ${re}\n${stdout}`);
 
-  const added = lines.filter((l) => l.startsWith('[producer] added job'));
-  assert.equal(added.length, 5, stdout);
-  assert.ok(lines.some((l) => /^\[demo\] POST \/jobs with priority 1\.5 -> 400 .*Priority should not be float/.test(l)), stdout);
+  // ---- the manual worker loop on /jobs
+  const manual = addedJobs(lines, /^demo-[0-9a-f]{8}$/);
+  assert.equal(Object.values(manual).flat().length, 5, stdout);
+  has(/^\[demo\] POST \/jobs with priority 1\.5 -> 400 .*Priority should not be float/);
 
   const finished = lines.filter((l) => l.startsWith('[demo] GET /jobs/'));
   assert.equal(finished.length, 5, stdout);
@@ -39,17 +78,76 @@ test('npm run demo -- --once processes its jobs over HTTP and exits 0', async ()
   assert.match(byName('email')[0], /completed after 1 attempt/);
   assert.match(byName('flaky')[0], /completed after 2 attempt\(s\).*"attempt":2/);
   assert.match(byName('broken')[0], /failed after 1 attempt\(s\).*this job always fails/);
+  // The loop saw the flaky job fail once, then succeed.
+  has(/^\[manual-worker\] job \d+ failed \(attempt 1 of 2\): flaky failure on attempt 1$/);
+  const manualCounts = counts(lines, '/stats');
+  assert.equal(manualCounts.completed, 4);
+  assert.equal(manualCounts.failed, 1);
 
-  // The worker saw the flaky job fail once, then succeed.
-  assert.ok(lines.some((l) => /^\[worker\] job \d+ failed \(attempt 1 of 2\): flaky failure on attempt 1/.test(l)), stdout);
+  // ---- the automatic Worker on /auto/jobs
+  const auto = addedJobs(lines, /^demo-[0-9a-f]{8}-auto$/);
+  const [render] = auto.render ?? [];
+  const [flaky] = auto.flaky ?? [];
+  const [broken] = auto.broken ?? [];
+  assert.ok(render && flaky && broken, stdout);
 
-  const stats = lines.find((l) => l.startsWith('[demo] GET /stats -> '));
-  assert.ok(stats, stdout);
-  const counts = JSON.parse(stats.slice('[demo] GET /stats -> '.length));
-  assert.equal(counts.completed, 4);
-  assert.equal(counts.failed, 1);
-  assert.equal(counts.waiting ?? 0, 0);
-  assert.equal(counts.active ?? 0, 0);
-  assert.equal(counts.delayed ?? 0, 0);
+  // The render job's progress stream, opened while it was delayed (then
+  // promoted): its state, every step in order, the result, and the end.
+  const stream = sseEvents(lines, `/auto/jobs/${render}/progress`);
+  assert.deepEqual(stream, [
+    ['state', { state: 'delayed', progress: 0, attemptsMade: 0 }],
+    ['progress', 25],
+    ['progress', 50],
+    ['progress', 75],
+    ['progress', 100],
+    ['completed', { returnvalue: { frames: 4, url: `/videos/${render}.mp4` } }],
+  ]);
+  has(new RegExp(`^\\[demo\\] POST /auto/jobs/${render}/promote -> 200 `));
+  // The worker's own events for it: active, progress per step, completed.
+  const renderLog = lines.filter((l) => l.startsWith(`[auto-worker] job ${render} `));
+  assert.deepEqual(renderLog, [
+    `[auto-worker] job ${render} "render" active (attempt 1 of 3)`,
+    `[auto-worker] job ${render} progress 25`,
+    `[auto-worker] job ${render} progress 50`,
+    `[auto-worker] job ${render} progress 75`,
+    `[auto-worker] job ${render} progress 100`,
+    `[auto-worker] job ${render} completed after 1 attempt(s): {"frames":4,"url":"/videos/${render}.mp4"}`,
+  ]);
+
+  // Retries with exponential backoff from the queue's defaultJobOptions
+  // (3 attempts, 200 ms): the delay doubles between attempts.
+  assert.deepEqual(lines.filter((l) => l.startsWith(`[auto-worker] job ${flaky} `)), [
+    `[auto-worker] job ${flaky} "flaky" active (attempt 1 of 3)`,
+    `[auto-worker] job ${flaky} failed on attempt 1 of 3: flaky failure on attempt 1; retry in 200 ms`,
+    `[auto-worker] job ${flaky} "flaky" active (attempt 2 of 3)`,
+    `[auto-worker] job ${flaky} failed on attempt 2 of 3: flaky failure on attempt 2; retry in 400 ms`,
+    `[auto-worker] job ${flaky} "flaky" active (attempt 3 of 3)`,
+    `[auto-worker] job ${flaky} completed after 3 attempt(s): {"ok":true,"attempt":3}`,
+  ]);
+  assert.deepEqual(lines.filter((l) => l.startsWith(`[auto-worker] job ${broken} `)), [
+    `[auto-worker] job ${broken} "broken" active (attempt 1 of 3)`,
+    `[auto-worker] job ${broken} failed on attempt 1 of 3: this job always fails; retry in 200 ms`,
+    `[auto-worker] job ${broken} "broken" active (attempt 2 of 3)`,
+    `[auto-worker] job ${broken} failed on attempt 2 of 3: this job always fails; retry in 400 ms`,
+    `[auto-worker] job ${broken} "broken" active (attempt 3 of 3)`,
+    `[auto-worker] job ${broken} failed on attempt 3 of 3: this job always fails; no attempts left`,
+  ]);
+  // What GET /auto/jobs/:id reports once they finished.
+  has(new RegExp(`^\\[demo\\] GET /auto/jobs/${render} -> render completed after 1 attempt\\(s\\), progress 100: `));
+  has(new RegExp(`^\\[demo\\] GET /auto/jobs/${flaky} -> flaky completed after 3 attempt\\(s\\), progress 0: \\{"ok":true,"attempt":3\\}$`));
+  has(new RegExp(`^\\[demo\\] GET /auto/jobs/${broken} -> broken failed after 3 attempt\\(s\\), progress 0: this job always fails$`));
+  const autoCounts = counts(lines, '/auto/stats');
+  assert.equal(autoCounts.completed, 2);
+  assert.equal(autoCounts.failed, 1);
+
+  // The progress stream of a job that had already finished: its state, then
+  // its result, and the end.
+  const [done] = manual.resize;
+  const doneStream = sseEvents(lines, `/jobs/${done}/progress`);
+  assert.equal(doneStream.length, 2, stdout);
+  assert.deepEqual(doneStream[0], ['state', { state: 'completed', progress: 100, attemptsMade: 1 }]);
+  assert.equal(doneStream[1][0], 'completed');
+  assert.match(doneStream[1][1].returnvalue.path, /^\/images\/\d+w\.png$/);
+
   assert.equal(lines.filter(Boolean).at(-1), '[demo] done');
 });

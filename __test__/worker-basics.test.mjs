@@ -419,6 +419,19 @@ test('a processor given as a file runs sandboxed', async () => {
   assert.throws(() => worker('./no/such/processor.js'), /does not exist/);
 });
 
+test('useWorkerThreads runs a file processor in a worker thread of this process', async () => {
+  const { queue, worker } = await setup('sandboxed-threads');
+  await queue.add('echo', { hello: 'thread' });
+  const file = new URL('./fixtures/sandbox-echo.cjs', import.meta.url);
+  const w = worker(file.pathname, { useWorkerThreads: true });
+  await waitFor(async () => (await queue.getCompletedCount()) === 1, { timeout: 20000, message: 'threaded job done' });
+  const done = await queue.getJob('1');
+  assert.deepEqual(done.returnvalue.data, { hello: 'thread' });
+  assert.equal(done.returnvalue.pid, process.pid, 'same process');
+  assert.notEqual(done.returnvalue.threadId, 0, 'not the main thread');
+  await w.close();
+});
+
 test('drained comes after the completed event of the last job, once per transition', async () => {
   const { queue, worker } = await setup('drained-order');
   await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }]);

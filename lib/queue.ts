@@ -1,7 +1,7 @@
 /**
  * Queue: the producer API (add, addBulk, getters, control), as in BullMQ.
  */
-import { native } from './errors';
+import { fromNative, native } from './errors';
 import { Job, rawFromFlat } from './job';
 import type { Native } from './native';
 import { QueueBase } from './queue-base';
@@ -111,6 +111,37 @@ function metaOnOpen(opts: QueueOptions): Native.BindingQueueMeta | undefined {
   return { maxLenEvents: maxLen, version: `bullmq-native:${version}` };
 }
 
+/** A checked job: its row of the native batch (`[name, data, opts, timestamp]`) and what its Job object needs. */
+interface PreparedJob {
+  row: [string, unknown, JobsOptions, number];
+  /** The data as given (the Job object keeps it). */
+  data: unknown;
+  merged: JobsOptions;
+  timestamp: number;
+}
+
+/** Jobs per native call of addBulk (see addBulk). */
+const ADD_PIECE = 250;
+
+/**
+ * Expands the ids the engine sends back: JSON where a run of consecutive
+ * numeric ids is `[first, count]`.
+ */
+function expandIds(text: string): string[] {
+  const parts = JSON.parse(text) as (string | [number, number])[];
+  if (parts.length === 1 && typeof parts[0] === 'string') return parts as string[];
+  const ids: string[] = [];
+  for (const part of parts) {
+    if (typeof part === 'string') {
+      ids.push(part);
+    } else {
+      const [first, count] = part;
+      for (let k = 0; k < count; k++) ids.push(String(first + k));
+    }
+  }
+  return ids;
+}
+
 /** Options of `obliterate`. */
 export interface ObliterateOpts {
   /** Also remove active jobs (otherwise their presence is an error). */
@@ -140,16 +171,31 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   /** Options applied to every job unless the job overrides them. */
   readonly jobsOpts: JobsOptions;
 
+  /** The native handle once connected (see nativeNow). */
+  private handle: Native.BindingQueue | undefined;
+
   constructor(name: string, opts: QueueOptions = {}) {
     super(name, opts, metaOnOpen(opts));
     this.jobsOpts = opts.defaultJobOptions ?? {};
+    this.nativeQueue.then(
+      (q) => {
+        this.handle = q;
+      },
+      () => undefined,
+    );
   }
 
   get defaultJobOptions(): JobsOptions {
     return { ...this.jobsOpts };
   }
 
-  private prepareJob(name: NameType, data: DataType, opts?: JobsOptions) {
+  /**
+   * Checks and defaults one job. Its row for the native batch carries the
+   * data as a value (the batch is serialized once), so the data's stored
+   * text is exactly `JSON.stringify(data)`: data whose top-level text is not
+   * that of the value in an array (a `toJSON`) goes as the parsed text.
+   */
+  private prepareJob(name: NameType, data: DataType, opts?: JobsOptions): PreparedJob {
     if (typeof name !== 'string') {
       throw new TypeError('job name must be a string');
     }
@@ -159,48 +205,109 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       if (merged[key] === null) delete merged[key];
     }
     checkJobOptions(merged);
-    const dataText = serializeData(data);
-    if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
-      throw new Error(`The size of job ${name} exceeds the limit ${merged.sizeLimit} bytes`);
+    let value: unknown = data === undefined ? {} : data;
+    const t = typeof value;
+    const plain =
+      value === null ||
+      t === 'string' ||
+      t === 'number' ||
+      t === 'boolean' ||
+      (t === 'object' && typeof (value as { toJSON?: unknown }).toJSON !== 'function');
+    if (!plain || merged.sizeLimit) {
+      const dataText = serializeData(data);
+      if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
+        throw new Error(`The size of job ${name} exceeds the limit ${merged.sizeLimit} bytes`);
+      }
+      value = JSON.parse(dataText);
     }
     const timestamp = merged.timestamp ?? Date.now();
-    const native: Native.BindingNewJob = {
-      name,
-      data: dataText,
-      opts: JSON.stringify(merged),
-      timestamp,
-    };
-    return { merged, native, timestamp };
+    return { row: [name, value, merged, timestamp], data, merged, timestamp };
+  }
+
+  /** The JSON text of a batch; a job that cannot be serialized fails as it would alone. */
+  private static batchText(prepared: PreparedJob[], start: number, end: number): string {
+    const rows = new Array(end - start);
+    for (let i = start; i < end; i++) rows[i - start] = prepared[i].row;
+    try {
+      return JSON.stringify(rows);
+    } catch (err) {
+      for (let i = start; i < end; i++) {
+        serializeData(prepared[i].row[1]);
+        JSON.stringify(prepared[i].row[2]);
+      }
+      throw err;
+    }
+  }
+
+  /** The native handle; once connected, without an await per call. */
+  private nativeNow(): Native.BindingQueue | Promise<Native.BindingQueue> {
+    return this.handle ?? this.nativeQueue;
+  }
+
+  /** Hands a batch to the engine (queued in call order) and resolves with its ids. */
+  private static sendBatch(q: Native.BindingQueue, text: string): Promise<string[]> {
+    return q.addJobs(text).then(expandIds, (err: unknown) => {
+      throw fromNative(err);
+    });
+  }
+
+  private newJob(p: PreparedJob, id: string): Job<DataType, ResultType, NameType> {
+    const opts = { ...p.merged, timestamp: p.timestamp };
+    return new Job<DataType, ResultType, NameType>(this, p.row[0] as NameType, p.data as DataType, opts, id);
   }
 
   /** Adds a job to the queue; emits `waiting` with the job. */
   async add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType, NameType>> {
-    const [job] = await this.addBulk([{ name, data, opts }]);
+    const p = this.prepareJob(name, data, opts);
+    const text = Queue.batchText([p], 0, 1);
+    const q = this.nativeNow();
+    const [id] = await Queue.sendBatch(q instanceof Promise ? await q : q, text);
+    const job = this.newJob(p, id);
     this.emit('waiting', job);
     return job;
   }
 
-  /** Adds several jobs in one round trip. */
+  /**
+   * Adds several jobs. Every job is checked and serialized first (a job
+   * that cannot be added fails the call before anything is sent); then the
+   * jobs go in pieces of 250, sent one after the other without waiting for
+   * replies, so Redis adds a piece while the next one crosses over. As in
+   * BullMQ, each job is added atomically, the batch as a whole is not; ids
+   * follow the input order.
+   */
   async addBulk(
     jobs: { name: NameType; data: DataType; opts?: JobsOptions }[],
   ): Promise<Job<DataType, ResultType, NameType>[]> {
     if (!Array.isArray(jobs)) {
       throw new TypeError('addBulk expects an array of jobs');
     }
-    const prepared = jobs.map((j) => {
+    const n = jobs.length;
+    const prepared = new Array<PreparedJob>(n);
+    for (let i = 0; i < n; i++) {
+      const j = jobs[i];
       if (j === null || typeof j !== 'object') throw new TypeError('each job must be an object');
-      return this.prepareJob(j.name, j.data, j.opts);
-    });
-    const q = await this.nativeQueue;
-    const added = await native(q.addJobs(prepared.map((p) => p.native)));
-    return added.map((a, i) => {
-      const { merged, timestamp } = prepared[i];
-      const job = new Job<DataType, ResultType, NameType>(this, jobs[i].name, jobs[i].data, {
-        ...merged,
-        timestamp,
-      }, a.id);
-      return job;
-    });
+      prepared[i] = this.prepareJob(j.name, j.data, j.opts);
+    }
+    if (n === 0) return [];
+    const texts: string[] = [];
+    for (let start = 0; start < n; start += ADD_PIECE) {
+      texts.push(Queue.batchText(prepared, start, Math.min(start + ADD_PIECE, n)));
+    }
+    const handle = this.nativeNow();
+    const q = handle instanceof Promise ? await handle : handle;
+    const out = new Array<Job<DataType, ResultType, NameType>>(n);
+    const pieces = texts.map((text, k) =>
+      Queue.sendBatch(q, text).then((ids) => {
+        // Built as each piece comes back, while Redis adds the next ones.
+        const base = k * ADD_PIECE;
+        for (let i = 0; i < ids.length; i++) out[base + i] = this.newJob(prepared[base + i], ids[i]);
+      }),
+    );
+    // The first failure in input order wins, as when one call added them all.
+    for (const settled of await Promise.allSettled(pieces)) {
+      if (settled.status === 'rejected') throw settled.reason;
+    }
+    return out;
   }
 
   /** Reads a job; undefined when it does not exist. */

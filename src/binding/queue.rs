@@ -2,37 +2,24 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use serde_json::{Map, Value};
 
 use super::convert::{BindingConnectionOptions, BindingFetched, BindingRawJob};
+use super::error::IntoNapi;
+use super::queue_api::BindingQueueMeta;
 use super::worker::BindingFinish;
 use crate::engine::active::{FetchSettings, Finish};
-use super::error::{invalid, IntoNapi};
-use super::queue_api::BindingQueueMeta;
 use crate::engine::control::QueueMeta;
-use crate::engine::job::NewJob;
-use crate::engine::queue::{now_ms, Queue};
+use crate::engine::adder::{ids_json, Adder};
+use crate::engine::queue::Queue;
 
-#[napi(object)]
-pub struct BindingNewJob {
-    pub name: String,
-    /// JSON text of the data.
-    pub data: String,
-    /// JSON text of the options (public names, after defaults).
-    pub opts: String,
-    /// Client time of the add.
-    pub timestamp: Option<i64>,
-}
-
-#[napi(object)]
-pub struct BindingAdded {
-    pub id: String,
-    pub duplicated: bool,
-}
+/// Gives the ids' JSON to the promise of `addJobs`, on the JS thread.
+type IdsResolver = Box<dyn FnOnce(Env) -> Result<String> + Send>;
 
 #[napi]
 pub struct BindingQueue {
     pub(crate) queue: Queue,
+    /// Sends this queue's adds in call order, pipelined.
+    adder: Adder,
 }
 
 /// Connects and returns the native handle of a queue; with `meta` (a
@@ -47,36 +34,32 @@ pub async fn open_queue(
     super::init_logging();
     let meta = meta.map(QueueMeta::from);
     let queue = Queue::open(connection.into(), &prefix, &name, meta.as_ref()).await.napi()?;
-    Ok(BindingQueue { queue })
-}
-
-fn parse_opts(json: &str) -> Result<Map<String, Value>> {
-    match serde_json::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(invalid("job options must be an object")),
-        Err(e) => Err(invalid(format!("job options are not valid JSON: {e}"))),
-    }
+    let adder = Adder::start(queue.clone());
+    Ok(BindingQueue { queue, adder })
 }
 
 #[napi]
 impl BindingQueue {
-    /// Adds jobs in one round trip; ids in input order.
-    #[napi]
-    pub async fn add_jobs(&self, jobs: Vec<BindingNewJob>) -> Result<Vec<BindingAdded>> {
-        let now = now_ms();
-        let jobs = jobs
-            .into_iter()
-            .map(|j| {
-                Ok(NewJob {
-                    name: j.name,
-                    data: j.data,
-                    opts: parse_opts(&j.opts)?,
-                    now: j.timestamp.unwrap_or(now),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let added = self.queue.add_jobs(&jobs).await.napi()?;
-        Ok(added.into_iter().map(|a| BindingAdded { id: a.id, duplicated: a.duplicated }).collect())
+    /// Adds jobs given as the JSON text of `[[name, data, opts, timestamp],
+    /// ...]` (see `JobBatch`); resolves with the JSON text of their ids, in
+    /// input order. One string each way instead of an object per job. The
+    /// batch is queued by this call, behind the batches of earlier calls:
+    /// adds reach Redis in call order, without waiting for each other.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn add_jobs<'env>(&self, env: &'env Env, batch: String) -> Result<Object<'env>> {
+        // Settled straight from the add task: no task per call in between.
+        let (deferred, promise) = env.create_deferred::<String, IdsResolver>()?;
+        self.adder.submit_with(
+            batch,
+            Box::new(move |added| match added.napi() {
+                Ok(added) => {
+                    let ids = ids_json(&added);
+                    deferred.resolve(Box::new(move |_| Ok(ids)));
+                }
+                Err(err) => deferred.reject(err),
+            }),
+        );
+        Ok(promise)
     }
 
     /// Finishes a job held by `token` (a job of this queue, not fetched through

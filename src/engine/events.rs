@@ -25,6 +25,9 @@ use super::keys::QueueKeys;
 use super::queue::Queue;
 use super::reply::as_string;
 
+/// Reply of the `is_finished` pipeline.
+type IsFinishedReply = (bool, Option<f64>, Option<f64>, (Option<String>, Option<String>));
+
 /// BullMQ's default `blockingTimeout` of QueueEvents, in milliseconds.
 pub const DEFAULT_BLOCKING_TIMEOUT_MS: u64 = 10_000;
 /// Most entries one `XREAD` returns (one delivery to the sink).
@@ -388,9 +391,10 @@ impl Queue {
     }
 
     /// Whether job `id` completed or failed, read atomically with its value.
+    /// The reply: EXISTS, the two ZSCOREs, and HMGET returnvalue failedReason.
     pub async fn is_finished(&self, id: &str) -> Result<Finished> {
         let job_key = self.keys.job(id);
-        let (exists, completed, failed, values): (bool, Option<f64>, Option<f64>, (Option<String>, Option<String>)) =
+        let (exists, completed, failed, values): IsFinishedReply =
             redis::pipe()
                 .atomic()
                 .exists(&job_key)
@@ -595,7 +599,7 @@ mod tests {
         }
         let removed = q.trim_events(10).await.unwrap();
         let len: i64 = redis::cmd("XLEN").arg(&key).query_async(&mut c).await.unwrap();
-        assert!(removed > 0 && len < 500 && len >= 10, "removed {removed}, left {len}");
+        assert!(removed > 0 && (10..500).contains(&len), "removed {removed}, left {len}");
         assert_eq!(removed + len, 500);
         assert!(q.trim_events(-1).await.is_err());
     }

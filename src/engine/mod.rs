@@ -1,6 +1,7 @@
 //! The engine: pure Rust, no napi. Everything that talks to Redis.
 
 pub mod active;
+pub mod adder;
 pub mod backoff;
 pub mod cancel;
 pub mod connection;

@@ -1,14 +1,18 @@
 //! A queue handle: its keys and the shared command connection. Producer
 //! operations live here; operations on active jobs are in `active.rs`.
 
-use redis::Value;
+use redis::{Cmd, Value};
 
 use super::connection::{Commands, Connection};
 use super::error::{EngineError, Result};
-use super::job::{NewJob, RawJob};
+use super::job::{JobToAdd, NewJob, RawJob};
 use super::keys::QueueKeys;
-use super::reply::{as_int, as_string};
+use super::reply::as_int;
 use super::scripts;
+
+/// Jobs per call of the add script: a long addBulk becomes several calls
+/// (sent together), so that Redis never runs one script for long.
+pub const ADD_CHUNK: usize = 1000;
 
 /// Result of adding one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,51 +62,162 @@ impl Queue {
         inv
     }
 
-    /// Adds jobs in one script call; the result is in input order.
+    /// Adds jobs (options given in their public form); the result is in input
+    /// order.
     pub async fn add_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Added>> {
+        let opts = jobs.iter().map(NewJob::stored_opts).collect::<Result<Vec<_>>>()?;
+        let to_add: Vec<JobToAdd<'_>> =
+            jobs.iter().zip(&opts).map(|(j, o)| JobToAdd::new(&j.name, &j.data, j.now, o)).collect();
+        self.add(&to_add).await
+    }
+
+    /// Adds jobs with one script call per [`ADD_CHUNK`] jobs, the calls sent
+    /// together in one pipeline; the result is in input order. Like BullMQ's
+    /// addBulk, each call is atomic and the whole is not. The first job that
+    /// could not be added (missing parent, parent that cannot be replaced)
+    /// makes the result an error; the others are added all the same.
+    pub async fn add(&self, jobs: &[JobToAdd<'_>]) -> Result<Vec<Added>> {
+        self.add_each(jobs).await?.into_iter().collect()
+    }
+
+    /// As [`Queue::add`], with what became of each job: its id, or the error
+    /// that kept it out. The outer error is a failed call (Redis, connection).
+    pub async fn add_each(&self, jobs: &[JobToAdd<'_>]) -> Result<Vec<Result<Added>>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let mut inv = self.script(&scripts::ADD_JOBS);
-        inv.arg(jobs.len());
-        for job in jobs {
-            let p = job.prepare()?;
-            inv.arg(p.custom_id)
-                .arg(p.name)
-                .arg(p.timestamp)
-                .arg(p.data)
-                .arg(p.stored_opts)
-                .arg(p.delay)
-                .arg(p.priority)
-                .arg(if p.lifo { "1" } else { "0" })
-                .arg(p.parent_key)
-                .arg(p.parent);
-        }
-        let reply: Vec<Value> = inv.invoke_async(&mut self.cmd()).await?;
+        let script = &*scripts::ADD_JOBS;
+        let cmds: Vec<Cmd> = jobs.chunks(ADD_CHUNK).map(|chunk| self.add_cmd(script, chunk)).collect();
+        let replies = self.eval_all(script, cmds).await?;
         let mut out = Vec::with_capacity(jobs.len());
-        for (i, pair) in reply.chunks(2).enumerate() {
-            if let Value::Int(code) = pair[0] {
-                if code < 0 {
-                    let parent = jobs[i]
-                        .opts
-                        .get("parent")
-                        .map(|p| {
-                            format!(
-                                "{}:{}",
-                                p.get("queue").and_then(|v| v.as_str()).unwrap_or_default(),
-                                p.get("id").and_then(|v| v.as_str()).unwrap_or_default()
-                            )
-                        })
-                        .unwrap_or_default();
-                    return Err(EngineError::from_code(code, &parent, "addJob", ""));
+        for (chunk, reply) in jobs.chunks(ADD_CHUNK).zip(replies) {
+            let unexpected = || EngineError::invalid("unexpected reply from the add script");
+            let Value::Array(items) = reply.extract_error()? else {
+                return Err(unexpected());
+            };
+            let base = items.first().and_then(as_int).ok_or_else(unexpected)?;
+            let mut marks = items[1..].chunks(2).map(|m| (as_int(&m[0]), m.get(1).and_then(as_int)));
+            let mut next_mark = marks.next();
+            let mut taken = 0;
+            for (i, job) in chunk.iter().enumerate() {
+                let code = match next_mark {
+                    Some((Some(at), Some(code))) if at == i as i64 + 1 => {
+                        next_mark = marks.next();
+                        code
+                    }
+                    _ => 0,
+                };
+                if code != -5 {
+                    taken += 1;
                 }
+                if code < 0 {
+                    out.push(Err(EngineError::from_code(code, &job.opts.parent_key, "addJob", "")));
+                    continue;
+                }
+                let id = if job.opts.custom_id.is_empty() {
+                    (base + taken).to_string()
+                } else {
+                    job.opts.custom_id.clone()
+                };
+                out.push(Ok(Added { id, duplicated: code == 1 }));
             }
-            out.push(Added {
-                id: as_string(&pair[0]).unwrap_or_default(),
-                duplicated: as_int(&pair[1]) == Some(1),
-            });
         }
         Ok(out)
+    }
+
+    /// Loads the add script into Redis' script cache.
+    pub async fn load_add_script(&self) -> Result<()> {
+        scripts::ADD_JOBS.load_async(&mut self.cmd()).await?;
+        Ok(())
+    }
+
+    /// The EVALSHA of the add script for one chunk of jobs, written straight
+    /// into one command buffer (see lua/addJobs.lua for the layout).
+    fn add_cmd(&self, script: &redis::Script, jobs: &[JobToAdd<'_>]) -> Cmd {
+        let meta = self.keys.key("meta");
+        let base = self.keys.base();
+        let mut bytes = 64 + meta.len() + base.len();
+        for j in jobs {
+            let o = j.opts;
+            bytes += 48 + j.name.len() + j.data.len() + o.json.len();
+            bytes += o.custom_id.len() + o.parent_key.len() + o.parent.len();
+        }
+        let mut cmd = Cmd::with_capacity(5 + jobs.len() * 6, bytes);
+        cmd.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(meta).arg(base).arg(jobs.len());
+        for j in jobs {
+            let o = j.opts;
+            let mut flags = [0u8; 5];
+            let mut n = 0;
+            for (on, flag) in [
+                (!o.custom_id.is_empty(), b'c'),
+                (o.delay > 0, b'd'),
+                (o.priority != 0, b'p'),
+                (!o.parent_key.is_empty(), b'r'),
+                (o.lifo, b'l'),
+            ] {
+                if on {
+                    flags[n] = flag;
+                    n += 1;
+                }
+            }
+            cmd.arg(&flags[..n]).arg(j.name).arg(j.data).arg(&o.json).arg(j.timestamp);
+            if !o.custom_id.is_empty() {
+                cmd.arg(&o.custom_id);
+            }
+            if o.delay > 0 {
+                cmd.arg(o.delay);
+            }
+            if o.priority != 0 {
+                cmd.arg(o.priority);
+            }
+            if !o.parent_key.is_empty() {
+                cmd.arg(&o.parent_key).arg(&o.parent);
+            }
+        }
+        cmd
+    }
+
+    /// Sends EVALSHA commands of `script` (one, or several in one pipeline)
+    /// and returns their replies in order, each possibly a server error. The
+    /// commands Redis answered NOSCRIPT (a restarted or flushed server) are
+    /// sent again once the script is loaded.
+    async fn eval_all(&self, script: &redis::Script, cmds: Vec<Cmd>) -> Result<Vec<Value>> {
+        let mut conn = self.cmd();
+        let noscript = |v: &Value| {
+            matches!(v, Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript))
+        };
+        if cmds.len() == 1 {
+            let cmd = &cmds[0];
+            return match cmd.query_async::<Value>(&mut conn).await {
+                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                    script.load_async(&mut conn).await?;
+                    Ok(vec![cmd.query_async::<Value>(&mut conn).await?])
+                }
+                Err(e) => Err(e.into()),
+                Ok(v) => Ok(vec![v]),
+            };
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for cmd in cmds {
+            pipe.add_command(cmd);
+        }
+        let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+        let missing: Vec<usize> = (0..replies.len()).filter(|&i| noscript(&replies[i])).collect();
+        if !missing.is_empty() {
+            script.load_async(&mut conn).await?;
+            let all: Vec<&Cmd> = pipe.cmd_iter().collect();
+            let mut again = redis::pipe();
+            again.ignore_errors();
+            for &i in &missing {
+                again.add_command(all[i].clone());
+            }
+            let retried: Vec<Value> = again.query_async(&mut conn).await?;
+            for (i, v) in missing.into_iter().zip(retried) {
+                replies[i] = v;
+            }
+        }
+        Ok(replies)
     }
 
     /// The job hash, or `None` when the job does not exist.
@@ -191,5 +306,137 @@ mod tests {
         let mut c = raw(&q).await;
         let len: i64 = redis::cmd("LLEN").arg(q.keys().key("wait")).query_async(&mut c).await.unwrap();
         assert_eq!(len, 1);
+    }
+
+    /// Every key of a queue, read into comparable text (stream entries
+    /// without their ids).
+    async fn dump(q: &Queue) -> Vec<(String, String)> {
+        let mut c = raw(q).await;
+        let base = q.keys().base().to_string();
+        let mut keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{base}*")).query_async(&mut c).await.unwrap();
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut c).await.unwrap();
+            let value = match kind.as_str() {
+                "hash" => {
+                    let mut h: Vec<(String, String)> =
+                        redis::cmd("HGETALL").arg(&key).query_async(&mut c).await.unwrap();
+                    h.sort();
+                    format!("{h:?}")
+                }
+                "list" => format!(
+                    "{:?}",
+                    redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async::<Vec<String>>(&mut c).await.unwrap()
+                ),
+                "zset" => format!(
+                    "{:?}",
+                    redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query_async::<Vec<(String, String)>>(&mut c)
+                        .await
+                        .unwrap()
+                ),
+                "stream" => format!("{:?}", crate::engine::test_support::stream_entries(q).await),
+                _ => redis::cmd("GET").arg(&key).query_async::<String>(&mut c).await.unwrap(),
+            };
+            out.push((key[base.len()..].to_string(), value));
+        }
+        out
+    }
+
+    fn mixed_jobs() -> Vec<NewJob> {
+        [
+            json!({}),
+            json!({"lifo": true}),
+            json!({"priority": 3}),
+            json!({"delay": 1000}),
+            json!({"jobId": "c1", "attempts": 2}),
+            json!({"jobId": "c1"}),
+            json!({"removeOnComplete": true}),
+            json!({"lifo": true}),
+            json!({"priority": 1}),
+            json!({"delay": 1000}),
+            json!({}),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| NewJob { name: format!("j{i}"), data: format!("{{\"i\":{i}}}"), ..job(o) })
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn one_call_leaves_what_adding_one_by_one_leaves() {
+        let jobs = mixed_jobs();
+        let bulk = test_queue("same").await;
+        let single = Queue::new(bulk.connection().clone(), "bull", &format!("{}-1", bulk.keys().name()));
+        let together = bulk.add_jobs(&jobs).await.unwrap();
+        let mut one_by_one = Vec::new();
+        for j in &jobs {
+            one_by_one.extend(single.add_jobs(std::slice::from_ref(j)).await.unwrap());
+        }
+        assert_eq!(together, one_by_one);
+        assert_eq!(together[5], Added { id: "c1".into(), duplicated: true });
+        assert_eq!(dump(&bulk).await, dump(&single).await);
+    }
+
+    #[tokio::test]
+    async fn long_adds_are_split_into_calls_and_keep_the_input_order() {
+        let q = test_queue("long").await;
+        let n = ADD_CHUNK * 2 + 7;
+        let jobs: Vec<NewJob> = (0..n).map(|_| job(json!({}))).collect();
+        // A flushed script cache is loaded again, for every call of the pipeline.
+        let mut c = raw(&q).await;
+        redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut c).await.unwrap();
+        let added = q.add_jobs(&jobs).await.unwrap();
+        let ids: Vec<String> = added.iter().map(|a| a.id.clone()).collect();
+        assert_eq!(ids, (1..=n).map(|i| i.to_string()).collect::<Vec<_>>());
+        let wait: Vec<String> =
+            redis::cmd("LRANGE").arg(q.keys().key("wait")).arg(0).arg(-1).query_async(&mut c).await.unwrap();
+        assert_eq!(wait, ids.iter().rev().cloned().collect::<Vec<_>>());
+        let counter: i64 = redis::cmd("GET").arg(q.keys().key("id")).query_async(&mut c).await.unwrap();
+        assert_eq!(counter, n as i64);
+    }
+
+    #[tokio::test]
+    async fn a_job_with_a_missing_parent_fails_the_add_and_takes_no_id() {
+        let q = test_queue("orphan").await;
+        let parent = json!({"id": "nope", "queue": q.keys().qualified_name()});
+        let err = q.add_jobs(&[job(json!({})), job(json!({"parent": parent})), job(json!({}))]).await.unwrap_err();
+        assert_eq!(err.code, -5);
+        assert_eq!(err.message, format!("Missing key for parent job {}:nope. addJob", q.keys().qualified_name()));
+        // The other jobs are added, with consecutive ids.
+        let mut c = raw(&q).await;
+        let wait: Vec<String> =
+            redis::cmd("LRANGE").arg(q.keys().key("wait")).arg(0).arg(-1).query_async(&mut c).await.unwrap();
+        assert_eq!(wait, vec!["2", "1"]);
+        let counter: i64 = redis::cmd("GET").arg(q.keys().key("id")).query_async(&mut c).await.unwrap();
+        assert_eq!(counter, 2);
+    }
+
+    #[tokio::test]
+    async fn the_events_stream_is_trimmed_as_after_each_event() {
+        let q = test_queue("trim").await;
+        let mut c = raw(&q).await;
+        let events = q.keys().key("events");
+        // A stream far over a lowered limit: more than one XTRIM can remove.
+        let mut fill = redis::pipe();
+        for i in 0..30_000 {
+            fill.cmd("XADD").arg(&events).arg("*").arg("f").arg(i).ignore();
+        }
+        fill.query_async::<()>(&mut c).await.unwrap();
+        redis::cmd("HSET").arg(q.keys().key("meta")).arg("opts.maxLenEvents").arg(1000).query_async::<()>(&mut c).await.unwrap();
+        let jobs: Vec<NewJob> = (0..10).map(|_| job(json!({}))).collect();
+        q.add_jobs(&jobs).await.unwrap();
+        let len: usize = redis::cmd("XLEN").arg(&events).query_async(&mut c).await.unwrap();
+        // Whole nodes of 100 entries go: between the limit and one node more.
+        assert!((1000..1100).contains(&len), "{len} events left");
+        let last: Vec<(String, Vec<String>)> =
+            redis::cmd("XREVRANGE").arg(&events).arg("+").arg("-").arg("COUNT").arg(1).query_async(&mut c).await.unwrap();
+        assert_eq!(last[0].1, vec!["event", "waiting", "jobId", "10"]);
     }
 }

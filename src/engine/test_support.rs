@@ -16,10 +16,12 @@ fn start_server() -> String {
     // A watchdog shell stops the server once this test process is gone.
     let script = format!(
         "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --dir {dir} >/dev/null & \
-         R=$!; while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; kill $R",
+         R=$!; while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; kill $R; wait $R; rm -rf {dir}",
         dir = dir.display(),
         pid = std::process::id()
     );
+    // The watchdog outlives this process on purpose; it is never waited for.
+    #[allow(clippy::zombie_processes)]
     std::process::Command::new("sh").arg("-c").arg(script).spawn().expect("start redis-server");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

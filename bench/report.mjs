@@ -1,0 +1,240 @@
+// Turns the runs of bench/index.mjs into the Markdown report printed on the
+// console and written to bench/RESULTS.md: machine facts, the targets (met /
+// not met, with the distance), and one table per group with ours, bullmq and
+// the ratio ours/bullmq for every scenario.
+
+const METRICS = ['opsPerSec', 'redisUsPerJob', 'clientUsPerJob', 'peakRssMB', 'p50Ms', 'p99Ms', 'rssEarlyMB'];
+
+export function median(values) {
+  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Medians of one implementation's runs, or its n/a / error status. */
+function summarize(runs) {
+  const ok = runs.filter((r) => !r.na && !r.error);
+  if (ok.length === 0) {
+    const na = runs.find((r) => r.na);
+    if (na) return { na: na.na };
+    const err = runs.find((r) => r.error);
+    return { error: err ? err.error.split('\n')[0] : 'not run' };
+  }
+  const out = { runs: ok };
+  for (const m of METRICS) out[m] = median(ok.map((r) => r[m]));
+  return out;
+}
+
+const int = (n) => Math.round(n).toLocaleString('en-US');
+const dec = (n, d = 1) => (n === undefined ? '–' : n.toFixed(d));
+const kilo = (n) => (n >= 10000 ? `${Math.round(n / 1000)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : `${Math.round(n)}`);
+const ratio = (a, b) => (a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
+
+function statusCell(s) {
+  if (s.na) return 'n/a (not implemented)';
+  return `error: ${s.error}`;
+}
+
+/**
+ * A Markdown table with, per scenario, a row for ours, one for bullmq and
+ * one for the ratio ours/bullmq. Each column: title, alignment, the cell of
+ * one implementation's medians, and the metric its ratio is of (none: no
+ * ratio; bold: the column the scenario is about).
+ */
+function table(list, sums, columns) {
+  const rows = [
+    `| Scenario | | ${columns.map((c) => c.title).join(' | ')} |`,
+    `|---|---|${columns.map((c) => (c.align === 'left' ? '---' : '--:')).join('|')}|`,
+  ];
+  for (const s of list) {
+    const { ours, bullmq } = sums.get(s.id);
+    const line = (name, x) => {
+      const head = `| ${name === 'ours' ? s.label : ''} | ${name} |`;
+      if (x.na || x.error) return `${head} ${statusCell(x)} |${' |'.repeat(columns.length - 1)}`;
+      return `${head} ${columns.map((c) => c.cell(x)).join(' | ')} |`;
+    };
+    rows.push(line('ours', ours), line('bullmq', bullmq));
+    if (!ours.na && !ours.error && !bullmq.na && !bullmq.error) {
+      const cells = columns.map((c) => {
+        if (!c.metric) return '';
+        const r = ratio(ours[c.metric], bullmq[c.metric]);
+        return c.bold ? `**${r}**` : r;
+      });
+      rows.push(`| | **ours/bullmq** | ${cells.join(' | ')} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+const perRound = (metric, fmt) => (x) => x.runs.map((r) => fmt(r[metric])).join(' / ');
+const cpuColumns = [
+  { title: 'Redis µs/job', cell: (x) => dec(x.redisUsPerJob), metric: 'redisUsPerJob' },
+  { title: 'client µs/job', cell: (x) => dec(x.clientUsPerJob), metric: 'clientUsPerJob' },
+];
+
+function throughputTable(list, sums) {
+  return table(list, sums, [
+    { title: 'jobs/s', cell: (x) => int(x.opsPerSec), metric: 'opsPerSec', bold: true },
+    { title: 'per round', align: 'left', cell: perRound('opsPerSec', kilo) },
+    ...cpuColumns,
+    { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB' },
+  ]);
+}
+
+function latencyTable(list, sums) {
+  return table(list, sums, [
+    { title: 'p50 ms', cell: (x) => dec(x.p50Ms, 2), metric: 'p50Ms' },
+    { title: 'p99 ms', cell: (x) => dec(x.p99Ms, 2), metric: 'p99Ms', bold: true },
+    { title: 'p99 per round', align: 'left', cell: perRound('p99Ms', (v) => dec(v, 2)) },
+    ...cpuColumns,
+    { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB' },
+  ]);
+}
+
+function memoryTable(list, sums) {
+  return table(list, sums, [
+    { title: 'jobs/s', cell: (x) => int(x.opsPerSec), metric: 'opsPerSec' },
+    { title: 'RSS MB, first 20% of jobs', cell: (x) => dec(x.rssEarlyMB, 0), metric: 'rssEarlyMB' },
+    { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB', bold: true },
+    ...cpuColumns,
+  ]);
+}
+
+/** One line per target of the speed issue: met / not met and by how much. */
+function targets(sums) {
+  const lines = [];
+  const get = (id) => sums.get(id);
+  const unavailable = (id, what) => {
+    const s = get(id);
+    if (!s) return `not measured (${what} not run)`;
+    for (const impl of ['ours', 'bullmq']) {
+      if (s[impl].na) return `not measured: ${impl === 'ours' ? 'our' : "bullmq's"} Worker has no processor yet (${s[impl].na})`;
+      if (s[impl].error) return `not measured: ${impl} failed (${s[impl].error})`;
+    }
+    return undefined;
+  };
+  const speedup = (id, what, want) => {
+    const missing = unavailable(id, what);
+    if (missing) return `${what}: at least ${want}× bullmq — ${missing}`;
+    const { ours, bullmq } = get(id);
+    const r = ours.opsPerSec / bullmq.opsPerSec;
+    const verdict = r >= want ? 'met' : `NOT met, ${(want / r).toFixed(2)}× short`;
+    return `${what}: at least ${want}× bullmq — ${verdict}: ${r.toFixed(2)}× (${int(ours.opsPerSec)} vs ${int(bullmq.opsPerSec)} jobs/s)`;
+  };
+  const ceiling = (id, what, max) => {
+    const missing = unavailable(id, what);
+    if (missing) return `${what}: at most ${max} µs — ${missing}`;
+    const { ours, bullmq } = get(id);
+    const v = ours.redisUsPerJob;
+    const verdict = v <= max ? 'met' : `NOT met, ${(v - max).toFixed(1)} µs over`;
+    return `${what}: at most ${max} µs — ${verdict}: ${v.toFixed(1)} µs (bullmq ${bullmq.redisUsPerJob.toFixed(1)} µs)`;
+  };
+  lines.push(speedup('worker-c100-x1', 'Worker c=100 (1 instance)', 3));
+  lines.push(speedup('worker-c1-x1', 'Worker c=1 (1 instance)', 2));
+  lines.push(speedup('addBulk', 'addBulk', 4));
+  lines.push(ceiling('worker-c100-x1', 'Redis CPU per processed job (Worker c=100)', 12));
+  lines.push(ceiling('addBulk', 'Redis CPU per added job (addBulk)', 6));
+  for (const id of ['add-1', 'add-100']) {
+    if (get(id) && !unavailable(id, id)) {
+      const { ours, bullmq } = get(id);
+      lines.push(
+        `(for reference) Redis CPU per added job, ${id === 'add-1' ? 'add one at a time' : 'add 100 in flight'}: ${ours.redisUsPerJob.toFixed(1)} µs (bullmq ${bullmq.redisUsPerJob.toFixed(1)} µs)`,
+      );
+    }
+  }
+  {
+    const what = 'Pick-up latency p99 no worse than bullmq';
+    const missing = unavailable('latency', 'latency');
+    if (missing) lines.push(`${what} — ${missing}`);
+    else {
+      const { ours, bullmq } = get('latency');
+      const verdict = ours.p99Ms <= bullmq.p99Ms ? 'met' : `NOT met, ${(ours.p99Ms - bullmq.p99Ms).toFixed(2)} ms worse`;
+      lines.push(`${what} — ${verdict}: ${ours.p99Ms.toFixed(2)} ms vs ${bullmq.p99Ms.toFixed(2)} ms (p50 ${ours.p50Ms.toFixed(2)} vs ${bullmq.p50Ms.toFixed(2)} ms)`);
+    }
+  }
+  {
+    const what = 'Memory flat with the backlog at concurrency 1,000';
+    const missing = unavailable('memory', 'memory');
+    if (missing) lines.push(`${what} — ${missing}`);
+    else {
+      const { ours, bullmq } = get('memory');
+      const small = get('worker-c1000-x1');
+      const checks = [];
+      let ok = ours.peakRssMB <= ours.rssEarlyMB * 1.25;
+      checks.push(`peak ${ours.peakRssMB.toFixed(0)} MB vs ${ours.rssEarlyMB.toFixed(0)} MB during the first 20% of jobs`);
+      if (small && !small.ours.na && !small.ours.error) {
+        ok = ok && ours.peakRssMB <= small.ours.peakRssMB * 1.25;
+        checks.push(`vs ${small.ours.peakRssMB.toFixed(0)} MB peak with the smaller backlog of the Worker c=1,000 row`);
+      }
+      lines.push(
+        `${what} (peak within 1.25× of the early RSS and of the small-backlog run) — ${ok ? 'met' : 'NOT met'}: ours ${checks.join(', ')}; bullmq peak ${bullmq.peakRssMB.toFixed(0)} MB`,
+      );
+    }
+  }
+  return lines.map((l) => `- ${l}`).join('\n');
+}
+
+export function renderReport({ facts, command, list, results, rounds, quick }) {
+  const sums = new Map();
+  for (const s of list) {
+    const r = results.get(s.id);
+    sums.set(s.id, { ours: summarize(r.ours), bullmq: summarize(r.bullmq) });
+  }
+  const load = (l) => l.map((x) => x.toFixed(2)).join(' / ');
+  const groups = [
+    ['Adding jobs', 'add', throughputTable],
+    ['Processing: no-op Worker', 'worker', throughputTable],
+    ['Pick-up latency (add → processor called, idle worker)', 'latency', latencyTable],
+    ['Memory', 'memory', memoryTable],
+  ];
+  const out = [];
+  out.push('# Benchmark results');
+  out.push('');
+  out.push(
+    `bullmq-native ${facts.ours} (commit ${facts.commit}, native build: ${facts.build}) against the official bullmq ${facts.bullmq}, ` +
+      `on the same Redis in the same run.${quick ? ' **Quick run**: fewer jobs, not representative.' : ''}`,
+  );
+  out.push('');
+  out.push('| | |');
+  out.push('|---|---|');
+  out.push(`| Command | \`${command}\` |`);
+  out.push(`| Date | ${facts.date} |`);
+  out.push(`| CPU | ${facts.cpu}, ${facts.nproc} cores (nproc), ${facts.memGB.toFixed(1)} GB RAM |`);
+  out.push(`| Redis | ${facts.redis}, loopback, no persistence |`);
+  out.push(`| Node | ${facts.node} |`);
+  out.push(`| Load average (1 / 5 / 15 min) | before ${load(facts.loadBefore)}, after ${load(facts.loadAfter)} |`);
+  out.push(`| Rounds | ${rounds} per implementation, alternating which goes first; medians shown |`);
+  out.push(`| Runtime | ${facts.minutes.toFixed(1)} min |`);
+  out.push('');
+  out.push(
+    'Every run is a fresh Node process loading one implementation; Redis CPU is the `INFO cpu` delta ' +
+      '(used_cpu_user + used_cpu_sys) around the timed part, client CPU is `process.cpuUsage()` of the ' +
+      'process (all its threads), peak RSS is `process.resourceUsage().maxRSS`. Redis is emptied between runs. ' +
+      'Worker runs process jobs added beforehand by a separate process of the same implementation. ' +
+      'A load average near or above the core count means other work shared the machine and the figures are noisy.',
+  );
+  const busy = Math.max(facts.loadBefore[0], facts.loadAfter[0]);
+  if (busy >= facts.nproc * 0.75) {
+    out.push('');
+    out.push(
+      `**Note: the machine was busy** (1-minute load average up to ${busy.toFixed(2)} on ${facts.nproc} cores): ` +
+        'other processes shared the CPUs during this run, so absolute figures are lower and noisier than on an idle ' +
+        'machine. Both implementations ran under the same conditions, alternating, so the ratios are the figures to read.',
+    );
+  }
+  out.push('');
+  out.push('## Targets (ours against bullmq, same run)');
+  out.push('');
+  out.push(targets(sums));
+  for (const [title, group, render] of groups) {
+    const inGroup = list.filter((s) => s.group === group);
+    if (inGroup.length === 0) continue;
+    out.push('');
+    out.push(`## ${title}`);
+    out.push('');
+    out.push(render(inGroup, sums));
+  }
+  out.push('');
+  return out.join('\n');
+}

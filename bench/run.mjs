@@ -1,0 +1,306 @@
+// One measured run: a fresh Node process that loads ONE implementation (ours
+// or the official bullmq), runs one scenario through the public API with the
+// defaults a user would have, and prints one `RESULT {json}` line.
+//
+// Usage (done by bench/index.mjs): node bench/run.mjs '<json spec>'
+//   spec = { impl: 'ours' | 'bullmq', scenario, url, prefix, queue, params }
+//
+// Client CPU is process.cpuUsage() (all threads of this process, so our tokio
+// threads count), Redis CPU is the INFO cpu delta (used_cpu_user +
+// used_cpu_sys) around the timed part, peak RSS is resourceUsage().maxRSS.
+import { performance } from 'node:perf_hooks';
+
+import { Resp } from './resp.mjs';
+
+const spec = JSON.parse(process.argv[2]);
+const { impl, scenario, url, prefix, queue: queueName, params } = spec;
+const u = new URL(url);
+const connection = { host: u.hostname, port: Number(u.port) };
+if (u.password) connection.password = decodeURIComponent(u.password);
+if (u.username) connection.username = decodeURIComponent(u.username);
+const db = u.pathname.replace('/', '');
+if (db) connection.db = Number(db);
+
+const lib = impl === 'ours' ? await import('bullmq-native') : await import('bullmq');
+const { Queue, Worker } = lib;
+
+/** A small, typical payload. */
+const payload = (i) => ({ index: i, email: `user${i}@example.com`, template: 'welcome', locale: 'en' });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class NotImplemented extends Error {}
+
+/** A no-op Worker through BullMQ's API; a constructor that refuses a processor means "not implemented". */
+function newWorker(name, processor, opts) {
+  try {
+    return new Worker(name, processor, { connection, prefix, ...opts });
+  } catch (err) {
+    throw new NotImplemented(`Worker with a processor throws: ${err.message}`);
+  }
+}
+
+/** Runs `fn` as the timed part; Redis and client CPU are measured around it. */
+async function measure(redis, jobs, fn) {
+  const r0 = await redis.cpuSeconds();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const extra = await fn();
+  const t1 = performance.now();
+  const c1 = process.cpuUsage(c0);
+  const r1 = await redis.cpuSeconds();
+  const seconds = (t1 - t0) / 1000;
+  return {
+    jobs,
+    seconds,
+    opsPerSec: jobs / seconds,
+    redisUsPerJob: ((r1 - r0) * 1e6) / jobs,
+    clientUsPerJob: (c1.user + c1.system) / jobs,
+    ...extra,
+  };
+}
+
+function newQueue(name) {
+  return new Queue(name, { connection, prefix });
+}
+
+async function addBulkJobs(queue, from, count, batch) {
+  for (let start = from; start < from + count; start += batch) {
+    const n = Math.min(batch, from + count - start);
+    const jobs = new Array(n);
+    for (let k = 0; k < n; k++) jobs[k] = { name: 'job', data: payload(start + k) };
+    await queue.addBulk(jobs);
+  }
+}
+
+async function addJobs(queue, from, count, inFlight) {
+  let next = from;
+  const end = from + count;
+  const lane = async () => {
+    while (next < end) {
+      const i = next++;
+      await queue.add('job', payload(i));
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
+}
+
+/** addBulk / add sequential / add with N in flight. */
+async function runAdd(redis) {
+  const queue = newQueue(queueName);
+  await queue.waitUntilReady();
+  const { mode, jobs, batch = 1000, inFlight = 1, warm } = params;
+  const go = (from, count) =>
+    mode === 'bulk' ? addBulkJobs(queue, from, count, batch) : addJobs(queue, from, count, inFlight);
+  await go(0, warm);
+  const result = await measure(redis, jobs, () => go(warm, jobs));
+  await queue.close();
+  return result;
+}
+
+/** Untimed: fills queues (each { queue, jobs }) with addBulk batches of 1,000. */
+async function runFill() {
+  for (const { queue: name, jobs } of params.queues) {
+    const queue = newQueue(name);
+    await addBulkJobs(queue, 0, jobs, 1000);
+    await queue.close();
+  }
+  return {};
+}
+
+/** Closes workers, giving up after a while (a broken worker must not hang the run). */
+async function closeAll(closables) {
+  await Promise.race([Promise.all(closables.map((c) => c.close().catch(() => undefined))), sleep(10000)]);
+}
+
+/**
+ * Starts `instances` no-op workers on `name`; `go()` resolves once `jobs`
+ * 'completed' events were seen. Uses autorun: false + run() when the class has
+ * run() (BullMQ's API), so connecting is not part of the timed part.
+ */
+async function startWorkers(name, jobs, { concurrency, instances }) {
+  const manual = typeof Worker.prototype.run === 'function';
+  const state = { completed: 0, processed: 0, error: undefined };
+  let done;
+  const finished = new Promise((resolve) => {
+    done = resolve;
+  });
+  const workers = [];
+  for (let i = 0; i < instances; i++) {
+    let w;
+    try {
+      w = newWorker(
+        name,
+        async () => {
+          state.processed++;
+        },
+        { concurrency, ...(manual ? { autorun: false } : {}) },
+      );
+    } catch (err) {
+      await closeAll(workers);
+      throw err;
+    }
+    w.on('completed', () => {
+      if (++state.completed === jobs) done();
+    });
+    w.on('error', (err) => {
+      state.error = err;
+    });
+    workers.push(w);
+  }
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  return {
+    state,
+    workers,
+    go() {
+      if (manual) {
+        for (const w of workers) {
+          Promise.resolve()
+            .then(() => w.run())
+            .catch((err) => {
+              state.error = err;
+            });
+        }
+      }
+      return finished;
+    },
+  };
+}
+
+/** Waits for `promise`, or fails as "not implemented" after `ms`. */
+async function probe(promise, ms, state) {
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  const r = await Promise.race([promise, timeout]);
+  clearTimeout(timer);
+  if (r === 'timeout') {
+    const why =
+      state.processed === 0
+        ? 'the processor was never called'
+        : `the processor ran ${state.processed} times but only ${state.completed} 'completed' events came`;
+    throw new NotImplemented(`${why}${state.error ? ` (worker error: ${state.error.message})` : ''}`);
+  }
+}
+
+/**
+ * No-op workers over a pre-filled queue (filled by a separate process, so its
+ * memory is not counted here); first an untimed warm-up on its own queue that
+ * also tells whether the Worker processes at all.
+ */
+async function runWorker(redis) {
+  const { jobs, warm, concurrency, instances, sampleRss } = params;
+  const w0 = await startWorkers(`${queueName}-warm`, warm, { concurrency, instances });
+  try {
+    await probe(w0.go(), 15000, w0.state);
+  } finally {
+    await closeAll(w0.workers);
+  }
+  const ws = await startWorkers(queueName, jobs, { concurrency, instances });
+  let rssEarly = 0;
+  let sampler;
+  if (sampleRss) {
+    sampler = setInterval(() => {
+      if (ws.state.completed < jobs * 0.2) rssEarly = Math.max(rssEarly, process.memoryUsage.rss());
+    }, 50);
+  }
+  const result = await measure(redis, jobs, async () => {
+    await probe(ws.go(), 300000, ws.state);
+  });
+  if (sampler) clearInterval(sampler);
+  await closeAll(ws.workers);
+  if (sampleRss) result.rssEarlyMB = rssEarly / 1048576;
+  return result;
+}
+
+/**
+ * Pick-up latency on an idle worker: one job at a time, from just before
+ * queue.add() to the processor being called, with a pause between jobs so
+ * the worker is back to waiting on Redis.
+ */
+async function runLatency(redis) {
+  const { samples, warm } = params;
+  const queue = newQueue(queueName);
+  await queue.waitUntilReady();
+  let onCall;
+  let onCompleted;
+  const state = { completed: 0, processed: 0, error: undefined };
+  let worker;
+  try {
+    worker = newWorker(
+      queueName,
+      async () => {
+        state.processed++;
+        onCall?.(performance.now());
+      },
+      {},
+    );
+  } catch (err) {
+    await queue.close();
+    throw err;
+  }
+  worker.on('completed', () => {
+    state.completed++;
+    onCompleted?.();
+  });
+  worker.on('error', (err) => {
+    state.error = err;
+  });
+  await worker.waitUntilReady();
+  await sleep(200);
+
+  const one = async (i, timeoutMs) => {
+    const called = new Promise((resolve) => {
+      onCall = resolve;
+    });
+    const completed = new Promise((resolve) => {
+      onCompleted = resolve;
+    });
+    const t0 = performance.now();
+    const added = queue.add('latency', payload(i));
+    added.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
+    await probe(called, timeoutMs, state);
+    const t1 = await called;
+    await added;
+    await probe(completed, timeoutMs, state);
+    return t1 - t0;
+  };
+  try {
+    for (let i = 0; i < warm; i++) {
+      await one(i, i === 0 ? 15000 : 10000);
+      await sleep(5 + Math.random() * 10);
+    }
+    const latencies = [];
+    const result = await measure(redis, samples, async () => {
+      for (let i = 0; i < samples; i++) {
+        await sleep(5 + Math.random() * 20);
+        latencies.push(await one(warm + i, 10000));
+      }
+      return {};
+    });
+    latencies.sort((a, b) => a - b);
+    const pct = (p) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)];
+    result.p50Ms = pct(50);
+    result.p99Ms = pct(99);
+    delete result.opsPerSec;
+    return result;
+  } finally {
+    await closeAll([worker, queue]);
+  }
+}
+
+const scenarios = { add: runAdd, fill: runFill, worker: runWorker, latency: runLatency };
+
+let out;
+let redis;
+try {
+  redis = await Resp.connect(url);
+  const run = scenarios[scenario];
+  if (!run) throw new Error(`unknown scenario ${scenario}`);
+  out = await run(redis);
+  out.peakRssMB = process.resourceUsage().maxRSS / 1024;
+} catch (err) {
+  out = err instanceof NotImplemented ? { na: err.message } : { error: err.stack || String(err) };
+}
+redis?.close();
+process.stdout.write(`RESULT ${JSON.stringify(out)}\n`, () => process.exit(0));
