@@ -8,7 +8,7 @@ use redis::{Cmd, Value};
 use super::error::{EngineError, Result};
 use super::job::RawJob;
 use super::queue::Queue;
-use super::reply::{as_int, as_string, parse_fetch, Fetched};
+use super::reply::{as_string, no_job, parse_fetch, Fetched};
 use super::scripts;
 
 crate::lua_script!(
@@ -228,15 +228,7 @@ fn take_fetch(v: Value) -> Result<Fetch> {
         let id = into_string(std::mem::replace(&mut items[1], Value::Nil));
         return Ok(Fetch::Job(JobText { id, fields }));
     }
-    let limited = as_int(&items[2]).unwrap_or(0);
-    if limited > 0 {
-        return Ok(Fetch::RateLimited(limited));
-    }
-    let next = as_int(&items[3]).unwrap_or(0);
-    if next > 0 {
-        return Ok(Fetch::NextDelayed(next));
-    }
-    Ok(Fetch::Nothing)
+    Ok(no_job(&items).into())
 }
 
 impl Queue {
@@ -341,53 +333,7 @@ mod tests {
 
     use super::*;
     use crate::engine::queue::now_ms;
-    use crate::engine::test_support::{new_job, raw, test_queue};
-
-    /// Every key of the queue with its content, the queue's name replaced by
-    /// `Q` (in keys and values) so two queues can be compared; stream
-    /// entries without their ids, string keys with whether they expire.
-    async fn dump(q: &Queue) -> Vec<(String, Vec<String>)> {
-        let mut c = raw(q).await;
-        let base = q.keys().base().to_string();
-        let name = base.trim_end_matches(':').rsplit(':').next().unwrap().to_string();
-        let norm = |s: &str| s.replace(&name, "Q");
-        let mut keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{base}*")).query_async(&mut c).await.unwrap();
-        keys.sort();
-        let mut out = Vec::new();
-        for key in keys {
-            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut c).await.unwrap();
-            let mut content: Vec<String> = match kind.as_str() {
-                "hash" => {
-                    let mut pairs: Vec<(String, String)> =
-                        redis::cmd("HGETALL").arg(&key).query_async(&mut c).await.unwrap();
-                    pairs.sort();
-                    pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()
-                }
-                "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async(&mut c).await.unwrap(),
-                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut c).await.unwrap(),
-                "set" => {
-                    let mut m: Vec<String> = redis::cmd("SMEMBERS").arg(&key).query_async(&mut c).await.unwrap();
-                    m.sort();
-                    m
-                }
-                "string" => {
-                    let v: String = redis::cmd("GET").arg(&key).query_async(&mut c).await.unwrap();
-                    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut c).await.unwrap();
-                    vec![v, (ttl > 0).to_string()]
-                }
-                "stream" => {
-                    let entries: Vec<(String, Vec<String>)> =
-                        redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut c).await.unwrap();
-                    entries.into_iter().map(|(_, f)| f.join(" ")).collect()
-                }
-                other => panic!("unexpected type {other}"),
-            };
-            content.iter_mut().for_each(|v| *v = norm(v));
-            out.push((norm(&key), content));
-        }
-        out
-    }
+    use crate::engine::test_support::{dump, new_job, raw, test_queue};
 
     /// A fetch result in comparable form.
     fn summary(r: &Result<Fetched>) -> String {

@@ -238,7 +238,7 @@ mod tests {
     use super::*;
     use crate::engine::active::FetchSettings;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{new_job, raw, test_queue};
+    use crate::engine::test_support::{dump, new_job, raw, test_queue};
 
     fn job(opts: serde_json::Value) -> NewJob {
         new_job(opts, 1_700_000_000_000)
@@ -306,47 +306,6 @@ mod tests {
         let mut c = raw(&q).await;
         let len: i64 = redis::cmd("LLEN").arg(q.keys().key("wait")).query_async(&mut c).await.unwrap();
         assert_eq!(len, 1);
-    }
-
-    /// Every key of a queue, read into comparable text (stream entries
-    /// without their ids).
-    async fn dump(q: &Queue) -> Vec<(String, String)> {
-        let mut c = raw(q).await;
-        let base = q.keys().base().to_string();
-        let mut keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{base}*")).query_async(&mut c).await.unwrap();
-        keys.sort();
-        let mut out = Vec::new();
-        for key in keys {
-            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut c).await.unwrap();
-            let value = match kind.as_str() {
-                "hash" => {
-                    let mut h: Vec<(String, String)> =
-                        redis::cmd("HGETALL").arg(&key).query_async(&mut c).await.unwrap();
-                    h.sort();
-                    format!("{h:?}")
-                }
-                "list" => format!(
-                    "{:?}",
-                    redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async::<Vec<String>>(&mut c).await.unwrap()
-                ),
-                "zset" => format!(
-                    "{:?}",
-                    redis::cmd("ZRANGE")
-                        .arg(&key)
-                        .arg(0)
-                        .arg(-1)
-                        .arg("WITHSCORES")
-                        .query_async::<Vec<(String, String)>>(&mut c)
-                        .await
-                        .unwrap()
-                ),
-                "stream" => format!("{:?}", crate::engine::test_support::stream_entries(q).await),
-                _ => redis::cmd("GET").arg(&key).query_async::<String>(&mut c).await.unwrap(),
-            };
-            out.push((key[base.len()..].to_string(), value));
-        }
-        out
     }
 
     fn mixed_jobs() -> Vec<NewJob> {

@@ -55,13 +55,19 @@ pub fn parse_fetch(v: &Value) -> Result<Fetched> {
         let id = as_string(&items[1]).unwrap_or_default();
         return Ok(Fetched::Job(RawJob::from_flat(id, as_strings(&items[0]))));
     }
-    let limited = as_int(&items[2]).unwrap_or(0);
+    Ok(no_job(items))
+}
+
+/// What a 4-element fetch reply without a job says: rate limited, the due
+/// time of the next delayed job, or nothing.
+pub fn no_job(items: &[Value]) -> Fetched {
+    let limited = items.get(2).and_then(as_int).unwrap_or(0);
     if limited > 0 {
-        return Ok(Fetched::RateLimited(limited));
+        return Fetched::RateLimited(limited);
     }
-    let next = as_int(&items[3]).unwrap_or(0);
+    let next = items.get(3).and_then(as_int).unwrap_or(0);
     if next > 0 {
-        return Ok(Fetched::NextDelayed(next));
+        return Fetched::NextDelayed(next);
     }
-    Ok(Fetched::Nothing)
+    Fetched::Nothing
 }

@@ -75,3 +75,49 @@ pub async fn stream_entries(queue: &Queue) -> Vec<Vec<String>> {
         .expect("read the events stream");
     entries.into_iter().map(|(_, fields)| fields).collect()
 }
+
+/// Every key of the queue with its content, the queue's name replaced by
+/// `Q` (in keys and values) so two queues can be compared; stream
+/// entries without their ids, string keys with whether they expire.
+pub async fn dump(q: &Queue) -> Vec<(String, Vec<String>)> {
+    let mut c = raw(q).await;
+    let base = q.keys().base().to_string();
+    let name = base.trim_end_matches(':').rsplit(':').next().unwrap().to_string();
+    let norm = |s: &str| s.replace(&name, "Q");
+    let mut keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{base}*")).query_async(&mut c).await.unwrap();
+    keys.sort();
+    let mut out = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut c).await.unwrap();
+        let mut content: Vec<String> = match kind.as_str() {
+            "hash" => {
+                let mut pairs: Vec<(String, String)> =
+                    redis::cmd("HGETALL").arg(&key).query_async(&mut c).await.unwrap();
+                pairs.sort();
+                pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()
+            }
+            "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async(&mut c).await.unwrap(),
+            "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut c).await.unwrap(),
+            "set" => {
+                let mut m: Vec<String> = redis::cmd("SMEMBERS").arg(&key).query_async(&mut c).await.unwrap();
+                m.sort();
+                m
+            }
+            "string" => {
+                let v: String = redis::cmd("GET").arg(&key).query_async(&mut c).await.unwrap();
+                let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut c).await.unwrap();
+                vec![v, (ttl > 0).to_string()]
+            }
+            "stream" => {
+                let entries: Vec<(String, Vec<String>)> =
+                    redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut c).await.unwrap();
+                entries.into_iter().map(|(_, f)| f.join(" ")).collect()
+            }
+            other => panic!("unexpected type {other}"),
+        };
+        content.iter_mut().for_each(|v| *v = norm(v));
+        out.push((norm(&key), content));
+    }
+    out
+}
