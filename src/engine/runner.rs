@@ -459,9 +459,9 @@ impl Runner {
         drained && self.report_drained()
     }
 
-    /// Completes jobs handed out by this runner in one script call, each
-    /// with fetch-next when its slot is to be refilled. Results in input
-    /// order, as `complete` gives them one by one.
+    /// Completes (or finally fails) jobs handed out by this runner in one
+    /// script call, each with fetch-next when its slot is to be refilled.
+    /// Results in input order.
     pub async fn complete_many(&self, mut finishes: Vec<Finish>) -> Vec<Result<Finished>> {
         for f in finishes.iter_mut() {
             f.fetch_next = self.leave(&f.job_id, &f.token, f.fetch_next);
@@ -487,22 +487,6 @@ impl Runner {
             });
         }
         out
-    }
-
-    /// Completes (or finally fails) one job handed out by this runner.
-    pub async fn complete(&self, mut finish: Finish) -> Result<Finished> {
-        finish.fetch_next = self.leave(&finish.job_id, &finish.token, finish.fetch_next);
-        let result = self.core.finish(&finish).await;
-        if !finish.fetch_next {
-            return result.map(|_| Finished::default());
-        }
-        match result {
-            Ok(fetched) => Ok(self.next_from(fetched.into(), &finish.token).await),
-            Err(err) => {
-                self.free_slot();
-                Err(err)
-            }
-        }
     }
 
     /// Fails an attempt of a job handed out by this runner (retry or final
@@ -730,7 +714,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(rx.try_recv().is_err());
         // A completion hands out the next job directly.
-        let next = runner.complete(completion(&held[0])).await.unwrap().next.unwrap();
+        let next = runner.complete_many(vec![completion(&held[0])]).await.remove(0).unwrap().next.unwrap();
         assert_eq!(next.token, held[0].token);
         let mut c = raw(&q).await;
         let lock: String = redis::cmd("GET").arg(q.keys().lock(&next.job.id)).query_async(&mut c).await.unwrap();
@@ -738,6 +722,54 @@ mod tests {
         runner.set_concurrency(3);
         let more = next_jobs(&mut rx).await;
         assert_eq!(more.len(), 1);
+        runner.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_completions_refills_the_slots_it_can_and_frees_the_others() {
+        let q = test_queue("runner-batch").await;
+        add(&q, 5).await;
+        let (runner, mut rx) = start(&q, short_drain(), options(3)).await;
+        let mut held = next_jobs(&mut rx).await;
+        while held.len() < 3 {
+            held.extend(next_jobs(&mut rx).await);
+        }
+        // Two complete (two jobs are left for their fetch-next), one reports
+        // with a token that does not hold the lock.
+        let mut wrong = completion(&held[2]);
+        wrong.token = "someone-else".into();
+        let results = runner.complete_many(vec![completion(&held[0]), completion(&held[1]), wrong]).await;
+        let nexts: Vec<String> =
+            results[..2].iter().map(|r| r.as_ref().unwrap().next.as_ref().unwrap().job.id.clone()).collect();
+        assert_eq!(nexts.len(), 2);
+        assert!(nexts.iter().all(|id| !held.iter().any(|h| &h.job.id == id)));
+        assert_eq!(results[2].as_ref().unwrap_err().code, -6);
+        // The job with the wrong token is still tracked (its lock is held)
+        // but its slot went back: the loop may fetch into it.
+        let mut ids = runner.job_ids();
+        ids.sort();
+        let mut expected = vec![held[2].job.id.clone(), nexts[0].clone(), nexts[1].clone()];
+        expected.sort();
+        assert_eq!(ids, expected);
+        // The rest finish with nothing left: no next job, the queue drained.
+        let rest: Vec<Finish> = results[..2]
+            .iter()
+            .map(|r| completion(r.as_ref().unwrap().next.as_ref().unwrap()))
+            .chain([completion(&held[2])])
+            .collect();
+        let done = runner.complete_many(rest).await;
+        assert!(done.iter().all(|r| r.as_ref().is_ok_and(|f| f.next.is_none())));
+        tokio::time::timeout(Duration::from_secs(5), runner.when_idle()).await.unwrap();
+        // Drained is reported once: by the loop (its fetch into the freed
+        // slot found nothing) or by a finish of this batch.
+        let mut drained = done.iter().filter(|r| r.as_ref().unwrap().drained).count();
+        while let Ok(event) = rx.try_recv() {
+            drained += usize::from(matches!(event, RunnerEvent::Drained));
+        }
+        assert_eq!(drained, 1, "drained once");
+        let mut c = raw(&q).await;
+        let completed: i64 = redis::cmd("ZCARD").arg(q.keys().key("completed")).query_async(&mut c).await.unwrap();
+        assert_eq!(completed, 5);
         runner.shutdown().await;
     }
 
@@ -773,7 +805,7 @@ mod tests {
             }
         };
         assert_eq!(lost, vec![job.job.id.clone()]);
-        let err = runner.complete(completion(&job)).await.unwrap_err();
+        let err = runner.complete_many(vec![completion(&job)]).await.remove(0).unwrap_err();
         assert_eq!(err.code, -6);
         tokio::time::timeout(Duration::from_secs(2), runner.when_idle()).await.unwrap();
         runner.shutdown().await;
