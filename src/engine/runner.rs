@@ -1,8 +1,9 @@
 //! The automatic worker's run loop, on tokio: keeps up to `concurrency` jobs
 //! in flight, renews their locks on one timer, runs the stalled checker and
 //! answers cancel requests. JavaScript only runs the processor: jobs reach it
-//! through one `Sink` (in batches), and outcomes come back through
-//! `complete` / `fail` / `release` / `rate_limited`.
+//! through one `Sink` (in batches, each job's hash as JSON text), and
+//! outcomes come back through `complete_many` / `fail` / `release` /
+//! `rate_limited`.
 //!
 //! Slots: `slots` counts jobs handed out plus fetches under way. The loop
 //! reserves slots before each fetch; a finishing job hands its slot to its
@@ -13,7 +14,8 @@
 //! script call, delivering them together.
 //!
 //! Completions that JavaScript reports together (`complete_many`) are
-//! finished in one script call, each with its fetch-next.
+//! finished in one script call, each with its fetch-next; a caller outside
+//! the runtime (JavaScript's thread) starts it with `spawn`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
