@@ -205,8 +205,11 @@ test('a processor that never settles is caught by lock expiry and the stalled ch
   assert.equal(job.stalledCounter, 2);
   assert.ok(stalled.length >= 2);
   assert.ok(stalled.every(([, id, prev]) => id === '1' && prev === 'active'));
+  // The abort of the second attempt may reach JS just after the failure lands.
+  await waitFor(() => signals.length === 2 && signals.every((s) => s.aborted), {
+    message: 'both hanging attempts told their lock was lost',
+  });
   assert.equal(signals.length, 2, 'the processor ran twice; the deferred failure never reached it');
-  assert.ok(signals.every((s) => s.aborted), 'each hanging attempt was told its lock was lost');
   assert.equal(await queue.getActiveCount(), 0);
   await w.close(true);
 });
