@@ -108,14 +108,7 @@ impl Shared {
 
     /// Sleeps unless closed meanwhile; false when closing.
     async fn pause(&self, d: Duration) -> bool {
-        let notified = self.close_notify.notified();
-        if self.is_closing() {
-            return false;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(d) => !self.is_closing(),
-            _ = notified => false,
-        }
+        super::closing::sleep_unless_closed(&self.closing, &self.close_notify, d).await
     }
 }
 

@@ -4,6 +4,7 @@ pub mod active;
 pub mod adder;
 pub mod backoff;
 pub mod cancel;
+pub mod closing;
 pub mod connection;
 pub mod control;
 pub mod error;

@@ -244,29 +244,22 @@ mod tests {
         new_job(opts, 1_700_000_000_000)
     }
 
+    async fn zrange_with_scores(
+        c: &mut crate::engine::connection::Commands,
+        key: &str,
+    ) -> Vec<(String, f64)> {
+        redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES").query_async(c).await.unwrap()
+    }
+
     #[tokio::test]
     async fn delayed_jobs_get_fifo_scores_within_one_millisecond() {
         let q = test_queue("scores").await;
         let added = q.add_jobs(&[job(json!({"delay": 1000})), job(json!({"delay": 1000}))]).await.unwrap();
         let mut c = raw(&q).await;
-        let scores: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(q.keys().key("delayed"))
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let scores = zrange_with_scores(&mut c, &q.keys().key("delayed")).await;
         let base = (1_700_000_000_000i64 + 1000) as f64 * 4096.0;
         assert_eq!(scores, vec![(added[0].id.clone(), base), (added[1].id.clone(), base + 1.0)]);
-        let marker: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(q.keys().key("marker"))
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let marker = zrange_with_scores(&mut c, &q.keys().key("marker")).await;
         assert_eq!(marker, vec![("1".to_string(), 1_700_000_001_000.0)]);
     }
 
@@ -275,14 +268,7 @@ mod tests {
         let q = test_queue("prio").await;
         let added = q.add_jobs(&[job(json!({"priority": 3})), job(json!({"priority": 1}))]).await.unwrap();
         let mut c = raw(&q).await;
-        let scores: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(q.keys().key("prioritized"))
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let scores = zrange_with_scores(&mut c, &q.keys().key("prioritized")).await;
         assert_eq!(
             scores,
             vec![

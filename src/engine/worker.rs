@@ -359,14 +359,7 @@ impl WorkerCore {
 
     /// Sleeps; false when the worker closed meanwhile.
     async fn sleep_unless_closed(&self, d: Duration) -> bool {
-        let notified = self.close_notify.notified();
-        if self.is_closing() {
-            return false;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(d) => !self.is_closing(),
-            _ = notified => false,
-        }
+        super::closing::sleep_unless_closed(&self.closing, &self.close_notify, d).await
     }
 
     /// Blocks on the marker with `BZPOPMIN`. Returns 0 when a fetch should be
