@@ -3,30 +3,25 @@
 // forms of a job, checked against Redis contents, the events stream and the
 // official bullmq package.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
 import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import { Queue as Bull5Queue } from 'bullmq5';
 
 import { Job, Queue, Worker } from 'bullmq-native';
 
+import { closeAfter, setup as manualSetup } from './support/manual.mjs';
 import { connection, queueName, rawClient, streamEvents } from './support/redis.mjs';
 
-const closers = [];
-after(() => Promise.all(closers.map((c) => c.close())));
-
+/** The manual setup, plus `key(suffix)` for this queue's keys. */
 async function setup(label) {
-  const name = queueName(label);
-  const conn = await connection();
-  const queue = new Queue(name, { connection: conn });
-  const worker = new Worker(name, null, { connection: conn });
-  closers.push(queue, worker);
-  return { name, queue, worker, redis: await rawClient(), key: (s) => `bull:${name}:${s}` };
+  const ctx = await manualSetup(label);
+  return { ...ctx, key: (s) => `bull:${ctx.name}:${s}` };
 }
 
 async function officialQueue(name, Ctor = BullQueue) {
   const q = new Ctor(name, { connection: { ...(await connection()), maxRetriesPerRequest: null } });
-  closers.push(q);
+  closeAfter(q);
   return q;
 }
 
@@ -262,7 +257,7 @@ test('remove takes children along unless removeChildren is false', async () => {
   const { queue, redis, key } = await setup('rmtree');
   const childName = queueName('rmtree-child');
   const children = new Queue(childName, { connection: await connection() });
-  closers.push(children);
+  closeAfter(children);
   const parent = await queue.add('parent', {});
   const parentRef = { id: parent.id, queue: queue.qualifiedName };
   const kid = await children.add('kid', {}, { parent: parentRef });
@@ -431,7 +426,7 @@ test('fromJSON reads jobs written and processed by the official bullmq', async (
     jobId: 'custom-1', attempts: 3, backoff: 1000, keepLogs: 5, removeOnComplete: 10, priority: 4,
   });
   const officialWorker = new BullWorker(name, null, { connection: { ...(await connection()), maxRetriesPerRequest: null } });
-  closers.push(officialWorker);
+  closeAfter(officialWorker);
   const active = await officialWorker.getNextJob('otok');
   assert.equal(active.id, added.id);
   await active.updateProgress({ p: 1 });
@@ -439,7 +434,7 @@ test('fromJSON reads jobs written and processed by the official bullmq', async (
   await active.moveToCompleted({ sent: true }, 'otok', false);
 
   const queue = new Queue(name, { connection: await connection() });
-  closers.push(queue);
+  closeAfter(queue);
   const raw = await redis.hgetall(`bull:${name}:custom-1`);
   for (const job of [Job.fromJSON(queue, raw, 'custom-1'), await queue.getJob('custom-1')]) {
     assert.equal(job.id, 'custom-1');
@@ -476,7 +471,7 @@ test('fromJSON reads a job added by bullmq 5', async () => {
   const official = await officialQueue(name, Bull5Queue);
   const added = await official.add('v5', { five: 5 }, { delay: 60000, keepLogs: 3 });
   const queue = new Queue(name, { connection: await connection() });
-  closers.push(queue);
+  closeAfter(queue);
   const job = await queue.getJob(added.id);
   assert.deepEqual(job.data, { five: 5 });
   assert.equal(job.delay, 60000);
