@@ -3,7 +3,10 @@
 // not met, with the distance), and one table per group with ours, bullmq and
 // the ratio ours/bullmq for every scenario.
 
-const METRICS = ['opsPerSec', 'redisUsPerJob', 'clientUsPerJob', 'peakRssMB', 'p50Ms', 'p99Ms', 'rssEarlyMB'];
+const METRICS = [
+  'opsPerSec', 'redisUsPerJob', 'clientUsPerJob', 'peakRssMB', 'p50Ms', 'p99Ms', 'rssEarlyMB',
+  'redisScriptUsPerJob', 'redisCommandUsPerJob', 'redisCommandsPerJob',
+];
 
 export function median(values) {
   const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
@@ -98,6 +101,23 @@ function memoryTable(list, sums) {
     { title: 'RSS MB, first 20% of jobs', cell: (x) => dec(x.rssEarlyMB, 0), metric: 'rssEarlyMB' },
     { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB', bold: true },
     ...cpuColumns,
+  ]);
+}
+
+/**
+ * Where Redis' time per job goes (INFO commandstats around the timed part):
+ * the data commands themselves (those scripts run included) are the part any
+ * client writing BullMQ's layout pays; the rest is script overhead and the
+ * cost of requests (network, event loop).
+ */
+function redisSplitTable(list, sums) {
+  const overhead = (x) => x.redisScriptUsPerJob - x.redisCommandUsPerJob;
+  return table(list, sums, [
+    { title: 'Redis CPU µs/job', cell: (x) => dec(x.redisUsPerJob), metric: 'redisUsPerJob', bold: true },
+    { title: 'in scripts µs/job', cell: (x) => dec(x.redisScriptUsPerJob), metric: 'redisScriptUsPerJob' },
+    { title: 'data commands µs/job', cell: (x) => dec(x.redisCommandUsPerJob), metric: 'redisCommandUsPerJob' },
+    { title: 'data commands per job', cell: (x) => dec(x.redisCommandsPerJob) },
+    { title: 'script overhead µs/job', cell: (x) => dec(overhead(x)) },
   ]);
 }
 
@@ -234,6 +254,23 @@ export function renderReport({ facts, command, list, results, rounds, quick }) {
     out.push(`## ${title}`);
     out.push('');
     out.push(render(inGroup, sums));
+  }
+  const split = list.filter((s) => s.group === 'add' || s.group === 'worker');
+  if (split.length > 0) {
+    out.push('');
+    out.push("## Where Redis' time goes");
+    out.push('');
+    out.push(
+      'From `INFO commandstats` read before and after the timed part: times Redis measures around each call ' +
+        '(wall-clock, so close to CPU time only when nothing else shares the machine). *In scripts* is the time of ' +
+        'the script calls (EVALSHA), commands they run included. *Data commands* is the time of the commands that ' +
+        'read and write the queue (HSET, XADD, SET, LREM, ZADD, ...), those run inside scripts included: what ' +
+        "writing BullMQ's layout costs whoever writes it. *Script overhead* is script time minus command time " +
+        '(Lua, argument and reply conversion). The rest of the Redis CPU goes to reading requests, writing replies ' +
+        'and the event loop.',
+    );
+    out.push('');
+    out.push(redisSplitTable(split, sums));
   }
   out.push('');
   return out.join('\n');

@@ -82,6 +82,21 @@ export class Resp {
     return Number(cpu.used_cpu_user) + Number(cpu.used_cpu_sys);
   }
 
+  /**
+   * Per-command totals so far (INFO commandstats): name -> { calls, usec }.
+   * Commands a script runs are counted too, under their own names, and their
+   * time is part of the script's.
+   */
+  async commandStats() {
+    const out = {};
+    for (const [key, value] of Object.entries(await this.info('commandstats'))) {
+      const calls = /calls=(\d+)/.exec(value);
+      const usec = /usec=(\d+)/.exec(value);
+      if (calls && usec) out[key.replace(/^cmdstat_/, '')] = { calls: Number(calls[1]), usec: Number(usec[1]) };
+    }
+    return out;
+  }
+
   close() {
     this.socket.end();
   }

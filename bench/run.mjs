@@ -39,8 +39,38 @@ function newWorker(name, processor, opts) {
   }
 }
 
+/** Script commands: their time includes the commands they run. */
+const SCRIPT_COMMANDS = new Set(['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro']);
+/** The bench's own commands, left out of the split. */
+const OWN_COMMANDS = new Set(['info']);
+
+/**
+ * Where Redis' time per job went, from two INFO commandstats readings: in
+ * script calls, and in the data commands (those run by scripts included).
+ * Script time minus command time is what running the scripts cost on top of
+ * their commands (Lua, argument and reply conversion), when all commands ran
+ * inside scripts.
+ */
+function commandSplit(before, after, jobs) {
+  let script = 0;
+  let commands = 0;
+  let calls = 0;
+  for (const [name, { calls: c1, usec: u1 }] of Object.entries(after)) {
+    if (OWN_COMMANDS.has(name)) continue;
+    const usec = u1 - (before[name]?.usec ?? 0);
+    const n = c1 - (before[name]?.calls ?? 0);
+    if (SCRIPT_COMMANDS.has(name)) script += usec;
+    else {
+      commands += usec;
+      calls += n;
+    }
+  }
+  return { redisScriptUsPerJob: script / jobs, redisCommandUsPerJob: commands / jobs, redisCommandsPerJob: calls / jobs };
+}
+
 /** Runs `fn` as the timed part; Redis and client CPU are measured around it. */
 async function measure(redis, jobs, fn) {
+  const s0 = await redis.commandStats();
   const r0 = await redis.cpuSeconds();
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -48,6 +78,7 @@ async function measure(redis, jobs, fn) {
   const t1 = performance.now();
   const c1 = process.cpuUsage(c0);
   const r1 = await redis.cpuSeconds();
+  const s1 = await redis.commandStats();
   const seconds = (t1 - t0) / 1000;
   return {
     jobs,
@@ -55,6 +86,7 @@ async function measure(redis, jobs, fn) {
     opsPerSec: jobs / seconds,
     redisUsPerJob: ((r1 - r0) * 1e6) / jobs,
     clientUsPerJob: (c1.user + c1.system) / jobs,
+    ...commandSplit(s0, s1, jobs),
     ...extra,
   };
 }

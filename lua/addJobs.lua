@@ -28,6 +28,7 @@
 local P = ARGV[1]
 local count = tonumber(ARGV[2])
 local find = string.find
+local fmt = string.format
 local eventsKey = P .. 'events'
 local waitKey = P .. 'wait'
 
@@ -78,81 +79,94 @@ local a = 3
 for i = 1, count do
   local flags, name, data, opts, timestamp = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   a = a + 5
-  local customId, delay, delayText, priority, priorityText = '', 0, '0', 0, '0'
-  local lifo, parentKey, parent = false, '', ''
-  if flags ~= '' then
+  if flags == '' then
+    -- A plain job (automatic id, no delay, priority, parent or lifo), the
+    -- common case: the general path below with its branches left out.
+    used = used + 1
+    local jobId = fmt('%d', counter + used)
+    rcall('HSET', P .. jobId, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
+      'delay', '0', 'priority', '0')
+    rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
+    nHeads = nHeads + 1
+    heads[nHeads] = jobId
+    rcall('XADD', eventsKey, '*', 'event', 'waiting', 'jobId', jobId)
+    untrimmed = untrimmed + 1
+    ready = true
+  else
+    local customId, delay, delayText, priority, priorityText = '', 0, '0', 0, '0'
+    local lifo, parentKey, parent = false, '', ''
     if find(flags, 'c', 1, true) then customId = ARGV[a]; a = a + 1 end
     if find(flags, 'd', 1, true) then delayText = ARGV[a]; delay = tonumber(delayText); a = a + 1 end
     if find(flags, 'p', 1, true) then priorityText = ARGV[a]; priority = tonumber(priorityText); a = a + 1 end
     if find(flags, 'r', 1, true) then parentKey, parent = ARGV[a], ARGV[a + 1]; a = a + 2 end
     lifo = find(flags, 'l', 1, true) ~= nil
-  end
 
-  if parentKey ~= '' and rcall('EXISTS', parentKey) == 0 then
-    mark(i, -5)
-  else
-    used = used + 1
-    local jobId = customId
-    if jobId == '' then jobId = string.format('%d', counter + used) end
-    local jobKey = P .. jobId
+    if parentKey ~= '' and rcall('EXISTS', parentKey) == 0 then
+      mark(i, -5)
+    else
+      used = used + 1
+      local jobId = customId
+      if jobId == '' then jobId = fmt('%d', counter + used) end
+      local jobKey = P .. jobId
 
-    local existingParent = false
-    if customId ~= '' and parentKey ~= '' then
-      existingParent = rcall('HGET', jobKey, 'parentKey')
-    end
-    if existingParent and existingParent ~= parentKey and rcall('EXISTS', existingParent) == 1 then
-      -- Already a child of another live parent.
-      mark(i, -7)
-    elseif customId ~= '' and rcall('EXISTS', jobKey) == 1 then
-      if parentKey ~= '' then
-        if rcall('ZSCORE', P .. 'completed', jobId) then
-          local value = rcall('HGET', jobKey, 'returnvalue') or 'null'
-          rcall('HSET', parentKey .. ':processed', jobKey, value)
-          if rcall('SCARD', parentKey .. ':dependencies') == 0 then
-            -- The parent may go to this very wait list: keep the order.
-            flushPushes()
-            releaseParent(parentKey, tonumber(timestamp))
+      local existingParent = false
+      if customId ~= '' and parentKey ~= '' then
+        existingParent = rcall('HGET', jobKey, 'parentKey')
+      end
+      if existingParent and existingParent ~= parentKey and rcall('EXISTS', existingParent) == 1 then
+        -- Already a child of another live parent.
+        mark(i, -7)
+      elseif customId ~= '' and rcall('EXISTS', jobKey) == 1 then
+        if parentKey ~= '' then
+          if rcall('ZSCORE', P .. 'completed', jobId) then
+            local value = rcall('HGET', jobKey, 'returnvalue') or 'null'
+            rcall('HSET', parentKey .. ':processed', jobKey, value)
+            if rcall('SCARD', parentKey .. ':dependencies') == 0 then
+              -- The parent may go to this very wait list: keep the order.
+              flushPushes()
+              releaseParent(parentKey, tonumber(timestamp))
+            end
+          else
+            rcall('SADD', parentKey .. ':dependencies', jobKey)
           end
+          rcall('HSET', jobKey, 'parentKey', parentKey, 'parent', parent)
+        end
+        rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'duplicated', 'jobId', jobId)
+        mark(i, 1)
+      else
+        if parentKey ~= '' then
+          rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
+            'delay', delayText, 'priority', priorityText, 'parentKey', parentKey, 'parent', parent)
         else
+          rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
+            'delay', delayText, 'priority', priorityText)
+        end
+        rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
+
+        if delay > 0 then
+          local score, due = getDelayedScore(P, tonumber(timestamp), delay)
+          rcall('ZADD', P .. 'delayed', score, jobId)
+          rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', due)
+          delayedAdded = true
+        else
+          if priority > 0 then
+            addToPrioritized(P, jobId, priority)
+          elseif lifo then
+            nTails = nTails + 1
+            tails[nTails] = jobId
+          else
+            nHeads = nHeads + 1
+            heads[nHeads] = jobId
+          end
+          ready = true
+          -- Trimmed once at the end (see below).
+          rcall('XADD', eventsKey, '*', 'event', 'waiting', 'jobId', jobId)
+          untrimmed = untrimmed + 1
+        end
+
+        if parentKey ~= '' then
           rcall('SADD', parentKey .. ':dependencies', jobKey)
         end
-        rcall('HSET', jobKey, 'parentKey', parentKey, 'parent', parent)
-      end
-      rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'duplicated', 'jobId', jobId)
-      mark(i, 1)
-    else
-      if parentKey ~= '' then
-        rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
-          'delay', delayText, 'priority', priorityText, 'parentKey', parentKey, 'parent', parent)
-      else
-        rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
-          'delay', delayText, 'priority', priorityText)
-      end
-      rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
-
-      if delay > 0 then
-        local score, due = getDelayedScore(P, tonumber(timestamp), delay)
-        rcall('ZADD', P .. 'delayed', score, jobId)
-        rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', due)
-        delayedAdded = true
-      else
-        if priority > 0 then
-          addToPrioritized(P, jobId, priority)
-        elseif lifo then
-          nTails = nTails + 1
-          tails[nTails] = jobId
-        else
-          nHeads = nHeads + 1
-          heads[nHeads] = jobId
-        end
-        ready = true
-        -- Trimmed once at the end (see below).
-        rcall('XADD', eventsKey, '*', 'event', 'waiting', 'jobId', jobId)
-        untrimmed = untrimmed + 1
-      end
-
-      if parentKey ~= '' then
-        rcall('SADD', parentKey .. ':dependencies', jobKey)
       end
     end
   end
