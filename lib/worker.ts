@@ -472,6 +472,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
     const { job } = entry;
     const attempts = job.opts.attempts;
+    // Tokens are `{worker id}:{n}` (a UUID and a number): JSON as they are.
     const json =
       `[${jsonString(job.id as string)},"${entry.token}",${text ?? 'null'},${this.keepText(job.opts.removeOnComplete)},` +
       `${typeof attempts === 'number' && Number.isInteger(attempts) ? attempts : jsonNumber(attempts ?? 0)},1]`;

@@ -16,10 +16,10 @@ use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
 use super::worker::BindingWorker;
 use crate::engine::active::{Finish, KeepJobs, Outcome};
+use crate::engine::job_json::push_json_str;
 use crate::engine::queue::now_ms;
 use crate::engine::retry::FailedAttempt;
 use crate::engine::runner::{Delivered, Finished, Runner, RunnerEvent, RunnerOptions};
-use crate::engine::job_json::push_json_str;
 use crate::engine::EngineError;
 
 #[napi(object)]
