@@ -47,6 +47,49 @@ test('a synchronous processor and one returning a plain value work too', async (
   await w.close();
 });
 
+test('the processor gets data and opts as stored, whatever their form (fetched or fetched next)', async () => {
+  const { name, queue, redis, worker } = await setup('data-forms');
+  const forms = [
+    { nested: { list: [1, 'two', null, true], quote: 'say "hi"', slash: 'a/b\\c', line: '\u2028 😀 é' } },
+    [1, [2, { three: 3 }]],
+    'a string',
+    42,
+    null,
+    JSON.parse('{"__proto__": {"own": 1}, "big": 12345678901234567890, "deep": [[[[{}]]]]}'),
+  ];
+  for (const data of forms) await queue.add('form', data, { attempts: 3, backoff: 1000 });
+  // Ids that JSON must escape.
+  await queue.add('form', { quoted: true }, { jobId: 'say "hi" \\ \u0001', attempts: 3, backoff: 1000 });
+  forms.push({ quoted: true });
+  // Stored by other clients: text that is not JSON, and no text at all,
+  // read as an empty object (as BullMQ reads them).
+  const odd = await queue.add('odd', {});
+  const empty = await queue.add('empty', {});
+  await redis.hset(`bull:${name}:${odd.id}`, 'data', '{"not json');
+  await redis.hset(`bull:${name}:${empty.id}`, 'data', '');
+  const seen = [];
+  const w = worker(async (job) => {
+    seen.push(job);
+  });
+  await waitFor(() => seen.length === forms.length + 2, { message: 'every job processed' });
+  const expected = [...forms.map((f) => JSON.parse(JSON.stringify(f))), {}, {}];
+  assert.deepEqual(
+    seen.map((j) => j.data),
+    expected,
+  );
+  const quoted = seen[forms.length - 1];
+  assert.equal(quoted.id, 'say "hi" \\ \u0001');
+  assert.equal(await queue.getJobState(quoted.id), 'completed');
+  for (const job of seen.slice(0, forms.length)) {
+    assert.equal(job.opts.attempts, 3);
+    assert.deepEqual(job.opts.backoff, { type: 'fixed', delay: 1000 });
+    assert.equal(job.name, 'form');
+    assert.equal(job.attemptsStarted, 1);
+    assert.equal(typeof job.timestamp, 'number');
+  }
+  await w.close();
+});
+
 test('keeps up to `concurrency` jobs in flight, and no more', async () => {
   const { queue, worker } = await setup('conc');
   await queue.addBulk(Array.from({ length: 9 }, (_, i) => ({ name: 'j', data: { i } })));

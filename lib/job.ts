@@ -244,6 +244,95 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     const j = json as Record<string, any>;
     // Decoded forms carry opts as an object and numbers as numbers.
     const decoded = (typeof j.opts === 'object' && j.opts !== null) || typeof j.timestamp === 'number';
+    return Job.fromFields<T, R, N>(queue, j, jobId, decoded);
+  }
+
+  /**
+   * A job from its raw hash as a flat `[field, value, ...]` list (what the
+   * worker's run loop delivers), read into one object of a fixed shape with
+   * the fields `fromJSON` reads (others are not needed), without copying the
+   * list into an object of the hash's own shape first.
+   * @internal
+   */
+  static fromFlat<T = any, R = any, N extends string = string>(
+    queue: JobHost,
+    flat: string[],
+    jobId: string,
+  ): Job<T, R, N> {
+    const j = {
+      name: undefined as string | undefined,
+      data: undefined as string | undefined,
+      opts: undefined as string | undefined,
+      timestamp: undefined as string | undefined,
+      delay: undefined as string | undefined,
+      priority: undefined as string | undefined,
+      processedOn: undefined as string | undefined,
+      ats: undefined as string | undefined,
+      atm: undefined as string | undefined,
+      stc: undefined as string | undefined,
+      id: undefined as string | undefined,
+      progress: undefined as string | undefined,
+      finishedOn: undefined as string | undefined,
+      attemptsMade: undefined as string | undefined,
+      attemptsStarted: undefined as string | undefined,
+      stalledCounter: undefined as string | undefined,
+      failedReason: undefined as string | undefined,
+      stacktrace: undefined as string | undefined,
+      returnvalue: undefined as string | undefined,
+      parentKey: undefined as string | undefined,
+      parent: undefined as string | undefined,
+      repeatJobKey: undefined as string | undefined,
+      rjk: undefined as string | undefined,
+      deduplicationId: undefined as string | undefined,
+      deid: undefined as string | undefined,
+      deferredFailure: undefined as string | undefined,
+      defa: undefined as string | undefined,
+      processedBy: undefined as string | undefined,
+      pb: undefined as string | undefined,
+    };
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const value = flat[i + 1];
+      switch (flat[i]) {
+        case 'data': j.data = value; break;
+        case 'opts': j.opts = value; break;
+        case 'name': j.name = value; break;
+        case 'timestamp': j.timestamp = value; break;
+        case 'delay': j.delay = value; break;
+        case 'priority': j.priority = value; break;
+        case 'processedOn': j.processedOn = value; break;
+        case 'ats': j.ats = value; break;
+        case 'atm': j.atm = value; break;
+        case 'stc': j.stc = value; break;
+        case 'id': j.id = value; break;
+        case 'progress': j.progress = value; break;
+        case 'finishedOn': j.finishedOn = value; break;
+        case 'attemptsMade': j.attemptsMade = value; break;
+        case 'attemptsStarted': j.attemptsStarted = value; break;
+        case 'stalledCounter': j.stalledCounter = value; break;
+        case 'failedReason': j.failedReason = value; break;
+        case 'stacktrace': j.stacktrace = value; break;
+        case 'returnvalue': j.returnvalue = value; break;
+        case 'parentKey': j.parentKey = value; break;
+        case 'parent': j.parent = value; break;
+        case 'repeatJobKey': j.repeatJobKey = value; break;
+        case 'rjk': j.rjk = value; break;
+        case 'deduplicationId': j.deduplicationId = value; break;
+        case 'deid': j.deid = value; break;
+        case 'deferredFailure': j.deferredFailure = value; break;
+        case 'defa': j.defa = value; break;
+        case 'processedBy': j.processedBy = value; break;
+        case 'pb': j.pb = value; break;
+      }
+    }
+    return Job.fromFields<T, R, N>(queue, j, jobId, false);
+  }
+
+  private static fromFields<T, R, N extends string>(
+    queue: JobHost,
+    j: Record<string, any>,
+    jobId: string | undefined,
+    decoded: boolean,
+  ): Job<T, R, N> {
     const data = typeof j.data === 'string' ? parseJson<T>(j.data || '{}', {} as T) : ((j.data ?? {}) as T);
     const storedOpts = typeof j.opts === 'string' ? parseJson<Record<string, any>>(j.opts, {}) : (j.opts ?? {});
     const job = new Job<T, R, N>(queue, j.name as N, data, optsFromStored(storedOpts), j.id || jobId);

@@ -23,7 +23,7 @@ import { binding } from './native';
 import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
 import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
-import type { JobJsonRaw, WorkerOptions } from './types';
+import type { JobJsonRaw, JobsOptions, WorkerOptions } from './types';
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (
   job: Job<DataType, ResultType, NameType>,
@@ -68,6 +68,17 @@ const MAX_COMPLETIONS_PER_CALL = 64;
 function jsonNumber(v: unknown): string {
   const n = typeof v === 'number' ? v : Number(v);
   return Number.isFinite(n) ? String(n) : 'null';
+}
+
+/**
+ * Ids are JSON strings as they are unless they hold a quote, a backslash, a
+ * control character or a surrogate (a lone one must be escaped).
+ */
+const PLAIN_ID = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** `s` as a JSON string, without JSON.stringify's cost for plain ids. */
+function jsonString(s: string): string {
+  return PLAIN_ID.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
 function checkNumber(
@@ -168,6 +179,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   /** Completion batches sent to the engine, by batch number, until their results come back. */
   private readonly sentBatches = new Map<number, Completion[]>();
   private batchSeq = 0;
+  /** The worker's removeOnComplete as completion text (see keepText). */
+  private keepFor: { opt: unknown; text?: string } = { opt: undefined };
   /** The processor takes a signal (a third parameter), as BullMQ decides. */
   private readonly wantsSignal: boolean = false;
 
@@ -401,8 +414,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private startJob(id: string, token: string, fields: string[] | JobJsonRaw): void {
     let job: Job<DataType, ResultType, NameType>;
     try {
-      const raw = Array.isArray(fields) ? rawFromFlat(fields) : fields;
-      job = Job.fromJSON<DataType, ResultType, NameType>(this, raw, id);
+      job = Array.isArray(fields)
+        ? Job.fromFlat<DataType, ResultType, NameType>(this, fields, id)
+        : Job.fromJSON<DataType, ResultType, NameType>(this, fields, id);
     } catch (err) {
       // Unreadable job: let go of it (its lock expires and the stalled
       // checker puts it back) and report why.
@@ -451,18 +465,37 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
     let text: string | undefined;
     try {
-      text = JSON.stringify(value === undefined ? null : value);
+      text = value === undefined || value === null ? 'null' : JSON.stringify(value);
     } catch (err) {
       void this.settleFailed(entry, err);
       return;
     }
     const { job } = entry;
-    const keep = resolveKeepJobs(job.opts.removeOnComplete, this.opts.removeOnComplete);
+    const attempts = job.opts.attempts;
+    // Tokens are `{worker id}:{n}` (a UUID and a number): JSON as they are.
     const json =
-      `[${JSON.stringify(job.id)},${JSON.stringify(entry.token)},${text ?? 'null'},${jsonNumber(keep.count)},` +
-      `${jsonNumber(keep.age ?? 0)},${jsonNumber(keep.limit ?? 1000)},${jsonNumber(job.opts.attempts ?? 0)},1]`;
+      `[${jsonString(job.id as string)},"${entry.token}",${text ?? 'null'},${this.keepText(job.opts.removeOnComplete)},` +
+      `${typeof attempts === 'number' && Number.isInteger(attempts) ? attempts : jsonNumber(attempts ?? 0)},1]`;
     this.completions.push({ entry, value, json });
     if (this.completions.length === 1) queueMicrotask(() => this.flushCompletions());
+  }
+
+  /**
+   * `keepCount,keepAge,keepLimit` of a completion: the job's removeOnComplete,
+   * else the worker's (that text is kept while the option is the same value).
+   */
+  private keepText(jobOpt: JobsOptions['removeOnComplete']): string {
+    const workerOpt = this.opts.removeOnComplete;
+    if (jobOpt === undefined && this.keepFor.text !== undefined && this.keepFor.opt === workerOpt) {
+      return this.keepFor.text;
+    }
+    const keep = resolveKeepJobs(jobOpt, workerOpt);
+    const text = `${jsonNumber(keep.count)},${jsonNumber(keep.age ?? 0)},${jsonNumber(keep.limit ?? 1000)}`;
+    // An object may change in place: only a plain value is remembered.
+    if (jobOpt === undefined && (workerOpt === null || typeof workerOpt !== 'object')) {
+      this.keepFor = { opt: workerOpt, text };
+    }
+    return text;
   }
 
   /** Sends the completions of this tick to the engine (see MAX_COMPLETIONS_PER_CALL). */
@@ -502,11 +535,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       this.emit('error', fromNative(new Error(event.message ?? 'completing jobs failed')));
       return;
     }
-    const results = JSON.parse(event.jobs) as (string | number | [string, string, string[]] | null)[];
+    const results = JSON.parse(event.jobs) as (string | number | [string, string[]] | null)[];
     for (let i = 0; i < batch.length; i++) {
       const { entry, value } = batch[i];
       const error = results[3 * i] as string | null;
-      const next = results[3 * i + 2] as [string, string, string[]] | 0;
+      // The next job is locked by the same token.
+      const next = results[3 * i + 2] as [string, string[]] | 0;
       if (error !== null) {
         this.emit('error', fromNative(new Error(error)));
       } else {
@@ -517,7 +551,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         this.emit('completed', job, value, 'active');
       }
       if (results[3 * i + 1] === 1) this.emit('drained');
-      if (next !== 0) this.startJob(next[0], next[1], next[2]);
+      if (next !== 0) this.startJob(next[0], entry.token, next[1]);
       this.settled(entry);
     }
   }

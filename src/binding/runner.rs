@@ -16,6 +16,7 @@ use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
 use super::worker::BindingWorker;
 use crate::engine::active::{Finish, KeepJobs, Outcome};
+use crate::engine::job_json::push_json_str;
 use crate::engine::queue::now_ms;
 use crate::engine::retry::FailedAttempt;
 use crate::engine::runner::{Delivered, Finished, Runner, RunnerEvent, RunnerOptions};
@@ -33,12 +34,6 @@ pub struct BindingRunOptions {
     pub run_retry_delay: Option<i64>,
 }
 
-/// Writes `s` as a JSON string.
-fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
 /// Writes a job to process as `id,token,[field,value,...]` (three elements
 /// of the flat arrays JavaScript parses with one JSON.parse; the fields are
 /// the JSON text the scripts returned).
@@ -50,13 +45,18 @@ fn push_delivered(out: &mut Vec<u8>, d: &Delivered) {
     out.extend_from_slice(d.job.fields.as_bytes());
 }
 
+/// Room for a delivered job's text.
+fn delivered_len(d: &Delivered) -> usize {
+    d.job.id.len() + d.token.len() + d.job.fields.len() + 16
+}
+
 fn into_text(out: Vec<u8>) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Jobs to process as JSON: `[id, token, [field, value, ...], id, ...]`.
 fn jobs_json(jobs: &[Delivered]) -> String {
-    let mut out = Vec::with_capacity(2 + jobs.iter().map(|d| 64 + d.job.fields.len()).sum::<usize>());
+    let mut out = Vec::with_capacity(2 + jobs.iter().map(delivered_len).sum::<usize>());
     out.push(b'[');
     for (i, d) in jobs.iter().enumerate() {
         if i > 0 {
@@ -151,10 +151,14 @@ impl From<CompletionIn<'_>> for Finish {
 
 /// Results of `completeJobs` as JSON: three elements per completion, in
 /// order: the error in the native error format or null, 1 when the queue
-/// just became drained (else 0), and the next job as `[id, token, [field,
-/// value, ...]]` or 0.
+/// just became drained (else 0), and the next job (locked by the same
+/// token) as `[id, [field, value, ...]]` or 0.
 fn completions_json(results: Vec<crate::engine::Result<Finished>>) -> String {
-    let mut out = Vec::with_capacity(16 + results.len() * 16);
+    let room = |r: &crate::engine::Result<Finished>| match r {
+        Ok(Finished { next: Some(next), .. }) => 16 + delivered_len(next),
+        _ => 64,
+    };
+    let mut out = Vec::with_capacity(2 + results.iter().map(room).sum::<usize>());
     out.push(b'[');
     for (i, result) in results.into_iter().enumerate() {
         if i > 0 {
@@ -164,9 +168,12 @@ fn completions_json(results: Vec<crate::engine::Result<Finished>>) -> String {
             Ok(done) => {
                 out.extend_from_slice(if done.drained { b"null,1," } else { b"null,0," });
                 match &done.next {
+                    // The token is the finished job's (JavaScript has it).
                     Some(next) => {
                         out.push(b'[');
-                        push_delivered(&mut out, next);
+                        push_json_str(&mut out, &next.job.id);
+                        out.push(b',');
+                        out.extend_from_slice(next.job.fields.as_bytes());
                         out.push(b']');
                     }
                     None => out.push(b'0'),
@@ -363,3 +370,4 @@ impl BindingQueue {
         self.queue.cancel_job(&job_id, reason.as_deref()).await.napi()
     }
 }
+

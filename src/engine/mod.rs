@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod getters;
 pub mod job;
+pub mod job_json;
 pub mod job_ops;
 pub mod keys;
 pub mod limiter;
