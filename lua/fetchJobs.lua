@@ -18,7 +18,7 @@
   is the job hash as JSON text: a flat [field, value, ...] array (one string
   per job costs Redis less to reply and the client less to read).
 ]]
-local P, timestamp, lockDuration, workerName = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6]
+local P, timestamp, lockDuration, workerName = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local st = newFetchState(P, tonumber(ARGV[4]), tonumber(ARGV[5]))
 local results = {}
 for i = 7, #ARGV do
