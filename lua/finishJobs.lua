@@ -12,7 +12,9 @@
   ARGV[2] timestamp
   ARGV[3] lockDuration   ARGV[4] limiter max   ARGV[5] limiter duration
   ARGV[6] worker name
-  ARGV[7..] 10 per job:
+  ARGV[7] '1' returns the fields of jobs fetched, '0' leaves them to the
+          client (a job found is then {1, jobId, 0, 0})
+  ARGV[8..] 10 per job:
     jobId, token, target ('completed' | 'failed'),
     value (returnvalue JSON | failedReason), stacktrace JSON ('' = leave as is),
     keep count (-1 = keep all, 0 = remove), keep age in seconds (0 = none),
@@ -20,27 +22,131 @@
   Returns one result per job, as moveToFinished: 0, a negative code, or the
   fetch result of the job's fetch-next (its jobFields as JSON text, as
   fetchJobs.lua returns them).
+
+  The checks of all jobs are read up front: their locks with one MGET, and
+  whether any job to complete has pending or failed children with one
+  EXISTS; the locks released are deleted with one DEL at the end. Those
+  reads stay true for a job until the batch itself touches it: only a job
+  finished or fetched earlier in the batch can have its lock changed (the
+  job's hash is read when its turn comes, and children only ever go away
+  here). Such a job, a job whose hash lacks `ats`, and every job to complete
+  when some job has children take the checks of one moveToFinished call,
+  after the deferred deletions are made.
 ]]
-local P, timestamp = ARGV[1], tonumber(ARGV[2])
-local lockDuration, limiterMax, limiterDuration = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local P, timestamp, lockDuration = ARGV[1], ARGV[2], ARGV[3]
+local limiterMax, limiterDuration = tonumber(ARGV[4]), tonumber(ARGV[5])
 local workerName = ARGV[6]
+local Q = finishKeys(P)
+local last = #ARGV - 9
+
+local n = (last - 8) / 10 + 1
+
+-- Up-front reads, for a batch of several jobs (a single job takes the checks
+-- of moveToFinished: the same calls, without the tables).
+local fast = n > 1
+local jobKeys, lockKeys, lockAt, held = {}, {}, {}, {}
+local anyChildren = false
+if fast then
+  local depKeys = {}
+  for i = 8, last, 10 do
+    local jobKey = P .. ARGV[i]
+    jobKeys[i] = jobKey
+    if ARGV[i + 1] ~= '0' then
+      lockKeys[#lockKeys + 1] = jobKey .. ':lock'
+      lockAt[i] = #lockKeys
+    end
+    if ARGV[i + 2] == 'completed' then
+      depKeys[#depKeys + 1] = jobKey .. ':dependencies'
+      depKeys[#depKeys + 1] = jobKey .. ':unsuccessful'
+    end
+  end
+  for from = 1, #lockKeys, 1000 do
+    local part = rcall('MGET', unpack(lockKeys, from, math.min(from + 999, #lockKeys)))
+    for k = 1, #part do held[from + k - 1] = part[k] end
+  end
+  for from = 1, #depKeys, 1000 do
+    if rcall('EXISTS', unpack(depKeys, from, math.min(from + 999, #depKeys))) > 0 then anyChildren = true end
+  end
+end
+
+-- Lock deletions left for later (with the ids to take off the stalled set,
+-- in the finish batch).
+local unlocked, unlockedSet = {}, {}
+local function deleteLocks()
+  for from = 1, #unlocked, 1000 do
+    rcall('DEL', unpack(unlocked, from, math.min(from + 999, #unlocked)))
+  end
+  unlocked, unlockedSet = {}, {}
+end
+
 local results = {}
 local trim = true
 local st = nil
+local touched = {}
 local batch = newFinishBatch()
-for i = 7, #ARGV - 9, 10 do
-  local token = ARGV[i + 1]
-  local result = finishJob(P, ARGV[i], token, ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5]),
-    tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8]) or 0, timestamp, trim, batch)
+for i = 8, last, 10 do
+  local jobId, token, target, value, stacktrace = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local keepCount, keepAge, keepLimit = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
+  local attempts = tonumber(ARGV[i + 8]) or 0
+  local attrs = nil
+  local jobKey = jobKeys[i]
+  if fast and not touched[jobId] then
+    attrs = rcall('HMGET', jobKey, 'ats', 'atm', 'deid', 'parentKey')
+    if not attrs[1] or (anyChildren and target == 'completed') then attrs = nil end
+  end
+  local result
+  if attrs then
+    result = 0
+    if token ~= '0' then
+      local lock = held[lockAt[i]]
+      if lock == token then
+        local lockKey = lockKeys[lockAt[i]]
+        unlocked[#unlocked + 1] = lockKey
+        unlockedSet[lockKey] = true
+        batch.unstalled[#batch.unstalled + 1] = jobId
+      elseif lock then
+        result = -6
+      else
+        result = -2
+      end
+    end
+    if result == 0 then
+      if stacktrace ~= '' then
+        rcall('HSET', jobKey, 'failedReason', value, 'stacktrace', stacktrace)
+      end
+      if rcall('LREM', Q.active, '-1', jobId) == 0 then
+        result = -3
+      else
+        result = completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
+          attempts, timestamp, trim, batch)
+      end
+    end
+  else
+    if #unlocked > 0 then deleteLocks() end
+    result = finishJob(Q, jobId, token, target, value, stacktrace, keepCount, keepAge, keepLimit,
+      attempts, timestamp, trim, batch)
+  end
+  touched[jobId] = true
   if result == 0 then
     trim = false
     local next = nil
     if ARGV[i + 9] == '1' then
-      st = st or newFetchState(P, limiterMax, limiterDuration)
+      if not st then
+        st = newFetchState(P, limiterMax, limiterDuration)
+        st.withFields = ARGV[7] == '1'
+        if fast then
+          st.beforeLock = function(lockKey)
+            if unlockedSet[lockKey] then deleteLocks() end
+          end
+        end
+      end
       next = fetchAfterFinish(P, st, timestamp, token, lockDuration, workerName)
     end
     if next then
-      if next[1] ~= 0 then next[1] = cjson.encode(next[1]) end
+      if next[1] ~= 0 then
+        touched[next[2]] = true
+        if st.withFields then next[1] = cjson.encode(next[1]) end
+      end
       result = next
     else
       addDrainedEventIfEmpty(P)
@@ -48,5 +154,6 @@ for i = 7, #ARGV - 9, 10 do
   end
   results[#results + 1] = result
 end
+if #unlocked > 0 then deleteLocks() end
 flushFinishBatch(P, batch, timestamp)
 return results

@@ -12,5 +12,5 @@
   ARGV[7] worker name ('' = none)
   Returns {jobFields | 0, jobId | 0, rateLimitedForMs, nextDelayedTs}.
 ]]
-return fetchNextJob(ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]),
+return fetchNextJob(ARGV[1], ARGV[2], ARGV[3], ARGV[4],
   tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])

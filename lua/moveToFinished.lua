@@ -18,16 +18,16 @@
   ARGV[16] stacktrace JSON ('' = leave as is)
   Returns 0, a negative code, or the fetch result of the next job.
 ]]
-local P, jobId, timestamp = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local P, jobId, timestamp = ARGV[1], ARGV[2], ARGV[3]
 local token = ARGV[7]
 
-local code = finishJob(P, jobId, token, ARGV[4], ARGV[5], ARGV[16], tonumber(ARGV[8]), tonumber(ARGV[9]),
-  tonumber(ARGV[10]), tonumber(ARGV[11]) or 0, timestamp, true)
+local code = finishJob(finishKeys(P), jobId, token, ARGV[4], ARGV[5], ARGV[16], tonumber(ARGV[8]),
+  tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]) or 0, timestamp, true)
 if code < 0 then return code end
 
 if ARGV[6] == '1' then
   local st = newFetchState(P, tonumber(ARGV[13]), tonumber(ARGV[14]))
-  local next = fetchAfterFinish(P, st, timestamp, token, tonumber(ARGV[12]), ARGV[15])
+  local next = fetchAfterFinish(P, st, timestamp, token, ARGV[12], ARGV[15])
   if next then return next end
 end
 

@@ -11,9 +11,14 @@
   the first fetch only (a later fetch with the same timestamp finds none due,
   unless that promotion stopped at its limit of 1000), and the marker is set
   once. What the fetches leave is what separate calls leave.
+
+  Timestamps and the lock duration may be given as the client's decimal text:
+  Redis gets them as they are (a Lua number passed to redis.call is formatted
+  again on every call).
 ]]
 
--- limiterMax/limiterDuration: the worker's limiter (0 when none).
+-- limiterMax/limiterDuration: the worker's limiter (0 when none). The state
+-- also holds the queue's keys, built once per script call.
 local function newFetchState(P, limiterMax, limiterDuration)
   local meta = rcall('HMGET', P .. 'meta', 'paused', 'concurrency', 'max', 'duration')
   local maxJobs = tonumber(meta[3])
@@ -28,6 +33,16 @@ local function newFetchState(P, limiterMax, limiterDuration)
     duration = duration,
     promote = true,
     marked = false,
+    wait = P .. 'wait',
+    active = P .. 'active',
+    events = P .. 'events',
+    limiter = P .. 'limiter',
+    -- Set by a finishing script whose lock deletions are deferred
+    -- (finish.lua): called with a lock key before that key is written.
+    beforeLock = nil,
+    -- false: a job found is returned without its fields ({1, jobId, 0, 0});
+    -- the client reads the hash right after the call (see active.rs).
+    withFields = true,
   }
 end
 
@@ -35,35 +50,84 @@ end
 local function fetchBlocked(P, st)
   if st.paused then return true end
   if st.concurrency then
-    return rcall('LLEN', P .. 'active') >= st.concurrency
+    return rcall('LLEN', st.active) >= st.concurrency
   end
   return false
+end
+
+-- The job's hash as it is after `processedOn` (and `pb`) are set and `ats`
+-- is incremented: read before the write, which then is one HSET, and patched
+-- here. Fields keep their places; new ones come last, in the order the
+-- separate writes would have added them (processedOn, pb, ats).
+local function markJobStarted(jobKey, timestamp, workerName)
+  timestamp = tostring(timestamp)
+  local fields = rcall('HGETALL', jobKey)
+  local named = workerName and workerName ~= ''
+  local atProcessedOn, atPb, atAts = nil, nil, nil
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if f == 'ats' then atAts = i
+    elseif f == 'processedOn' then atProcessedOn = i
+    elseif f == 'pb' then atPb = i end
+  end
+  local ats = '1'
+  if atAts then
+    local old = fields[atAts + 1]
+    if old ~= '0' then ats = tostring(tonumber(old) + 1) end
+  end
+  if named then
+    rcall('HSET', jobKey, 'processedOn', timestamp, 'pb', workerName, 'ats', ats)
+  else
+    rcall('HSET', jobKey, 'processedOn', timestamp, 'ats', ats)
+  end
+  local n = #fields
+  if atProcessedOn then fields[atProcessedOn + 1] = timestamp
+  else fields[n + 1] = 'processedOn'; fields[n + 2] = timestamp; n = n + 2 end
+  if named then
+    if atPb then fields[atPb + 1] = workerName
+    else fields[n + 1] = 'pb'; fields[n + 2] = workerName; n = n + 2 end
+  end
+  if atAts then fields[atAts + 1] = ats
+  else fields[n + 1] = 'ats'; fields[n + 2] = ats end
+  return fields
 end
 
 local function prepareJobForProcessing(P, st, jobId, timestamp, token, lockDuration, workerName)
   local jobKey = P .. jobId
   if st.maxJobs and rcall('HEXISTS', jobKey, 'defa') == 0 then
-    local count = rcall('INCR', P .. 'limiter')
+    local count = rcall('INCR', st.limiter)
     if count == 1 then
-      rcall('PEXPIRE', P .. 'limiter', math.floor(math.abs(st.duration)))
+      rcall('PEXPIRE', st.limiter, math.floor(math.abs(st.duration)))
     end
   end
   if token ~= '0' then
-    rcall('SET', jobKey .. ':lock', token, 'PX', lockDuration)
+    local lockKey = jobKey .. ':lock'
+    if st.beforeLock then st.beforeLock(lockKey) end
+    rcall('SET', lockKey, token, 'PX', lockDuration)
   end
-  rcall('XADD', P .. 'events', '*', 'event', 'active', 'jobId', jobId, 'prev', 'waiting')
-  if workerName and workerName ~= '' then
+  rcall('XADD', st.events, '*', 'event', 'active', 'jobId', jobId, 'prev', 'waiting')
+  local fields = 1
+  if st.withFields then
+    fields = markJobStarted(jobKey, timestamp, workerName)
+  elseif workerName and workerName ~= '' then
     rcall('HSET', jobKey, 'processedOn', timestamp, 'pb', workerName)
+    rcall('HINCRBY', jobKey, 'ats', '1')
   else
     rcall('HSET', jobKey, 'processedOn', timestamp)
+    rcall('HINCRBY', jobKey, 'ats', '1')
   end
-  rcall('HINCRBY', jobKey, 'ats', 1)
   -- Cascade wake-up: the next idle worker tries too.
   if not st.marked then
-    rcall('ZADD', P .. 'marker', 0, '0')
+    rcall('ZADD', P .. 'marker', '0', '0')
     st.marked = true
   end
-  return { rcall('HGETALL', jobKey), jobId, 0, 0 }
+  return { fields, jobId, 0, 0 }
+end
+
+-- True for an entry of "wait" that is a marker of old BullMQ versions ("0:...").
+local function isOldMarker(jobId)
+  local a, b = string.byte(jobId, 1, 2)
+  return a == 48 and b == 58
 end
 
 -- One fetch with the script's fetch state.
@@ -75,11 +139,11 @@ local function fetchJob(P, st, timestamp, token, lockDuration, workerName)
   end
 
   if st.maxJobs then
-    local used = tonumber(rcall('GET', P .. 'limiter')) or 0
+    local used = tonumber(rcall('GET', st.limiter)) or 0
     if used >= st.maxJobs then
-      local ttl = rcall('PTTL', P .. 'limiter')
+      local ttl = rcall('PTTL', st.limiter)
       if ttl == 0 then
-        rcall('DEL', P .. 'limiter')
+        rcall('DEL', st.limiter)
       elseif ttl > 0 then
         return { 0, 0, ttl, 0 }
       end
@@ -88,17 +152,16 @@ local function fetchJob(P, st, timestamp, token, lockDuration, workerName)
 
   if pausedOrMaxed then return { 0, 0, 0, 0 } end
 
-  local jobId = rcall('RPOPLPUSH', P .. 'wait', P .. 'active')
-  if jobId and string.sub(jobId, 1, 2) == '0:' then
-    -- A marker entry of old BullMQ versions, not a job.
-    rcall('LREM', P .. 'active', 1, jobId)
-    jobId = rcall('RPOPLPUSH', P .. 'wait', P .. 'active')
+  local jobId = rcall('RPOPLPUSH', st.wait, st.active)
+  if jobId and isOldMarker(jobId) then
+    rcall('LREM', st.active, 1, jobId)
+    jobId = rcall('RPOPLPUSH', st.wait, st.active)
   end
   if not jobId then
     local popped = rcall('ZPOPMIN', P .. 'prioritized')
     if popped[1] then
       jobId = popped[1]
-      rcall('LPUSH', P .. 'active', jobId)
+      rcall('LPUSH', st.active, jobId)
     else
       rcall('DEL', P .. 'pc')
     end

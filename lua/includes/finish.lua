@@ -70,14 +70,87 @@ local function flushFinishBatch(P, batch, timestamp)
   end
 end
 
+-- The keys of a queue that finishing uses, built once per script call.
+local function finishKeys(P)
+  return {
+    P = P,
+    events = P .. 'events',
+    active = P .. 'active',
+    completed = P .. 'completed',
+    failed = P .. 'failed',
+  }
+end
+
+-- attemptsMade after this finish (HINCRBY atm 1, written together with the
+-- outcome), as a number and as the text to store.
+local function nextAttemptsMade(atm)
+  if not atm then return 1, '1' end
+  local n = (tonumber(atm) or 0) + 1
+  return n, tostring(n)
+end
+
+-- What a finish does once the job has left active: trims the events stream
+-- (with trim), releases the deduplication id, updates the parent, stores the
+-- outcome (or removes the job) with retention, and adds the events. `attrs`:
+-- the job's HMGET ats, atm, deid, parentKey. Returns 0.
+local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
+                              attempts, timestamp, trim, batch)
+  local P = Q.P
+  if trim then
+    rcall('XTRIM', Q.events, 'MAXLEN', '~', getMaxEvents(P))
+  end
+
+  releaseDeduplication(P, jobKey, jobId, attrs[3])
+  if target == 'completed' then
+    updateParentOnCompletion(jobKey, value, timestamp, attrs[4])
+  end
+
+  local attemptsMade, atm = nextAttemptsMade(attrs[2])
+
+  if keepCount == 0 then
+    removeJobQuietly(P, jobId, timestamp)
+  else
+    local retention = keepAge > 0 or keepCount > 0
+    if batch and not retention then
+      batch[target][#batch[target] + 1] = jobId
+    else
+      if batch then flushFinishBatch(P, batch, timestamp) end
+      rcall('ZADD', Q[target], timestamp, jobId)
+    end
+    if target == 'completed' then
+      rcall('HSET', jobKey, 'atm', atm, 'returnvalue', value, 'finishedOn', timestamp)
+    else
+      rcall('HSET', jobKey, 'atm', atm, 'failedReason', value, 'finishedOn', timestamp)
+      rcall('HDEL', jobKey, 'defa')
+    end
+    if keepAge > 0 then
+      removeJobsByMaxAge(P, target, timestamp, keepAge, keepLimit)
+    end
+    if keepCount > 0 then
+      removeJobsByMaxCount(P, target, timestamp, keepCount)
+    end
+  end
+
+  if target == 'completed' then
+    rcall('XADD', Q.events, '*', 'event', 'completed', 'jobId', jobId, 'returnvalue', value, 'prev', 'active')
+  else
+    rcall('XADD', Q.events, '*', 'event', 'failed', 'jobId', jobId, 'failedReason', value, 'prev', 'active')
+    if attemptsMade >= attempts then
+      rcall('XADD', Q.events, '*', 'event', 'retries-exhausted', 'jobId', jobId, 'attemptsMade', atm)
+    end
+  end
+  return 0
+end
+
 -- Completes or finally fails one active job held by token: what BullMQ's
--- moveToFinished does before its fetch-next. With trim, the events stream is
--- trimmed before the job's events (once per script call). With a batch
--- (newFinishBatch), some writes are left to flushFinishBatch.
+-- moveToFinished does before its fetch-next. Q: finishKeys. With trim, the
+-- events stream is trimmed before the job's events (once per script call).
+-- With a batch (newFinishBatch), some writes are left to flushFinishBatch.
 -- Returns 0 or a negative code (-1 missing, -2 no lock, -3 not active,
 -- -4 pending children, -6 lock mismatch, -9 failed children).
-local function finishJob(P, jobId, token, target, value, stacktrace, keepCount, keepAge, keepLimit,
+local function finishJob(Q, jobId, token, target, value, stacktrace, keepCount, keepAge, keepLimit,
                          attempts, timestamp, trim, batch)
+  local P = Q.P
   local jobKey = P .. jobId
   -- Every fetched job has `ats`; without it the hash may not exist.
   local attrs = rcall('HMGET', jobKey, 'ats', 'atm', 'deid', 'parentKey')
@@ -93,52 +166,10 @@ local function finishJob(P, jobId, token, target, value, stacktrace, keepCount, 
   local left = leaveActive(P, jobKey, jobId, token, fields, batch and batch.unstalled)
   if left < 0 then return left end
 
-  if trim then
-    rcall('XTRIM', P .. 'events', 'MAXLEN', '~', getMaxEvents(P))
-  end
-
-  releaseDeduplication(P, jobKey, jobId, attrs[3])
-  if target == 'completed' then
-    updateParentOnCompletion(jobKey, value, timestamp, attrs[4])
-  end
-
-  -- HINCRBY atm, written together with the outcome.
-  local attemptsMade = (tonumber(attrs[2]) or 0) + 1
-
-  if keepCount == 0 then
-    removeJobQuietly(P, jobId, timestamp)
-  else
-    local retention = keepAge > 0 or keepCount > 0
-    if batch and not retention then
-      batch[target][#batch[target] + 1] = jobId
-    else
-      if batch then flushFinishBatch(P, batch, timestamp) end
-      rcall('ZADD', P .. target, timestamp, jobId)
-    end
-    if target == 'completed' then
-      rcall('HSET', jobKey, 'atm', attemptsMade, 'returnvalue', value, 'finishedOn', timestamp)
-    else
-      rcall('HSET', jobKey, 'atm', attemptsMade, 'failedReason', value, 'finishedOn', timestamp)
-      rcall('HDEL', jobKey, 'defa')
-    end
-    if keepAge > 0 then
-      removeJobsByMaxAge(P, target, timestamp, keepAge, keepLimit)
-    end
-    if keepCount > 0 then
-      removeJobsByMaxCount(P, target, timestamp, keepCount)
-    end
-  end
-
-  if target == 'completed' then
-    rcall('XADD', P .. 'events', '*', 'event', 'completed', 'jobId', jobId, 'returnvalue', value, 'prev', 'active')
-  else
-    rcall('XADD', P .. 'events', '*', 'event', 'failed', 'jobId', jobId, 'failedReason', value, 'prev', 'active')
-    if attemptsMade >= attempts then
-      rcall('XADD', P .. 'events', '*', 'event', 'retries-exhausted', 'jobId', jobId, 'attemptsMade', attemptsMade)
-    end
-  end
-  return 0
+  return completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
+    attempts, timestamp, trim, batch)
 end
+
 -- The fetch-next after a finish: the fetch result to return (a job, a rate
 -- limit, a delayed hint, or nothing on a paused/maxed queue, which is not
 -- drained), or nil when the queue had nothing to offer.
