@@ -11,23 +11,20 @@
   ARGV[4] worker limiter max (0 = none)
   ARGV[5] worker limiter duration (ms)
   ARGV[6] worker name ('' = none)
-  ARGV[7] '1' returns the jobs' fields, '0' leaves them to the client
-  ARGV[8..] one lock token per job wanted
+  ARGV[7..] one lock token per job wanted
   Returns the fetch results in order, each {jobFields | 0, jobId | 0,
   rateLimitedForMs, nextDelayedTs}: one per job found, then, when fewer jobs
   than tokens were found, the result of the fetch that found none. jobFields
   is the job hash as JSON text: a flat [field, value, ...] array (one string
-  per job costs Redis less to reply and the client less to read), or 1 when
-  ARGV[7] leaves reading the hashes to the client.
+  per job costs Redis less to reply and the client less to read).
 ]]
 local P, timestamp, lockDuration, workerName = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local st = newFetchState(P, tonumber(ARGV[4]), tonumber(ARGV[5]))
-st.withFields = ARGV[7] == '1'
 local results = {}
-for i = 8, #ARGV do
+for i = 7, #ARGV do
   local fetched = fetchJob(P, st, timestamp, ARGV[i], lockDuration, workerName)
   results[#results + 1] = fetched
   if fetched[1] == 0 then break end
-  if st.withFields then fetched[1] = cjson.encode(fetched[1]) end
+  fetched[1] = cjson.encode(fetched[1])
 end
 return results

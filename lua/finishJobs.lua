@@ -12,9 +12,7 @@
   ARGV[2] timestamp
   ARGV[3] lockDuration   ARGV[4] limiter max   ARGV[5] limiter duration
   ARGV[6] worker name
-  ARGV[7] '1' returns the fields of jobs fetched, '0' leaves them to the
-          client (a job found is then {1, jobId, 0, 0})
-  ARGV[8..] 10 per job:
+  ARGV[7..] 10 per job:
     jobId, token, target ('completed' | 'failed'),
     value (returnvalue JSON | failedReason), stacktrace JSON ('' = leave as is),
     keep count (-1 = keep all, 0 = remove), keep age in seconds (0 = none),
@@ -39,7 +37,7 @@ local workerName = ARGV[6]
 local Q = finishKeys(P)
 local last = #ARGV - 9
 
-local n = (last - 8) / 10 + 1
+local n = (last - 7) / 10 + 1
 
 -- Up-front reads, for a batch of several jobs (a single job takes the checks
 -- of moveToFinished: the same calls, without the tables).
@@ -48,7 +46,7 @@ local jobKeys, lockKeys, lockAt, held = {}, {}, {}, {}
 local anyChildren = false
 if fast then
   local depKeys = {}
-  for i = 8, last, 10 do
+  for i = 7, last, 10 do
     local jobKey = P .. ARGV[i]
     jobKeys[i] = jobKey
     if ARGV[i + 1] ~= '0' then
@@ -84,7 +82,7 @@ local trim = true
 local st = nil
 local touched = {}
 local batch = newFinishBatch()
-for i = 8, last, 10 do
+for i = 7, last, 10 do
   local jobId, token, target, value, stacktrace = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local keepCount, keepAge, keepLimit = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
   local attempts = tonumber(ARGV[i + 8]) or 0
@@ -133,7 +131,6 @@ for i = 8, last, 10 do
     if ARGV[i + 9] == '1' then
       if not st then
         st = newFetchState(P, limiterMax, limiterDuration)
-        st.withFields = ARGV[7] == '1'
         if fast then
           st.beforeLock = function(lockKey)
             if unlockedSet[lockKey] then deleteLocks() end
@@ -145,7 +142,7 @@ for i = 8, last, 10 do
     if next then
       if next[1] ~= 0 then
         touched[next[2]] = true
-        if st.withFields then next[1] = cjson.encode(next[1]) end
+        next[1] = cjson.encode(next[1])
       end
       result = next
     else

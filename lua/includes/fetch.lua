@@ -40,9 +40,6 @@ local function newFetchState(P, limiterMax, limiterDuration)
     -- Set by a finishing script whose lock deletions are deferred
     -- (finish.lua): called with a lock key before that key is written.
     beforeLock = nil,
-    -- false: a job found is returned without its fields ({1, jobId, 0, 0});
-    -- the client reads the hash right after the call (see active.rs).
-    withFields = true,
   }
 end
 
@@ -106,16 +103,7 @@ local function prepareJobForProcessing(P, st, jobId, timestamp, token, lockDurat
     rcall('SET', lockKey, token, 'PX', lockDuration)
   end
   rcall('XADD', st.events, '*', 'event', 'active', 'jobId', jobId, 'prev', 'waiting')
-  local fields = 1
-  if st.withFields then
-    fields = markJobStarted(jobKey, timestamp, workerName)
-  elseif workerName and workerName ~= '' then
-    rcall('HSET', jobKey, 'processedOn', timestamp, 'pb', workerName)
-    rcall('HINCRBY', jobKey, 'ats', '1')
-  else
-    rcall('HSET', jobKey, 'processedOn', timestamp)
-    rcall('HINCRBY', jobKey, 'ats', '1')
-  end
+  local fields = markJobStarted(jobKey, timestamp, workerName)
   -- Cascade wake-up: the next idle worker tries too.
   if not st.marked then
     rcall('ZADD', P .. 'marker', '0', '0')

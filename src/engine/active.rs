@@ -146,8 +146,11 @@ impl JobText {
     /// Whether the hash has `field` (a quick scan of the text, confirmed by
     /// reading it when the name occurs).
     pub fn has_field(&self, field: &str) -> bool {
-        let quoted = format!("\"{field}\"");
-        self.fields.contains(&quoted) && self.to_raw().is_ok_and(|job| job.get(field).is_some())
+        let text = self.fields.as_bytes();
+        let quoted = |(at, _): (usize, &str)| {
+            at > 0 && text[at - 1] == b'"' && text.get(at + field.len()) == Some(&b'"')
+        };
+        self.fields.match_indices(field).any(quoted) && self.to_raw().is_ok_and(|job| job.get(field).is_some())
     }
 }
 
@@ -228,41 +231,7 @@ fn take_fetch(v: Value) -> Result<Fetch> {
         let id = into_string(std::mem::replace(&mut items[1], Value::Nil));
         return Ok(Fetch::Job(JobText { id, fields }));
     }
-    if let Value::Int(1) = &items[0] {
-        // A job whose fields the script left to the client (`read_fields`).
-        let id = into_string(std::mem::replace(&mut items[1], Value::Nil));
-        return Ok(Fetch::Job(JobText { id, fields: String::new() }));
-    }
     Ok(no_job(&items).into())
-}
-
-/// From how many jobs a call may fetch on, the jobs' hashes are read by the
-/// client after the call (one pipelined HGETALL each) instead of by the
-/// script: turning a hash into a Lua table and then into JSON text costs
-/// Redis about 35k instructions per job more than replying to a plain
-/// HGETALL (callgrind, 8-field jobs), but the extra round trip only pays off
-/// when many jobs share it.
-const FIELDS_BY_CLIENT_FROM: usize = 16;
-
-/// The JSON text of a job hash replied as a flat `[field, value, ...]` array.
-fn flat_json(items: &[Value]) -> String {
-    let mut out = Vec::with_capacity(
-        items.iter().map(|v| if let Value::BulkString(b) = v { b.len() + 3 } else { 8 }).sum::<usize>() + 2,
-    );
-    out.push(b'[');
-    for (i, v) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let text = match v {
-            Value::BulkString(b) => String::from_utf8_lossy(b),
-            other => std::borrow::Cow::Owned(as_string(other).unwrap_or_default()),
-        };
-        // Writing a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, text.as_ref());
-    }
-    out.push(b']');
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 impl Queue {
@@ -289,30 +258,6 @@ impl Queue {
         }
     }
 
-    /// Reads the hashes of the jobs a script returned without their fields,
-    /// with one pipelined HGETALL each. The jobs are locked by the caller,
-    /// so the hash is the one the script left (plus what the job's own
-    /// updates wrote since); a job deleted meanwhile gets no fields.
-    async fn read_fields<'a>(&self, jobs: impl Iterator<Item = &'a mut JobText>) -> Result<()> {
-        let pending: Vec<&mut JobText> = jobs.filter(|j| j.fields.is_empty()).collect();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for job in &pending {
-            pipe.cmd("HGETALL").arg(self.keys.job(&job.id));
-        }
-        let replies: Vec<Value> = pipe.query_async(&mut self.cmd()).await?;
-        for (job, reply) in pending.into_iter().zip(replies) {
-            job.fields = match reply {
-                Value::Array(items) => flat_json(&items),
-                Value::Map(pairs) => flat_json(&pairs.into_iter().flat_map(|(k, v)| [k, v]).collect::<Vec<_>>()),
-                _ => "[]".to_string(),
-            };
-        }
-        Ok(())
-    }
-
     /// Fetches up to `tokens.len()` jobs in one call, job i locked by
     /// `tokens[i]`. The results are in order: one `Fetch::Job` per job
     /// found, then, when the queue ran out first, why the next fetch found
@@ -322,17 +267,13 @@ impl Queue {
         let mut cmd = self.script_cmd(&FETCH_JOBS, 6 + tokens.len(), bytes);
         cmd.arg(timestamp);
         fetch_settings_args(&mut cmd, settings);
-        cmd.arg(if tokens.len() < FIELDS_BY_CLIENT_FROM { "1" } else { "0" });
         for token in tokens {
             cmd.arg(token);
         }
-        let mut fetched = match self.run_script_cmd(&FETCH_JOBS, &cmd).await? {
-            Value::Array(items) => items.into_iter().map(take_fetch).collect::<Result<Vec<_>>>()?,
-            _ => return Err(EngineError::other("unexpected reply from the fetch script")),
-        };
-        self.read_fields(fetched.iter_mut().filter_map(|f| if let Fetch::Job(j) = f { Some(j) } else { None }))
-            .await?;
-        Ok(fetched)
+        match self.run_script_cmd(&FETCH_JOBS, &cmd).await? {
+            Value::Array(items) => items.into_iter().map(take_fetch).collect(),
+            _ => Err(EngineError::other("unexpected reply from the fetch script")),
+        }
     }
 
     /// Completes or finally fails several jobs in one call, each with its
@@ -356,8 +297,6 @@ impl Queue {
         let mut cmd = self.script_cmd(&FINISH_JOBS, 6 + finishes.len() * 10, bytes);
         cmd.arg(timestamp);
         fetch_settings_args(&mut cmd, settings);
-        let fetches = finishes.iter().filter(|f| f.fetch_next).count();
-        cmd.arg(if fetches < FIELDS_BY_CLIENT_FROM { "1" } else { "0" });
         for f in finishes {
             let (target, value, stacktrace) = f.target_value_stacktrace();
             cmd.arg(&f.job_id)
@@ -377,7 +316,7 @@ impl Queue {
         if items.len() != finishes.len() {
             return Err(EngineError::other("unexpected reply from the finish script"));
         }
-        let mut results: Vec<Result<Fetch>> = items
+        Ok(items
             .into_iter()
             .zip(finishes)
             .map(|(item, f)| match item {
@@ -387,10 +326,7 @@ impl Queue {
                 Value::Int(_) => Ok(Fetch::Nothing),
                 other => take_fetch(other),
             })
-            .collect();
-        self.read_fields(results.iter_mut().filter_map(|r| if let Ok(Fetch::Job(j)) = r { Some(j) } else { None }))
-            .await?;
-        Ok(results)
+            .collect())
     }
 }
 
@@ -583,11 +519,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn fetching_many_jobs_reads_their_fields_after_the_call_as_one_by_one() {
-        // From FIELDS_BY_CLIENT_FROM tokens on the fields are read by the
-        // client; the jobs, their fields and what Redis holds stay those of
-        // one fetch per token: across wait and prioritized, running dry, and
-        // with a limiter stopping mid-batch.
+    async fn fetching_many_jobs_in_one_call_is_one_fetch_per_token() {
+        // The jobs, their fields and what Redis holds are those of one fetch
+        // per token: across wait and prioritized, running dry, and with a
+        // limiter stopping mid-batch.
         let t = now_ms();
         let named = FetchSettings { worker_name: "w".into(), ..FetchSettings::default() };
         let limited = FetchSettings { limiter_max: 9, limiter_duration: 60_000, ..FetchSettings::default() };
@@ -597,7 +532,7 @@ mod tests {
                 seed(q, t).await;
                 seed(q, t).await;
             }
-            let tokens = tokens(FIELDS_BY_CLIENT_FROM + 4);
+            let tokens = tokens(20);
             let got: Vec<String> = batched
                 .fetch_jobs(&tokens, settings, t)
                 .await
@@ -609,7 +544,7 @@ mod tests {
             assert_eq!(got, expected);
             let jobs = got.iter().filter(|g| g.starts_with("job ")).count();
             assert_eq!(jobs, if settings.limiter_max > 0 { 9 } else { 14 }, "{got:?}");
-            assert!(got.iter().any(|g| g.contains("\"processedOn\"")), "fields were read: {got:?}");
+            assert!(got.iter().any(|g| g.contains("\"processedOn\"")), "fields as after the fetch: {got:?}");
             assert_eq!(dump(&batched).await, dump(&single).await);
         }
     }
@@ -697,11 +632,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn finishing_many_with_fetch_next_reads_fields_after_the_call_as_one_by_one() {
+    async fn finishing_many_with_fetch_next_in_one_call_is_one_finish_per_job() {
         let t = now_ms();
         let settings = FetchSettings { worker_name: "w".into(), ..FetchSettings::default() };
         let keep_all = KeepJobs::default();
-        let n = FIELDS_BY_CLIENT_FROM + 2;
+        let n = 18;
         let (batched, single) = (test_queue("finish-wide").await, test_queue("finish-wide-one").await);
         for q in [&batched, &single] {
             for _ in 0..(2 * n - 4) {
