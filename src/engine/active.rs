@@ -403,18 +403,8 @@ mod tests {
                         .query_async(&mut raw(q).await).await.unwrap();
                 }
             }
-            let tokens = tokens(wanted);
-            let got: Vec<String> = batched
-                .fetch_jobs(&tokens, settings, t)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|r| summary(&r.into_fetched()))
-                .collect();
-            let expected = fetch_one_by_one(&single, &tokens, settings, t).await;
-            assert_eq!(got, expected);
+            let got = fetch_same_as_one_by_one(&batched, &single, &tokens(wanted), settings, t).await;
             assert!(got.len() >= 3, "the case fetched several jobs: {got:?}");
-            assert_eq!(dump(&batched).await, dump(&single).await);
         }
     }
 
@@ -532,21 +522,33 @@ mod tests {
                 seed(q, t).await;
                 seed(q, t).await;
             }
-            let tokens = tokens(20);
-            let got: Vec<String> = batched
-                .fetch_jobs(&tokens, settings, t)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|r| summary(&r.into_fetched()))
-                .collect();
-            let expected = fetch_one_by_one(&single, &tokens, settings, t).await;
-            assert_eq!(got, expected);
+            let got = fetch_same_as_one_by_one(&batched, &single, &tokens(20), settings, t).await;
             let jobs = got.iter().filter(|g| g.starts_with("job ")).count();
             assert_eq!(jobs, if settings.limiter_max > 0 { 9 } else { 14 }, "{got:?}");
             assert!(got.iter().any(|g| g.contains("\"processedOn\"")), "fields as after the fetch: {got:?}");
-            assert_eq!(dump(&batched).await, dump(&single).await);
         }
+    }
+
+    /// Fetches with `tokens` in one call on `batched` and one token at a
+    /// time on `single`; both must give the same results and leave the same
+    /// keys.
+    async fn fetch_same_as_one_by_one(
+        batched: &Queue,
+        single: &Queue,
+        tokens: &[String],
+        settings: &FetchSettings,
+        t: i64,
+    ) -> Vec<String> {
+        let got: Vec<String> = batched
+            .fetch_jobs(tokens, settings, t)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| summary(&r.into_fetched()))
+            .collect();
+        assert_eq!(got, fetch_one_by_one(single, tokens, settings, t).await);
+        assert_eq!(dump(batched).await, dump(single).await);
+        got
     }
 
     /// Finishes `finishes` in one call on `batched` and one by one on
