@@ -34,7 +34,7 @@ end
 -- Wakes one blocked worker: member "0" at score 0 means "jobs available now".
 local function addBaseMarkerIfNeeded(P, pausedOrMaxed)
   if not pausedOrMaxed then
-    rcall('ZADD', P .. 'marker', 0, '0')
+    rcall('ZADD', P .. 'marker', '0', '0')
   end
 end
 
@@ -134,7 +134,7 @@ local function leaveActive(P, jobKey, jobId, token, fields, unstalled)
   if fields then
     rcall('HSET', jobKey, unpack(fields))
   end
-  if rcall('LREM', P .. 'active', -1, jobId) == 0 then return -3 end
+  if rcall('LREM', P .. 'active', '-1', jobId) == 0 then return -3 end
   return 0
 end
 
