@@ -312,6 +312,8 @@ export interface BindingRunnerEvent {
    */
   jobs?: string
   jobIds?: Array<string>
+  /** `lockLost`: the token of each attempt in `job_ids` that lost its lock. */
+  tokens?: Array<string>
   /**
    * `error`: the error in the native error format; `cancel`: the reason;
    * `completed`: the error when the whole batch failed.

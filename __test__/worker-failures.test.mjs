@@ -214,6 +214,28 @@ test('a processor that never settles is caught by lock expiry and the stalled ch
   await w.close(true);
 });
 
+test('a job fetched again while an attempt of it hangs aborts that attempt, not the new one', async () => {
+  const { queue, worker } = await setup('refetched');
+  await queue.add('hang', {});
+  const signals = [];
+  // No stalled check of its own: this worker learns that the first attempt
+  // lost its lock only by fetching the job again.
+  worker(
+    (job, token, signal) => {
+      signals.push(signal);
+      return new Promise(() => {});
+    },
+    { concurrency: 2, skipLockRenewal: true, skipStalledCheck: true, lockDuration: 300, drainDelay: 0.2 },
+  );
+  await waitFor(() => signals.length === 1, { message: 'the first attempt' });
+  const checker = worker(null, { stalledInterval: 200, maxStalledCount: 5 });
+  await checker.startStalledCheckTimer();
+  await waitFor(() => signals.length === 2, { timeout: 20000, message: 'the job fetched again' });
+  assert.equal(signals[0].aborted, true, 'the attempt that lost its lock is told');
+  assert.match(signals[0].reason.message, /lock lost for job 1/);
+  assert.equal(signals[1].aborted, false, 'the attempt holding the lock goes on');
+});
+
 test('a job carrying a deferred failure never reaches the processor', async () => {
   const { name, queue, redis, worker } = await setup('defa');
   await queue.add('doomed', {}, { attempts: 3 });

@@ -70,6 +70,11 @@ function jsonNumber(v: unknown): string {
   return Number.isFinite(n) ? String(n) : 'null';
 }
 
+/** Why a processor's signal is aborted when its job's lock is gone. */
+function lockLostError(jobId: string): Error {
+  return new Error(`lock lost for job ${jobId}: it stalled and went back to wait`);
+}
+
 /**
  * Ids are JSON strings as they are unless they hold a quote, a backslash, a
  * control character or a surrogate (a lone one must be escaped).
@@ -396,11 +401,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         }
         break;
       }
-      case 'lockLost':
-        for (const jobId of event.jobIds ?? []) {
-          this.inFlight.get(jobId)?.controller?.abort(new Error(`lock lost for job ${jobId}: it stalled and went back to wait`));
-        }
+      case 'lockLost': {
+        const tokens = event.tokens ?? [];
+        (event.jobIds ?? []).forEach((jobId, i) => {
+          const entry = this.inFlight.get(jobId);
+          // Only the attempt that lost the lock: the job may run here again.
+          if (entry && entry.token === tokens[i]) entry.controller?.abort(lockLostError(jobId));
+        });
         break;
+      }
       case 'cancel':
         for (const jobId of event.jobIds ?? []) this.cancelJob(jobId, event.message ?? undefined);
         break;
@@ -425,6 +434,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return;
     }
     job.token = token;
+    // Fetched again while an attempt of it is still in flight here: that
+    // attempt lost its lock (the job stalled and went back to wait).
+    const previous = this.inFlight.get(id);
+    if (previous && previous.token !== token) previous.controller?.abort(lockLostError(id));
     const controller = this.wantsSignal ? new AbortController() : undefined;
     const entry: InFlight = { job, token, controller, failing: false, reported: false };
     this.inFlight.set(id, entry);

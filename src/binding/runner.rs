@@ -78,6 +78,8 @@ pub struct BindingRunnerEvent {
     /// active and locked by its token.
     pub jobs: Option<String>,
     pub job_ids: Option<Vec<String>>,
+    /// `lockLost`: the token of each attempt in `job_ids` that lost its lock.
+    pub tokens: Option<Vec<String>>,
     /// `error`: the error in the native error format; `cancel`: the reason;
     /// `completed`: the error when the whole batch failed.
     pub message: Option<String>,
@@ -87,7 +89,7 @@ pub struct BindingRunnerEvent {
 }
 
 fn event(kind: &str) -> BindingRunnerEvent {
-    BindingRunnerEvent { kind: kind.to_string(), jobs: None, job_ids: None, message: None, batch: None }
+    BindingRunnerEvent { kind: kind.to_string(), jobs: None, job_ids: None, tokens: None, message: None, batch: None }
 }
 
 fn error_text(err: EngineError) -> String {
@@ -106,7 +108,10 @@ impl From<RunnerEvent> for BindingRunnerEvent {
             RunnerEvent::LockRenewalFailed(ids) => {
                 BindingRunnerEvent { job_ids: Some(ids), ..event("lockRenewalFailed") }
             }
-            RunnerEvent::LockLost(ids) => BindingRunnerEvent { job_ids: Some(ids), ..event("lockLost") },
+            RunnerEvent::LockLost(lost) => {
+                let (ids, tokens) = lost.into_iter().unzip();
+                BindingRunnerEvent { job_ids: Some(ids), tokens: Some(tokens), ..event("lockLost") }
+            }
             RunnerEvent::Cancel { job_id, reason } => {
                 BindingRunnerEvent { job_ids: Some(vec![job_id]), message: reason, ..event("cancel") }
             }

@@ -49,6 +49,25 @@ impl Queue {
         let reply: redis::Value = inv.invoke_async(&mut self.cmd()).await?;
         Ok(as_strings(&reply))
     }
+
+    /// Of `(jobId, token)` pairs, the ids whose lock is no longer held by
+    /// their token (missing, or another token's).
+    pub async fn locks_lost(&self, locks: &[(String, String)]) -> Result<Vec<String>> {
+        if locks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for (id, _) in locks {
+            cmd.arg(self.keys.lock(id));
+        }
+        let held: Vec<Option<String>> = cmd.query_async(&mut self.cmd()).await?;
+        Ok(locks
+            .iter()
+            .zip(held)
+            .filter(|((_, token), held)| held.as_deref() != Some(token.as_str()))
+            .map(|((id, _), _)| id.clone())
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -65,8 +65,9 @@ pub enum RunnerEvent {
     LocksRenewed(Vec<String>),
     /// Renewing the locks of these jobs failed: another worker may have them.
     LockRenewalFailed(Vec<String>),
-    /// Jobs in flight here whose lock is gone (moved back to wait as stalled).
-    LockLost(Vec<String>),
+    /// Attempts in flight here, as (job id, token), whose lock is gone
+    /// (moved back to wait as stalled).
+    LockLost(Vec<(String, String)>),
     /// `Queue::cancel_job` asked to cancel a job in flight here.
     Cancel { job_id: String, reason: Option<String> },
     /// An error the worker reports (`error` event); the loop goes on.
@@ -213,19 +214,42 @@ impl Runner {
         self.core.start_stalled_check_timer(Box::new(move |checked| {
             let Some(runner) = weak.upgrade() else { return };
             match checked {
-                Ok(ids) => {
-                    let lost: Vec<String> = {
-                        let st = runner.st();
-                        ids.iter().filter(|id| st.jobs.contains_key(*id)).cloned().collect()
-                    };
-                    runner.emit(RunnerEvent::Stalled(ids));
-                    if !lost.is_empty() {
-                        runner.emit(RunnerEvent::LockLost(lost));
-                    }
-                }
+                Ok(ids) => runner.stalled(ids),
                 Err(err) => runner.emit(RunnerEvent::Error(err)),
             }
         }));
+    }
+
+    /// A stalled check moved `ids` back to wait. Those this worker holds
+    /// lost their lock, unless the run loop fetched one of them again since
+    /// (its new token holds the lock then): `LockLost` names the attempts
+    /// whose lock is gone once the locks are read back.
+    fn stalled(self: &Arc<Self>, ids: Vec<String>) {
+        let held = self.attempts_of(&ids);
+        self.emit(RunnerEvent::Stalled(ids));
+        if held.is_empty() {
+            return;
+        }
+        let runner = self.clone();
+        tokio::spawn(async move {
+            match runner.lost_locks(held).await {
+                Ok(lost) if !lost.is_empty() => runner.emit(RunnerEvent::LockLost(lost)),
+                Ok(_) => {}
+                Err(err) => runner.emit(RunnerEvent::Error(err)),
+            }
+        });
+    }
+
+    /// The attempts in flight here of these jobs, as (job id, token).
+    fn attempts_of(&self, ids: &[String]) -> Vec<(String, String)> {
+        let st = self.st();
+        ids.iter().filter_map(|id| st.jobs.get(id).map(|t| (id.clone(), t.token.clone()))).collect()
+    }
+
+    /// Of these attempts, those whose token no longer holds the job's lock.
+    async fn lost_locks(&self, attempts: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
+        let lost = self.core.queue().locks_lost(&attempts).await?;
+        Ok(attempts.into_iter().filter(|(id, _)| lost.contains(id)).collect())
     }
 
     /// Changes the number of jobs in flight at once; takes effect at once.
@@ -810,6 +834,26 @@ mod tests {
         let err = runner.complete_many(vec![completion(&job)]).await.remove(0).unwrap_err();
         assert_eq!(err.code, -6);
         tokio::time::timeout(Duration::from_secs(2), runner.when_idle()).await.unwrap();
+        runner.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn only_attempts_whose_lock_is_gone_count_as_lost_after_a_stall() {
+        let q = test_queue("runner-stalled").await;
+        add(&q, 1).await;
+        let (runner, mut rx) = start(&q, short_drain(), options(1)).await;
+        let job = next_jobs(&mut rx).await.remove(0);
+        let attempt = vec![(job.job.id.clone(), job.token.clone())];
+        assert_eq!(runner.attempts_of(&[job.job.id.clone(), "other".into()]), attempt);
+        // Still held by the attempt's token (the job was fetched again after
+        // the check, say): not lost.
+        assert!(runner.lost_locks(attempt.clone()).await.unwrap().is_empty());
+        let mut c = raw(&q).await;
+        let lock = q.keys().lock(&job.job.id);
+        let _: () = redis::cmd("SET").arg(&lock).arg("someone-else").query_async(&mut c).await.unwrap();
+        assert_eq!(runner.lost_locks(attempt.clone()).await.unwrap(), attempt);
+        let _: () = redis::cmd("DEL").arg(&lock).query_async(&mut c).await.unwrap();
+        assert_eq!(runner.lost_locks(attempt.clone()).await.unwrap(), attempt);
         runner.shutdown().await;
     }
 
