@@ -4,7 +4,7 @@
 // the ratio ours/bullmq for every scenario.
 
 const METRICS = [
-  'opsPerSec', 'redisUsPerJob', 'clientUsPerJob', 'peakRssMB', 'p50Ms', 'p99Ms', 'rssEarlyMB',
+  'opsPerSec', 'redisUsPerJob', 'clientUsPerJob', 'peakRssMB', 'p50Ms', 'p99Ms', 'rssEarlyMB', 'rssLateMB',
   'redisScriptUsPerJob', 'redisCommandUsPerJob', 'redisCommandsPerJob',
 ];
 
@@ -98,7 +98,8 @@ function latencyTable(list, sums) {
 function memoryTable(list, sums) {
   return table(list, sums, [
     { title: 'jobs/s', cell: (x) => int(x.opsPerSec), metric: 'opsPerSec' },
-    { title: 'RSS MB, first 20% of jobs', cell: (x) => dec(x.rssEarlyMB, 0), metric: 'rssEarlyMB' },
+    { title: 'RSS MB, 20-40% of jobs', cell: (x) => dec(x.rssEarlyMB, 0), metric: 'rssEarlyMB' },
+    { title: 'RSS MB, last 20% of jobs', cell: (x) => dec(x.rssLateMB, 0), metric: 'rssLateMB' },
     { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB', bold: true },
     ...cpuColumns,
   ]);
@@ -181,14 +182,16 @@ function targets(sums) {
       const { ours, bullmq } = get('memory');
       const small = get('worker-c1000-x1');
       const checks = [];
-      let ok = ours.peakRssMB <= ours.rssEarlyMB * 1.25;
-      checks.push(`peak ${ours.peakRssMB.toFixed(0)} MB vs ${ours.rssEarlyMB.toFixed(0)} MB during the first 20% of jobs`);
+      let ok = ours.rssLateMB <= ours.rssEarlyMB * 1.25;
+      checks.push(
+        `${ours.rssLateMB.toFixed(0)} MB during the last 20% of jobs vs ${ours.rssEarlyMB.toFixed(0)} MB during 20-40% (peak ${ours.peakRssMB.toFixed(0)} MB)`,
+      );
       if (small && !small.ours.na && !small.ours.error) {
         ok = ok && ours.peakRssMB <= small.ours.peakRssMB * 1.25;
-        checks.push(`vs ${small.ours.peakRssMB.toFixed(0)} MB peak with the smaller backlog of the Worker c=1,000 row`);
+        checks.push(`peak vs ${small.ours.peakRssMB.toFixed(0)} MB peak with the smaller backlog of the Worker c=1,000 row`);
       }
       lines.push(
-        `${what} (peak within 1.25× of the early RSS and of the small-backlog run) — ${ok ? 'met' : 'NOT met'}: ours ${checks.join(', ')}; bullmq peak ${bullmq.peakRssMB.toFixed(0)} MB`,
+        `${what} (RSS late in the run within 1.25× of RSS early in it, and peak within 1.25× of the small-backlog run's) — ${ok ? 'met' : 'NOT met'}: ours ${checks.join(', ')}; bullmq peak ${bullmq.peakRssMB.toFixed(0)} MB`,
       );
     }
   }

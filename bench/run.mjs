@@ -229,11 +229,17 @@ async function runWorker(redis) {
     await closeAll(w0.workers);
   }
   const ws = await startWorkers(queueName, jobs, { concurrency, instances });
+  // RSS once the worker runs at full concurrency (20-40% of the jobs done)
+  // and over the last 20%: memory that grows with the jobs processed shows
+  // as growth from the one to the other (the first jobs are the start-up).
   let rssEarly = 0;
+  let rssLate = 0;
   let sampler;
   if (sampleRss) {
     sampler = setInterval(() => {
-      if (ws.state.completed < jobs * 0.2) rssEarly = Math.max(rssEarly, process.memoryUsage.rss());
+      const done = ws.state.completed;
+      if (done >= jobs * 0.2 && done < jobs * 0.4) rssEarly = Math.max(rssEarly, process.memoryUsage.rss());
+      else if (done >= jobs * 0.8) rssLate = Math.max(rssLate, process.memoryUsage.rss());
     }, 50);
   }
   const result = await measure(redis, jobs, async () => {
@@ -241,7 +247,10 @@ async function runWorker(redis) {
   });
   if (sampler) clearInterval(sampler);
   await closeAll(ws.workers);
-  if (sampleRss) result.rssEarlyMB = rssEarly / 1048576;
+  if (sampleRss) {
+    result.rssEarlyMB = rssEarly / 1048576;
+    result.rssLateMB = rssLate / 1048576;
+  }
   return result;
 }
 
