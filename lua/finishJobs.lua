@@ -94,30 +94,23 @@ for i = 7, last, 10 do
   end
   local result
   if attrs then
+    -- releaseLock with the lock read up front and its deletion deferred.
     result = 0
     if token ~= '0' then
-      local lock = held[lockAt[i]]
-      if lock == token then
+      result = lockCheck(held[lockAt[i]], token)
+      if result == 0 then
         local lockKey = lockKeys[lockAt[i]]
         unlocked[#unlocked + 1] = lockKey
         unlockedSet[lockKey] = true
         batch.unstalled[#batch.unstalled + 1] = jobId
-      elseif lock then
-        result = -6
-      else
-        result = -2
       end
     end
     if result == 0 then
-      if stacktrace ~= '' then
-        rcall('HSET', jobKey, 'failedReason', value, 'stacktrace', stacktrace)
-      end
-      if rcall('LREM', Q.active, '-1', jobId) == 0 then
-        result = -3
-      else
-        result = completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
-          attempts, timestamp, trim, batch)
-      end
+      result = takeOffActive(Q.active, jobKey, jobId, failureFields(value, stacktrace))
+    end
+    if result == 0 then
+      result = completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
+        attempts, timestamp, trim, batch)
     end
   else
     if #unlocked > 0 then deleteLocks() end

@@ -103,25 +103,40 @@ local function removeJobKeys(jobKey)
     jobKey .. ':failed', jobKey .. ':unsuccessful')
 end
 
+-- Whether token holds a lock whose value is `held` (false = no lock): 0, or
+-- -2 (missing) / -6 (held by another token).
+local function lockCheck(held, token)
+  if held == token then return 0 end
+  if held then return -6 end
+  return -2
+end
+
 -- Releases the lock held by token. Returns 0, or -2 (missing) / -6 (mismatch).
 -- Token "0" is BullMQ's lockless mode. With `unstalled` (a list), the job id
 -- is appended to it for the caller to take off the stalled set later.
 local function releaseLock(P, jobKey, jobId, token, unstalled)
   if token == '0' then return 0 end
   local lockKey = jobKey .. ':lock'
-  local held = rcall('GET', lockKey)
-  if held == token then
+  local checked = lockCheck(rcall('GET', lockKey), token)
+  if checked == 0 then
     rcall('DEL', lockKey)
     if unstalled then
       unstalled[#unstalled + 1] = jobId
     else
       rcall('SREM', P .. 'stalled', jobId)
     end
-    return 0
-  elseif held then
-    return -6
   end
-  return -2
+  return checked
+end
+
+-- Stores `fields` (a flat field/value table, or nil) and removes the job from
+-- the active list `activeKey`. Returns 0, or -3 when it was not active.
+local function takeOffActive(activeKey, jobKey, jobId, fields)
+  if fields then
+    rcall('HSET', jobKey, unpack(fields))
+  end
+  if rcall('LREM', activeKey, '-1', jobId) == 0 then return -3 end
+  return 0
 end
 
 -- The common start of every move out of active: releases the lock held by
@@ -131,11 +146,7 @@ end
 local function leaveActive(P, jobKey, jobId, token, fields, unstalled)
   local released = releaseLock(P, jobKey, jobId, token, unstalled)
   if released < 0 then return released end
-  if fields then
-    rcall('HSET', jobKey, unpack(fields))
-  end
-  if rcall('LREM', P .. 'active', '-1', jobId) == 0 then return -3 end
-  return 0
+  return takeOffActive(P .. 'active', jobKey, jobId, fields)
 end
 
 -- Splits a full job key "{prefix}:{queue}:{id}" into the queue base and the id.

@@ -89,6 +89,13 @@ local function nextAttemptsMade(atm)
   return n, tostring(n)
 end
 
+-- The fields a finish stores as the job leaves active: a failure's reason
+-- and stacktrace when a stacktrace is given, else none.
+local function failureFields(value, stacktrace)
+  if stacktrace == '' then return nil end
+  return { 'failedReason', value, 'stacktrace', stacktrace }
+end
+
 -- What a finish does once the job has left active: trims the events stream
 -- (with trim), releases the deduplication id, updates the parent, stores the
 -- outcome (or removes the job) with retention, and adds the events. `attrs`:
@@ -161,9 +168,7 @@ local function finishJob(Q, jobId, token, target, value, stacktrace, keepCount, 
     return -9
   end
 
-  local fields = nil
-  if stacktrace ~= '' then fields = { 'failedReason', value, 'stacktrace', stacktrace } end
-  local left = leaveActive(P, jobKey, jobId, token, fields, batch and batch.unstalled)
+  local left = leaveActive(P, jobKey, jobId, token, failureFields(value, stacktrace), batch and batch.unstalled)
   if left < 0 then return left end
 
   return completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
