@@ -18,6 +18,7 @@ use super::worker::BindingWorker;
 use crate::engine::active::{Finish, KeepJobs, Outcome};
 use crate::engine::job_json::push_json_str;
 use crate::engine::queue::now_ms;
+use crate::engine::reply::into_text;
 use crate::engine::retry::FailedAttempt;
 use crate::engine::runner::{Delivered, Finished, Runner, RunnerEvent, RunnerOptions};
 use crate::engine::EngineError;
@@ -48,10 +49,6 @@ fn push_delivered(out: &mut Vec<u8>, d: &Delivered) {
 /// Room for a delivered job's text.
 fn delivered_len(d: &Delivered) -> usize {
     d.job.id.len() + d.token.len() + d.job.fields.len() + 16
-}
-
-fn into_text(out: Vec<u8>) -> String {
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Jobs to process as JSON: `[id, token, [field, value, ...], id, ...]`.

@@ -8,7 +8,7 @@ use redis::{Cmd, Value};
 use super::error::{EngineError, Result};
 use super::job::RawJob;
 use super::queue::Queue;
-use super::reply::{as_string, no_job, parse_fetch, Fetched};
+use super::reply::{as_string, into_text, no_job, parse_fetch, Fetched};
 use super::scripts;
 
 crate::lua_script!(
@@ -206,9 +206,7 @@ fn fetch_settings_args(cmd: &mut Cmd, settings: &FetchSettings) {
 /// A bulk reply as a string, without copying valid UTF-8.
 fn into_string(v: Value) -> String {
     match v {
-        Value::BulkString(bytes) => {
-            String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-        }
+        Value::BulkString(bytes) => into_text(bytes),
         Value::SimpleString(s) => s,
         other => as_string(&other).unwrap_or_default(),
     }
@@ -235,29 +233,6 @@ fn take_fetch(v: Value) -> Result<Fetch> {
 }
 
 impl Queue {
-    /// `EVALSHA` of one of our scripts with the queue's routing key and base
-    /// prefix, its arguments written into one buffer.
-    fn script_cmd(&self, script: &redis::Script, args: usize, bytes: usize) -> Cmd {
-        let meta = self.keys.key("meta");
-        let base = self.keys.base();
-        let mut cmd = Cmd::with_capacity(args + 5, bytes + 64 + meta.len() + base.len());
-        cmd.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(meta).arg(base);
-        cmd
-    }
-
-    /// Runs a command built by `script_cmd`, loading the script when Redis
-    /// does not know it (first use, restart, SCRIPT FLUSH).
-    async fn run_script_cmd(&self, script: &redis::Script, cmd: &Cmd) -> Result<Value> {
-        let mut conn = self.cmd();
-        match cmd.query_async::<Value>(&mut conn).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                script.load_async(&mut conn).await?;
-                Ok(cmd.query_async::<Value>(&mut conn).await?)
-            }
-            other => Ok(other?),
-        }
-    }
-
     /// Fetches up to `tokens.len()` jobs in one call, job i locked by
     /// `tokens[i]`. The results are in order: one `Fetch::Job` per job
     /// found, then, when the queue ran out first, why the next fetch found

@@ -50,9 +50,9 @@ impl Queue {
         Ok(as_strings(&reply))
     }
 
-    /// Of `(jobId, token)` pairs, the ids whose lock is no longer held by
+    /// Of `(jobId, token)` pairs, those whose lock is no longer held by
     /// their token (missing, or another token's).
-    pub async fn locks_lost(&self, locks: &[(String, String)]) -> Result<Vec<String>> {
+    pub async fn locks_lost(&self, locks: &[(String, String)]) -> Result<Vec<(String, String)>> {
         if locks.is_empty() {
             return Ok(Vec::new());
         }
@@ -65,7 +65,7 @@ impl Queue {
             .iter()
             .zip(held)
             .filter(|((_, token), held)| held.as_deref() != Some(token.as_str()))
-            .map(|((id, _), _)| id.clone())
+            .map(|(lock, _)| lock.clone())
             .collect())
     }
 }

@@ -131,19 +131,40 @@ impl Queue {
         Ok(())
     }
 
+    /// `EVALSHA` of one of our scripts with the queue's routing key and base
+    /// prefix, its arguments written into one buffer.
+    pub(crate) fn script_cmd(&self, script: &redis::Script, args: usize, bytes: usize) -> Cmd {
+        let meta = self.keys.key("meta");
+        let base = self.keys.base();
+        let mut cmd = Cmd::with_capacity(args + 5, bytes + 64 + meta.len() + base.len());
+        cmd.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(meta).arg(base);
+        cmd
+    }
+
+    /// Runs a command built by `script_cmd`, loading the script when Redis
+    /// does not know it (first use, restart, SCRIPT FLUSH).
+    pub(crate) async fn run_script_cmd(&self, script: &redis::Script, cmd: &Cmd) -> Result<Value> {
+        let mut conn = self.cmd();
+        match cmd.query_async::<Value>(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.load_async(&mut conn).await?;
+                Ok(cmd.query_async::<Value>(&mut conn).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// The EVALSHA of the add script for one chunk of jobs, written straight
     /// into one command buffer (see lua/addJobs.lua for the layout).
     fn add_cmd(&self, script: &redis::Script, jobs: &[JobToAdd<'_>]) -> Cmd {
-        let meta = self.keys.key("meta");
-        let base = self.keys.base();
-        let mut bytes = 64 + meta.len() + base.len();
+        let mut bytes = 0;
         for j in jobs {
             let o = j.opts;
             bytes += 48 + j.name.len() + j.data.len() + o.json.len();
             bytes += o.custom_id.len() + o.parent_key.len() + o.parent.len();
         }
-        let mut cmd = Cmd::with_capacity(5 + jobs.len() * 6, bytes);
-        cmd.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(meta).arg(base).arg(jobs.len());
+        let mut cmd = self.script_cmd(script, 1 + jobs.len() * 6, bytes);
+        cmd.arg(jobs.len());
         for j in jobs {
             let o = j.opts;
             let mut flags = [0u8; 5];
@@ -182,21 +203,13 @@ impl Queue {
     /// commands Redis answered NOSCRIPT (a restarted or flushed server) are
     /// sent again once the script is loaded.
     async fn eval_all(&self, script: &redis::Script, cmds: Vec<Cmd>) -> Result<Vec<Value>> {
+        if cmds.len() == 1 {
+            return Ok(vec![self.run_script_cmd(script, &cmds[0]).await?]);
+        }
         let mut conn = self.cmd();
         let noscript = |v: &Value| {
             matches!(v, Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript))
         };
-        if cmds.len() == 1 {
-            let cmd = &cmds[0];
-            return match cmd.query_async::<Value>(&mut conn).await {
-                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                    script.load_async(&mut conn).await?;
-                    Ok(vec![cmd.query_async::<Value>(&mut conn).await?])
-                }
-                Err(e) => Err(e.into()),
-                Ok(v) => Ok(vec![v]),
-            };
-        }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for cmd in cmds {

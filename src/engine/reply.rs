@@ -5,6 +5,11 @@ use redis::Value;
 use super::error::{EngineError, Result};
 use super::job::RawJob;
 
+/// Bytes as text, without copying when they are valid UTF-8.
+pub fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 pub fn as_string(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),

@@ -232,7 +232,7 @@ impl Runner {
         }
         let runner = self.clone();
         tokio::spawn(async move {
-            match runner.lost_locks(held).await {
+            match runner.core.queue().locks_lost(&held).await {
                 Ok(lost) if !lost.is_empty() => runner.emit(RunnerEvent::LockLost(lost)),
                 Ok(_) => {}
                 Err(err) => runner.emit(RunnerEvent::Error(err)),
@@ -244,12 +244,6 @@ impl Runner {
     fn attempts_of(&self, ids: &[String]) -> Vec<(String, String)> {
         let st = self.st();
         ids.iter().filter_map(|id| st.jobs.get(id).map(|t| (id.clone(), t.token.clone()))).collect()
-    }
-
-    /// Of these attempts, those whose token no longer holds the job's lock.
-    async fn lost_locks(&self, attempts: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
-        let lost = self.core.queue().locks_lost(&attempts).await?;
-        Ok(attempts.into_iter().filter(|(id, _)| lost.contains(id)).collect())
     }
 
     /// Changes the number of jobs in flight at once; takes effect at once.
@@ -847,13 +841,13 @@ mod tests {
         assert_eq!(runner.attempts_of(&[job.job.id.clone(), "other".into()]), attempt);
         // Still held by the attempt's token (the job was fetched again after
         // the check, say): not lost.
-        assert!(runner.lost_locks(attempt.clone()).await.unwrap().is_empty());
+        assert!(q.locks_lost(&attempt).await.unwrap().is_empty());
         let mut c = raw(&q).await;
         let lock = q.keys().lock(&job.job.id);
         let _: () = redis::cmd("SET").arg(&lock).arg("someone-else").query_async(&mut c).await.unwrap();
-        assert_eq!(runner.lost_locks(attempt.clone()).await.unwrap(), attempt);
+        assert_eq!(q.locks_lost(&attempt).await.unwrap(), attempt);
         let _: () = redis::cmd("DEL").arg(&lock).query_async(&mut c).await.unwrap();
-        assert_eq!(runner.lost_locks(attempt.clone()).await.unwrap(), attempt);
+        assert_eq!(q.locks_lost(&attempt).await.unwrap(), attempt);
         runner.shutdown().await;
     }
 
