@@ -1,0 +1,66 @@
+// The benchmark (`npm run bench`, README "Benchmark") runs ours and the
+// official bullmq side by side and reports ratios. This checks that a quick
+// run of its add group works end to end against the test Redis and reports
+// what the issue asks for; it asserts no speed (that is the benchmark's job).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { redisUrl } from './support/redis.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+async function runBench(args) {
+  const url = await redisUrl();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bench/index.mjs', ...args], {
+      cwd: root,
+      env: { ...process.env, REDIS_URL: url },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The cells of the table row that follows `label`'s rows: the ratio row. */
+function ratioRow(report, label) {
+  const lines = report.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(`| ${label}`));
+  assert.ok(at >= 0, `a row for ${label}`);
+  assert.match(lines[at + 1], /^\|\s*\| bullmq \|/, `bullmq's row under ${label}`);
+  assert.match(lines[at + 2], /^\| \| \*\*ours\/bullmq\*\* \|/, `the ratio row under ${label}`);
+  return lines[at + 2].split('|').slice(3, -1).map((c) => c.trim());
+}
+
+test('a quick run of the add group compares ours with bullmq on one Redis and reports ratios and the Redis split', { timeout: 300000 }, async () => {
+  const { code, stdout, stderr } = await runBench(['--quick', '--only', 'add']);
+  assert.equal(code, 0, `bench exited ${code}:\n${stderr}`);
+  assert.match(stderr, /round 1 ours .* jobs\/s/);
+  assert.match(stderr, /round 1 bullmq .* jobs\/s/);
+  // Every target line of the add group, met or with its distance.
+  assert.match(stdout, /- addBulk: at least 4× bullmq — (met|NOT met, [\d.]+× short): [\d.]+× \([\d,]+ vs [\d,]+ jobs\/s\)/);
+  assert.match(stdout, /- Redis CPU per added job \(addBulk\): at most 6 µs — (met|NOT met, [\d.]+ µs over): [\d.]+ µs \(bullmq [\d.]+ µs\)/);
+  // Both tables carry a ratio for each scenario.
+  const [adding, split] = stdout.split("## Where Redis' time goes");
+  assert.ok(split, "the Redis split section");
+  for (const label of ['addBulk', 'add, one at a time', 'add, 100 in flight']) {
+    assert.match(ratioRow(adding, label)[0], /^\*\*[\d.]+×\*\*$/, `throughput ratio of ${label}`);
+    const cells = ratioRow(split, label);
+    assert.match(cells[0], /^\*\*[\d.]+×\*\*$/, `Redis CPU ratio of ${label}`);
+    assert.match(cells[2], /^[\d.]+×$/, `data command ratio of ${label}`);
+  }
+  // Our add script runs HSET and two XADDs per plain job, so a run that read
+  // the command stats reports at least three data commands per added job.
+  const ours = split.split('\n').find((l) => l.startsWith('| addBulk'));
+  const perJob = Number(ours.split('|')[6]);
+  assert.ok(perJob >= 3, `data commands per added job: ${perJob}`);
+});
