@@ -9,11 +9,57 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class BindingFlowProducer {
+  /**
+   * Adds flows given as the JSON text of an array of nodes `{name,
+   * queueName, prefix, data, opts, timestamp, children}` (see
+   * `FlowNode`), all in one atomic step; resolves with the JSON text of
+   * their ids, each flow as `[id, [child, ...]]`. With `strict`, rejects
+   * with the error of the first flow whose root could not be added.
+   */
+  addFlows(flows: string, strict: boolean): Promise<string>
+  /**
+   * The flow whose root is job `id` of queue `queueName` in `prefix`, as
+   * JSON text `{prefix, queueName, id, fields, children?}` (a missing
+   * child is `null`); null when the job does not exist.
+   */
+  getFlow(prefix: string, queueName: string, id: string, depth?: number | undefined | null, maxChildren?: number | undefined | null): Promise<string | null>
+  /**
+   * The handle of a queue on this producer's connection, for the jobs of
+   * its flows.
+   */
+  queue(prefix: string, name: string): Promise<BindingQueue>
+  /** Closes the connection; later calls fail with "Connection is closed.". */
+  close(): void
+}
+
 export declare class BindingQueue {
   /** Trims the events stream to about `maxLength` entries; the number removed. */
   trimEvents(maxLength: number): Promise<number>
   /** Whether a job completed or failed, with its return value or reason. */
   isFinished(id: string): Promise<BindingFinished>
+  /**
+   * Return values (JSON text) of the job's completed children, as a flat
+   * `[childKey, value, ...]` list.
+   */
+  getChildrenValues(id: string): Promise<Array<string>>
+  /** Failure reasons of the children whose failure the job ignored, flat. */
+  getIgnoredChildrenFailures(id: string): Promise<Array<string>>
+  getDependencies(id: string, pages?: BindingDependencyPages | undefined | null): Promise<BindingDependencies>
+  /** Counts of the job's children per kind, in the order given. */
+  getDependencyCounts(id: string, kinds: Array<string>): Promise<Array<number>>
+  /**
+   * Moves an active job to waiting-children while it has a pending child
+   * (`childKey`, or any); false when it has none.
+   */
+  moveToWaitingChildren(id: string, token: string, childKey?: string | undefined | null): Promise<boolean>
+  /**
+   * Detaches a pending child from its parent; false when it was not
+   * pending for it.
+   */
+  removeChildDependency(id: string, parentKey: string): Promise<boolean>
+  /** Removes the job's pending children (not locked, not failed). */
+  removeUnprocessedChildren(id: string): Promise<void>
   /** Stores the progress (JSON text) and emits `progress`. */
   updateJobProgress(id: string, progress: string): Promise<void>
   /** Replaces the job's data (JSON text). */
@@ -175,6 +221,35 @@ export interface BindingConnectionOptions {
   tlsCert?: string
   tlsKey?: string
   connectTimeout?: number
+}
+
+/**
+ * A job's children by kind (only the kinds read); processed and ignored as
+ * flat `[childKey, value, ...]` lists; next cursors of paged reads.
+ */
+export interface BindingDependencies {
+  processed?: Array<string>
+  nextProcessedCursor?: number
+  unprocessed?: Array<string>
+  nextUnprocessedCursor?: number
+  ignored?: Array<string>
+  nextIgnoredCursor?: number
+  failed?: Array<string>
+  nextFailedCursor?: number
+}
+
+/** A page of one kind of children (defaults: cursor 0, count 20). */
+export interface BindingDependencyPage {
+  cursor?: number
+  count?: number
+}
+
+/** The kinds of children `getDependencies` pages through; none = all. */
+export interface BindingDependencyPages {
+  processed?: BindingDependencyPage
+  unprocessed?: BindingDependencyPage
+  ignored?: BindingDependencyPage
+  failed?: BindingDependencyPage
 }
 
 /**
@@ -370,6 +445,9 @@ export interface BindingWorkerOptions {
   /** The worker's `removeOnFail`, resolved. */
   removeOnFail?: BindingKeepJobs
 }
+
+/** Connects and returns the native handle of a FlowProducer. */
+export declare function openFlowProducer(connection: BindingConnectionOptions): Promise<BindingFlowProducer>
 
 /**
  * Connects and returns the native handle of a queue; with `meta` (a

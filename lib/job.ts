@@ -738,6 +738,134 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.priority = priority;
   }
 
+  // ---- Parent / children (flows) ------------------------------------------
+
+  /** The return values of this job's completed children, by child job key. */
+  async getChildrenValues<CT = any>(): Promise<{ [jobKey: string]: CT }> {
+    const q = await this.queue._queue();
+    return valuesByKey(await native(q.getChildrenValues(idOf(this))), (v) => JSON.parse(v)) as { [jobKey: string]: CT };
+  }
+
+  /**
+   * The failure reasons of the children whose failure this job ignored
+   * (`ignoreDependencyOnFailure`, `continueParentOnFailure`), by child key.
+   */
+  async getIgnoredChildrenFailures(): Promise<{ [jobKey: string]: string }> {
+    const q = await this.queue._queue();
+    return valuesByKey(await native(q.getIgnoredChildrenFailures(idOf(this))), (v) => v);
+  }
+
+  /** @deprecated As BullMQ: use getIgnoredChildrenFailures. */
+  async getFailedChildrenValues(): Promise<{ [jobKey: string]: string }> {
+    return this.getIgnoredChildrenFailures();
+  }
+
+  /**
+   * This job's children by kind: `processed` (completed, with their
+   * values), `unprocessed` (pending), `failed` (failed their parent) and
+   * `ignored` (failures ignored, with their reasons). Without options, all
+   * of every kind; with options, only the kinds named, each a page from
+   * `cursor` of about `count` children (defaults 0 and 20) with the cursor
+   * of the next page (`nextProcessedCursor`, ...; 0 at the end).
+   */
+  async getDependencies(opts: DependenciesOpts = {}): Promise<Dependencies> {
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError('getDependencies expects an options object');
+    }
+    const page = (p: DependencyPageOpts | boolean | undefined): Native.BindingDependencyPage | undefined => {
+      if (!p) return undefined;
+      if (typeof p !== 'object') return {};
+      for (const key of ['cursor', 'count'] as const) {
+        if (p[key] !== undefined && (typeof p[key] !== 'number' || !Number.isInteger(p[key]))) {
+          throw new TypeError(`getDependencies: ${key} must be an integer, got ${describe(p[key])}`);
+        }
+      }
+      return { cursor: p.cursor, count: p.count };
+    };
+    const pages = {
+      processed: page(opts.processed),
+      unprocessed: page(opts.unprocessed),
+      ignored: page(opts.ignored),
+      failed: page(opts.failed),
+    };
+    const paged = Object.values(pages).some((p) => p !== undefined);
+    const q = await this.queue._queue();
+    const d = await native(q.getDependencies(idOf(this), paged ? pages : undefined));
+    const out: Dependencies = {};
+    if (d.processed) out.processed = valuesByKey(d.processed, (v) => JSON.parse(v));
+    if (d.nextProcessedCursor !== undefined && d.nextProcessedCursor !== null) out.nextProcessedCursor = d.nextProcessedCursor;
+    if (d.unprocessed) out.unprocessed = d.unprocessed;
+    if (d.nextUnprocessedCursor !== undefined && d.nextUnprocessedCursor !== null) out.nextUnprocessedCursor = d.nextUnprocessedCursor;
+    if (d.failed) out.failed = d.failed;
+    if (d.nextFailedCursor !== undefined && d.nextFailedCursor !== null) out.nextFailedCursor = d.nextFailedCursor;
+    if (d.ignored) out.ignored = valuesByKey(d.ignored, (v) => v);
+    if (d.nextIgnoredCursor !== undefined && d.nextIgnoredCursor !== null) out.nextIgnoredCursor = d.nextIgnoredCursor;
+    return out;
+  }
+
+  /**
+   * How many children of each kind this job has: the kinds set to true in
+   * `opts`, or all four (`processed`, `unprocessed`, `ignored`, `failed`).
+   */
+  async getDependenciesCount(
+    opts: { processed?: boolean; unprocessed?: boolean; ignored?: boolean; failed?: boolean } = {},
+  ): Promise<{ processed?: number; unprocessed?: number; ignored?: number; failed?: number }> {
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError('getDependenciesCount expects an options object');
+    }
+    const asked = Object.entries(opts)
+      .filter(([, v]) => v)
+      .map(([k]) => k);
+    const kinds = asked.length ? asked : ['processed', 'unprocessed', 'ignored', 'failed'];
+    const q = await this.queue._queue();
+    const counts = await native(q.getDependencyCounts(idOf(this), kinds));
+    const out: Record<string, number> = {};
+    kinds.forEach((kind, i) => {
+      out[kind] = counts[i] || 0;
+    });
+    return out;
+  }
+
+  /**
+   * Moves this active job (held by `token`) to `waiting-children` while it
+   * has a pending child (`opts.child`, or any): how a processor that added
+   * children waits for them; it then throws `WaitingChildrenError`. Returns
+   * false, leaving the job active, when there is no such child. Fails when a
+   * child failed it (`failParentOnFailure`).
+   */
+  async moveToWaitingChildren(token: string, opts: { child?: { id: string; queue: string } } = {}): Promise<boolean> {
+    tokenArg('moveToWaitingChildren', token);
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError('moveToWaitingChildren expects an options object');
+    }
+    const child = opts.child ? `${opts.child.queue}:${opts.child.id}` : undefined;
+    const q = await this.queue._queue();
+    return native(q.moveToWaitingChildren(idOf(this), token, child));
+  }
+
+  /**
+   * Detaches this pending job from its parent: the parent no longer waits
+   * for it. True when the link existed and was removed.
+   */
+  async removeChildDependency(): Promise<boolean> {
+    const q = await this.queue._queue();
+    const removed = await native(q.removeChildDependency(idOf(this), this.parentKey ?? ''));
+    if (removed) {
+      this.parent = undefined;
+      this.parentKey = undefined;
+    }
+    return removed;
+  }
+
+  /**
+   * Removes the children this job still waits for (and theirs): not those
+   * that are active (locked) or failed. The job itself stays.
+   */
+  async removeUnprocessedChildren(): Promise<void> {
+    const q = await this.queue._queue();
+    await native(q.removeUnprocessedChildren(idOf(this)));
+  }
+
   /**
    * Waits until the job finishes, as reported by a running `QueueEvents` of
    * its queue: resolves with the job's return value when it completes and
@@ -824,6 +952,39 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       });
     });
   }
+}
+
+/** A page of one kind of children: from `cursor`, about `count` of them. */
+export interface DependencyPageOpts {
+  cursor?: number;
+  count?: number;
+}
+
+/** Options of `getDependencies`: the kinds to page through. */
+export interface DependenciesOpts {
+  processed?: DependencyPageOpts | boolean;
+  unprocessed?: DependencyPageOpts | boolean;
+  ignored?: DependencyPageOpts | boolean;
+  failed?: DependencyPageOpts | boolean;
+}
+
+/** What `getDependencies` returns (only the kinds read). */
+export interface Dependencies {
+  processed?: Record<string, any>;
+  nextProcessedCursor?: number;
+  unprocessed?: string[];
+  nextUnprocessedCursor?: number;
+  failed?: string[];
+  nextFailedCursor?: number;
+  ignored?: Record<string, any>;
+  nextIgnoredCursor?: number;
+}
+
+/** A flat `[key, value, ...]` list as an object, each value read by `read`. */
+function valuesByKey<T>(flat: string[], read: (value: string) => T): { [key: string]: T } {
+  const out: { [key: string]: T } = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]] = read(flat[i + 1]);
+  return out;
 }
 
 /** Highest priority BullMQ accepts (2^21 - 1). */

@@ -98,6 +98,29 @@ export function serializeData(data: unknown): string {
 }
 
 /**
+ * Job data as the value to embed in the JSON sent to the engine, so that its
+ * stored text is exactly `JSON.stringify(data)`: data whose top-level text is
+ * not that of the value embedded (a `toJSON`) goes as the parsed text. Checks
+ * `opts.sizeLimit`.
+ */
+export function dataValue(name: string, data: unknown, opts: JobsOptions): unknown {
+  const value: unknown = data === undefined ? {} : data;
+  const t = typeof value;
+  const plain =
+    value === null ||
+    t === 'string' ||
+    t === 'number' ||
+    t === 'boolean' ||
+    (t === 'object' && typeof (value as { toJSON?: unknown }).toJSON !== 'function');
+  if (plain && !opts.sizeLimit) return value;
+  const dataText = serializeData(data);
+  if (opts.sizeLimit && Buffer.byteLength(dataText, 'utf8') > opts.sizeLimit) {
+    throw new Error(`The size of job ${name} exceeds the limit ${opts.sizeLimit} bytes`);
+  }
+  return JSON.parse(dataText);
+}
+
+/**
  * What a Queue records in `meta` when it connects (BullMQ's `metaValues`):
  * the events stream's max length and `bullmq-native:<version>`; nothing with
  * `skipMetasUpdate`.
@@ -191,9 +214,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   /**
    * Checks and defaults one job. Its row for the native batch carries the
-   * data as a value (the batch is serialized once), so the data's stored
-   * text is exactly `JSON.stringify(data)`: data whose top-level text is not
-   * that of the value in an array (a `toJSON`) goes as the parsed text.
+   * data as a value (the batch is serialized once; see dataValue).
    */
   private prepareJob(name: NameType, data: DataType, opts?: JobsOptions): PreparedJob {
     if (typeof name !== 'string') {
@@ -205,21 +226,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       if (merged[key] === null) delete merged[key];
     }
     checkJobOptions(merged);
-    let value: unknown = data === undefined ? {} : data;
-    const t = typeof value;
-    const plain =
-      value === null ||
-      t === 'string' ||
-      t === 'number' ||
-      t === 'boolean' ||
-      (t === 'object' && typeof (value as { toJSON?: unknown }).toJSON !== 'function');
-    if (!plain || merged.sizeLimit) {
-      const dataText = serializeData(data);
-      if (merged.sizeLimit && Buffer.byteLength(dataText, 'utf8') > merged.sizeLimit) {
-        throw new Error(`The size of job ${name} exceeds the limit ${merged.sizeLimit} bytes`);
-      }
-      value = JSON.parse(dataText);
-    }
+    const value = dataValue(name, data, merged);
     const timestamp = merged.timestamp ?? Date.now();
     return { row: [name, value, merged, timestamp], data, merged, timestamp };
   }

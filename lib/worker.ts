@@ -31,6 +31,12 @@ export type Processor<DataType = any, ResultType = any, NameType extends string 
   signal?: AbortSignal,
 ) => Promise<ResultType> | ResultType;
 
+/**
+ * Script codes of a completion refused because of the job's children
+ * (pending: -4, failed: -9): BullMQ's worker then fails the job.
+ */
+const COMPLETION_REFUSED = new Set([-4, -9]);
+
 /** The message BullMQ's RateLimitError carries (how the worker spots it). */
 const RATE_LIMIT_MESSAGE = new RateLimitError().message;
 
@@ -555,7 +561,13 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       // The next job is locked by the same token.
       const next = results[3 * i + 2] as [string, string[]] | 0;
       if (error !== null) {
-        this.emit('error', fromNative(new Error(error)));
+        const err = fromNative(new Error(error));
+        this.emit('error', err);
+        if (COMPLETION_REFUSED.has((err as { code?: number }).code as number)) {
+          // As BullMQ: a parent that cannot complete fails with the reason.
+          void this.failRefusedCompletion(entry, err);
+          continue;
+        }
       } else {
         const { job } = entry;
         job.returnvalue = value as ResultType;
@@ -565,6 +577,21 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       }
       if (results[3 * i + 1] === 1) this.emit('drained');
       if (next !== 0) this.startJob(next[0], entry.token, next[1]);
+      this.settled(entry);
+    }
+  }
+
+  /**
+   * Fails a job whose completion was refused (it has pending or failed
+   * children): the job is still active and locked; the run loop let go of it.
+   */
+  private async failRefusedCompletion(entry: InFlight, err: Error): Promise<void> {
+    try {
+      await entry.job.moveToFailed(err, entry.token, false);
+      this.emit('failed', entry.job, err, 'active');
+    } catch (e) {
+      this.emit('error', e);
+    } finally {
       this.settled(entry);
     }
   }

@@ -5,7 +5,7 @@
   given order with the same timestamp. The events stream is trimmed once;
   the stalled set and the completed / failed sets are written once
   (newFinishBatch).
-  Needs: common.lua, fetch.lua, finish.lua.
+  Needs: common.lua, fetch.lua, parent.lua, finish.lua.
 
   KEYS[1] meta
   ARGV[1] P

@@ -1,7 +1,7 @@
 --[[
   Completes or finally fails an active job (BullMQ's moveToFinished), then
   optionally fetches the next job with the same token.
-  Needs: common.lua, fetch.lua, finish.lua.
+  Needs: common.lua, fetch.lua, parent.lua, finish.lua.
 
   KEYS[1] meta
   ARGV[1] P            ARGV[2] jobId        ARGV[3] timestamp

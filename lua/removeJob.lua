@@ -25,17 +25,6 @@ local function isLocked(jobKey)
   return false
 end
 
--- Takes the job out of its state; returns the state's key suffix.
-local function takeOutOfState(Q, id)
-  for _, set in ipairs({ 'completed', 'waiting-children', 'delayed', 'failed', 'prioritized' }) do
-    if rcall('ZREM', Q .. set, id) == 1 then return set end
-  end
-  for _, list in ipairs({ 'wait', 'paused', 'active' }) do
-    if rcall('LREM', Q .. list, 1, id) == 1 then return list end
-  end
-  return 'unknown'
-end
-
 local removeTree
 
 local function removeChildren(jobKey)
@@ -54,7 +43,7 @@ removeTree = function(jobKey, detach)
   if not Q then return end
   if detach then detachFromParent(jobKey, timestamp) end
   if withChildren then removeChildren(jobKey) end
-  local prev = takeOutOfState(Q, id)
+  local prev = removeFromAnyState(Q, id)
   clearDeduplicationOnRemoval(Q, jobKey, id)
   if rcall('EXISTS', jobKey) == 1 then
     removeJobKeys(jobKey)

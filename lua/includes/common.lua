@@ -155,12 +155,10 @@ local function splitJobKey(jobKey)
   return base, id
 end
 
--- "Move parent to wait" once a parent's last child is done.
-local function releaseParent(parentKey, timestamp)
-  local PP, parentId = splitJobKey(parentKey)
-  if not PP or rcall('EXISTS', parentKey) == 0 then return end
-  if not rcall('ZSCORE', PP .. 'waiting-children', parentId) then return end
-  rcall('ZREM', PP .. 'waiting-children', parentId)
+-- Makes a parent that left waiting-children runnable in its own queue (PP
+-- its queue base): delayed when it has a delay, else prioritized or at the
+-- tail of wait (it runs next).
+local function moveParentToWait(PP, parentKey, parentId, timestamp)
   local fields = rcall('HMGET', parentKey, 'delay', 'priority')
   local delay = tonumber(fields[1]) or 0
   local priority = tonumber(fields[2]) or 0
@@ -182,10 +180,24 @@ local function releaseParent(parentKey, timestamp)
   end
 end
 
--- Detaches a removed job from its parent; a parent left with nothing pending
--- goes to the tail of its wait list.
-local function detachFromParent(jobKey, timestamp)
-  local parentKey = rcall('HGET', jobKey, 'parentKey')
+-- "Move parent to wait" once a parent's last child is done: only a parent
+-- that still exists and waits for its children.
+local function releaseParentOf(PP, parentKey, parentId, timestamp)
+  if rcall('EXISTS', parentKey) == 0 then return end
+  if rcall('ZREM', PP .. 'waiting-children', parentId) == 0 then return end
+  moveParentToWait(PP, parentKey, parentId, timestamp)
+end
+
+local function releaseParent(parentKey, timestamp)
+  local PP, parentId = splitJobKey(parentKey)
+  if PP then releaseParentOf(PP, parentKey, parentId, timestamp) end
+end
+
+-- Detaches a removed job from its parent (`parentKey`, else the job's
+-- parentKey field); a parent left with nothing pending goes to the tail of
+-- its wait list.
+local function detachFromParent(jobKey, timestamp, parentKey)
+  parentKey = parentKey or rcall('HGET', jobKey, 'parentKey')
   if not parentKey then return end
   if rcall('SREM', parentKey .. ':dependencies', jobKey) == 1 and
       rcall('SCARD', parentKey .. ':dependencies') == 0 then
@@ -204,6 +216,18 @@ local function removeJobQuietly(P, jobId, timestamp)
   local jobKey = P .. jobId
   detachFromParent(jobKey, timestamp)
   removeJobKeys(jobKey)
+end
+
+-- Takes a job out of whichever state it is in (Q its queue base); returns
+-- the state's key suffix, or 'unknown'.
+local function removeFromAnyState(Q, id)
+  for _, set in ipairs({ 'completed', 'waiting-children', 'delayed', 'failed', 'prioritized' }) do
+    if rcall('ZREM', Q .. set, id) == 1 then return set end
+  end
+  for _, list in ipairs({ 'wait', 'paused', 'active' }) do
+    if rcall('LREM', Q .. list, 1, id) == 1 then return list end
+  end
+  return 'unknown'
 end
 
 -- Clears the deduplication key when it has no TTL and still points at jobId.

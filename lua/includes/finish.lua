@@ -2,7 +2,7 @@
   Finishing active jobs (BullMQ's moveToFinished): retention of finished jobs
   (removeOnComplete / removeOnFail), the parent update, the finish step of one
   job, its fetch-next and the drained event.
-  Needs: common.lua, fetch.lua.
+  Needs: common.lua, fetch.lua, parent.lua.
 ]]
 
 -- Removes finished jobs older than maxAge seconds, at most limit of them.
@@ -110,6 +110,8 @@ local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount,
   releaseDeduplication(P, jobKey, jobId, attrs[3])
   if target == 'completed' then
     updateParentOnCompletion(jobKey, value, timestamp, attrs[4])
+  else
+    updateParentOnFailure(jobKey, value, timestamp, attrs[4])
   end
 
   local attemptsMade, atm = nextAttemptsMade(attrs[2])

@@ -3,6 +3,7 @@
 mod convert;
 mod error;
 mod events;
+mod flow;
 mod job_api;
 mod moves;
 mod queue;

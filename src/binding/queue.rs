@@ -34,8 +34,16 @@ pub async fn open_queue(
     super::init_logging();
     let meta = meta.map(QueueMeta::from);
     let queue = Queue::open(connection.into(), &prefix, &name, meta.as_ref()).await.napi()?;
-    let adder = Adder::start(queue.clone());
-    Ok(BindingQueue { queue, adder })
+    Ok(BindingQueue::on_queue(queue))
+}
+
+impl BindingQueue {
+    /// The handle of a queue on a connection opened already (the queues of
+    /// a FlowProducer's jobs share its connection). Within the runtime.
+    pub(crate) fn on_queue(queue: Queue) -> Self {
+        let adder = Adder::start(queue.clone());
+        BindingQueue { queue, adder }
+    }
 }
 
 #[napi]

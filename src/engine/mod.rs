@@ -9,6 +9,7 @@ pub mod connection;
 pub mod control;
 pub mod error;
 pub mod events;
+pub mod flow;
 pub mod getters;
 pub mod job;
 pub mod job_json;

@@ -29,6 +29,7 @@ crate::lua_script!(
 crate::lua_script!(
     /// Completes or finally fails a job, with optional fetch-next.
     MOVE_TO_FINISHED => [
-        "includes/common.lua", "includes/fetch.lua", "includes/finish.lua", "moveToFinished.lua"
+        "includes/common.lua", "includes/fetch.lua", "includes/parent.lua", "includes/finish.lua",
+        "moveToFinished.lua"
     ]
 );
