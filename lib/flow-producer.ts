@@ -219,8 +219,10 @@ export class FlowProducer extends EventEmitter {
       }
     }
     const prefix = opts.prefix ?? this.opts.prefix!;
+    // As BullMQ's option merge: a `depth` given as undefined reads the root alone.
+    const depth = 'depth' in opts && opts.depth === undefined ? 1 : opts.depth;
     const p = await this.nativeProducer;
-    const text = await native(p.getFlow(prefix, opts.queueName, opts.id, opts.depth, opts.maxChildren));
+    const text = await native(p.getFlow(prefix, opts.queueName, opts.id, depth, opts.maxChildren));
     return (text === null || text === undefined ? undefined : this.readNode(JSON.parse(text))) as JobNode;
   }
 
