@@ -7,6 +7,7 @@ export type { JobHost } from './job';
 export { Queue } from './queue';
 export type { ObliterateOpts, PromoteJobsOpts, RetryJobsOpts } from './queue';
 export { QueueEvents } from './queue-events';
+export { QueueEventsProducer } from './queue-events-producer';
 export type { QueueEventsListener, QueueEventsOptions } from './queue-events';
 export { Worker } from './worker';
 export type { Processor } from './worker';

@@ -551,13 +551,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    * `progress` event `(job, progress)` on the job's Queue or Worker.
    */
   async updateProgress(progress: JobProgress): Promise<void> {
-    if (progress === null || !['number', 'string', 'boolean', 'object'].includes(typeof progress)) {
-      throw new TypeError(`progress must be a number, string, boolean or object, got ${describe(progress)}`);
-    }
-    if (typeof progress === 'number' && !Number.isFinite(progress)) {
-      throw new TypeError(`progress must be a finite number, got ${progress}`);
-    }
-    const text = jsonText(progress, 'progress');
+    const text = progressText('updateProgress', progress);
     const q = await this.queue._queue();
     await native(q.updateJobProgress(idOf(this), text));
     this.progress = progress;
@@ -858,6 +852,17 @@ function nonNegativeInteger(value: unknown, name: string): asserts value is numb
 }
 
 /** JSON text of a value stored in the job hash; a TypeError when it has none. */
+/** The stored JSON of a progress value, checked (`method` names the caller in errors). */
+export function progressText(method: string, progress: unknown): string {
+  if (progress === null || !['number', 'string', 'boolean', 'object'].includes(typeof progress)) {
+    throw new TypeError(`${method}: progress must be a number, string, boolean or object, got ${describe(progress)}`);
+  }
+  if (typeof progress === 'number' && !Number.isFinite(progress)) {
+    throw new TypeError(`${method}: progress must be a finite number, got ${progress}`);
+  }
+  return jsonText(progress, 'progress');
+}
+
 function jsonText(value: unknown, what: string): string {
   let text: string | undefined;
   try {

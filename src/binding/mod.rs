@@ -4,6 +4,7 @@ mod convert;
 mod error;
 mod events;
 mod job_api;
+mod meta_api;
 mod moves;
 mod queue;
 mod queue_api;
