@@ -177,6 +177,13 @@ export declare class BindingWorker {
   close(): Promise<void>
 }
 
+/**
+ * The delay before retry number `attemptsMade` (1 for the first retry) of a
+ * job with this `backoff` option; undefined without a backoff or for a
+ * strategy that is not built in.
+ */
+export declare function backoffDelay(backoff: any, attemptsMade: number): number | null
+
 /** Connection options after the facade normalized BullMQ's `connection`. */
 export interface BindingConnectionOptions {
   url?: string

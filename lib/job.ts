@@ -5,6 +5,7 @@
 import { native, UnrecoverableError } from './errors';
 import type { Native } from './native';
 import { integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
+import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
 import type {
   FinishedStatus,
   JobJson,
@@ -15,15 +16,6 @@ import type {
   KeepJobs,
 } from './types';
 
-/** Long option names BullMQ stores under a short key. */
-const SHORT_KEYS: Record<string, string> = {
-  de: 'deduplication',
-  fpof: 'failParentOnFailure',
-  cpof: 'continueParentOnFailure',
-  idof: 'ignoreDependencyOnFailure',
-  rdof: 'removeDependencyOnFailure',
-  kl: 'keepLogs',
-};
 
 /** Child-failure options and the flag BullMQ stores for each in `parent`. */
 const PARENT_FLAGS: [string, 'fpof' | 'rdof' | 'idof' | 'cpof'][] = [
@@ -819,9 +811,6 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     });
   }
 }
-
-/** Highest priority BullMQ accepts (2^21 - 1). */
-const PRIORITY_LIMIT = 2097151;
 
 /** The states getState reports (besides `unknown`). */
 const JOB_STATES: readonly string[] = [

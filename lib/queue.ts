@@ -17,6 +17,7 @@ import {
   type CleanType,
 } from './queue-args';
 import type { JobProgress, JobState, JobType, JobsOptions, QueueOptions } from './types';
+import { PRIORITY_LIMIT, QueueKeys } from './utils';
 import { version } from './version';
 
 /** Checks job options once, with BullMQ's rules and messages. */
@@ -43,8 +44,8 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (!Number.isInteger(opts.priority)) {
       throw new Error('Priority should not be float');
     }
-    if (opts.priority > 2097151) {
-      throw new Error('Priority should be between 0 and 2097151');
+    if (opts.priority > PRIORITY_LIMIT) {
+      throw new Error(`Priority should be between 0 and ${PRIORITY_LIMIT}`);
     }
   }
   if (opts.jobId !== undefined) {
@@ -119,12 +120,6 @@ interface PreparedJob {
   merged: JobsOptions;
   timestamp: number;
 }
-
-/** Suffixes of the keys in BullMQ's `queue.keys` map. */
-const QUEUE_KEY_SUFFIXES = [
-  '', 'active', 'wait', 'waiting-children', 'paused', 'id', 'delayed', 'prioritized', 'stalled-check',
-  'completed', 'failed', 'stalled', 'repeat', 'limiter', 'meta', 'events', 'pc', 'marker', 'de',
-];
 
 /** Jobs per native call of addBulk (see addBulk). */
 const ADD_PIECE = 250;
@@ -603,9 +598,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
    * base `{prefix}:{name}:`), as BullMQ's `queue.keys`.
    */
   get keys(): { [index: string]: string } {
-    const keys: { [index: string]: string } = {};
-    for (const suffix of QUEUE_KEY_SUFFIXES) keys[suffix] = this.toKey(suffix);
-    return keys;
+    return new QueueKeys(this.prefix).getKeys(this.name);
   }
 
   /** What this Queue records in `meta` when it connects (unless `skipMetasUpdate`). */

@@ -1,5 +1,6 @@
 //! The napi layer: argument conversion and errors only; no queue logic.
 
+mod backoff;
 mod convert;
 mod error;
 mod events;
