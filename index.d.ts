@@ -37,6 +37,23 @@ export declare class BindingQueue {
    * `active`, `waiting`, `waiting-children` or `unknown`.
    */
   jobState(id: string): Promise<string>
+  setGlobalConcurrency(concurrency: number): Promise<void>
+  getGlobalConcurrency(): Promise<number | null>
+  removeGlobalConcurrency(): Promise<number>
+  setGlobalRateLimit(max: number, duration: number): Promise<void>
+  getGlobalRateLimit(): Promise<BindingRateLimit | null>
+  removeGlobalRateLimit(): Promise<number>
+  getMetaField(field: string): Promise<string | null>
+  getMeta(): Promise<BindingMetaInfo>
+  isMaxed(): Promise<boolean>
+  getCountsPerPriority(priorities: Array<number>): Promise<Array<number>>
+  removeRateLimitKey(): Promise<number>
+  removeDeprecatedPriorityKey(): Promise<number>
+  /**
+   * Appends a custom event; `fields` flat (`[field, value, ...]`), values
+   * already text. Resolves with the stream entry id.
+   */
+  publishEvent(event: string, fields: Array<string>, maxEvents: number): Promise<string>
   /**
    * Fails an attempt of a job held by `token`: retry or final failure.
    * Fetch-next uses BullMQ's default worker settings.
@@ -160,6 +177,13 @@ export declare class BindingWorker {
   close(): Promise<void>
 }
 
+/**
+ * The delay before retry number `attemptsMade` (1 for the first retry) of a
+ * job with this `backoff` option; undefined without a backoff or for a
+ * strategy that is not built in.
+ */
+export declare function backoffDelay(backoff: any, attemptsMade: number): number | null
+
 /** Connection options after the facade normalized BullMQ's `connection`. */
 export interface BindingConnectionOptions {
   url?: string
@@ -272,12 +296,28 @@ export interface BindingKeepJobs {
   limit?: number
 }
 
+/** BullMQ's `getMeta()` reading of the `meta` hash. */
+export interface BindingMetaInfo {
+  concurrency?: number
+  max?: number
+  duration?: number
+  maxLenEvents?: number
+  paused: boolean
+  /** Every other field, flat: `[field, value, ...]`. */
+  rest: Array<string>
+}
+
 /** What a producing Queue writes into `meta` when it connects. */
 export interface BindingQueueMeta {
   /** `opts.maxLenEvents` (BullMQ's `streams.events.maxLen`, default 10000). */
   maxLenEvents: number
   /** `version`, e.g. `bullmq-native:0.1.0`. */
   version: string
+}
+
+export interface BindingRateLimit {
+  max: number
+  duration: number
 }
 
 /**

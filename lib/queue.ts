@@ -2,7 +2,7 @@
  * Queue: the producer API (add, addBulk, getters, control), as in BullMQ.
  */
 import { fromNative, native } from './errors';
-import { Job, rawFromFlat } from './job';
+import { Job, progressText, rawFromFlat } from './job';
 import type { Native } from './native';
 import { QueueBase } from './queue-base';
 import {
@@ -16,7 +16,8 @@ import {
   optionsArg,
   type CleanType,
 } from './queue-args';
-import type { JobState, JobType, JobsOptions, QueueOptions } from './types';
+import type { JobProgress, JobState, JobType, JobsOptions, QueueOptions } from './types';
+import { PRIORITY_LIMIT, QueueKeys } from './utils';
 import { version } from './version';
 
 /** Checks job options once, with BullMQ's rules and messages. */
@@ -43,8 +44,8 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (!Number.isInteger(opts.priority)) {
       throw new Error('Priority should not be float');
     }
-    if (opts.priority > 2097151) {
-      throw new Error('Priority should be between 0 and 2097151');
+    if (opts.priority > PRIORITY_LIMIT) {
+      throw new Error(`Priority should be between 0 and ${PRIORITY_LIMIT}`);
     }
   }
   if (opts.jobId !== undefined) {
@@ -588,6 +589,149 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const count = o.count === undefined ? 1000 : integerArg('promoteJobs', 'opts.count', o.count, 1);
     const q = await this.nativeQueue;
     await native(q.promoteJobs(count));
+  }
+
+  // ---- Queue-wide settings (the `meta` hash) --------------------------------
+
+  /**
+   * The key of every queue structure, by its suffix (`''` is the queue's
+   * base `{prefix}:{name}:`), as BullMQ's `queue.keys`.
+   */
+  get keys(): { [index: string]: string } {
+    return new QueueKeys(this.prefix).getKeys(this.name);
+  }
+
+  /** What this Queue records in `meta` when it connects (unless `skipMetasUpdate`). */
+  get metaValues(): { [index: string]: string | number } {
+    return {
+      'opts.maxLenEvents': this.opts.streams?.events?.maxLen ?? 10000,
+      version: `bullmq-native:${version}`,
+    };
+  }
+
+  /**
+   * The `version` recorded in the queue's meta by the last Queue that
+   * connected (`{library}:{version}`), or null when none did.
+   */
+  async getVersion(): Promise<string | null> {
+    const q = await this.nativeQueue;
+    return native(q.getMetaField('version'));
+  }
+
+  /**
+   * The queue's settings as stored in `meta`: `concurrency`, `max`,
+   * `duration` and `maxLenEvents` as numbers when set, `paused`, and every
+   * other field (such as `version`) as stored.
+   */
+  async getMeta(): Promise<{ [index: string]: string | number | boolean }> {
+    const q = await this.nativeQueue;
+    const m = await native(q.getMeta());
+    const out: { [index: string]: string | number | boolean } = {};
+    for (let i = 0; i + 1 < m.rest.length; i += 2) out[m.rest[i]] = m.rest[i + 1];
+    if (m.concurrency != null) out.concurrency = m.concurrency;
+    if (m.maxLenEvents != null) out.maxLenEvents = m.maxLenEvents;
+    if (m.max != null) out.max = m.max;
+    if (m.duration != null) out.duration = m.duration;
+    out.paused = m.paused;
+    return out;
+  }
+
+  /**
+   * Sets the global concurrency: at most `concurrency` jobs of this queue
+   * run at once, over all workers (ours and BullMQ's).
+   */
+  async setGlobalConcurrency(concurrency: number): Promise<void> {
+    integerArg('setGlobalConcurrency', 'concurrency', concurrency);
+    const q = await this.nativeQueue;
+    await native(q.setGlobalConcurrency(concurrency));
+  }
+
+  /** The global concurrency, or null when none is set. */
+  async getGlobalConcurrency(): Promise<number | null> {
+    const q = await this.nativeQueue;
+    return (await native(q.getGlobalConcurrency())) ?? null;
+  }
+
+  /** Removes the global concurrency; resolves with the number of fields removed. */
+  async removeGlobalConcurrency(): Promise<number> {
+    const q = await this.nativeQueue;
+    return native(q.removeGlobalConcurrency());
+  }
+
+  /**
+   * Sets the global rate limit: at most `max` jobs started per `duration`
+   * milliseconds, over all workers.
+   */
+  async setGlobalRateLimit(max: number, duration: number): Promise<void> {
+    integerArg('setGlobalRateLimit', 'max', max);
+    integerArg('setGlobalRateLimit', 'duration', duration);
+    const q = await this.nativeQueue;
+    await native(q.setGlobalRateLimit(max, duration));
+  }
+
+  /** The global rate limit, or null unless both its values are set. */
+  async getGlobalRateLimit(): Promise<{ max: number; duration: number } | null> {
+    const q = await this.nativeQueue;
+    return (await native(q.getGlobalRateLimit())) ?? null;
+  }
+
+  /** Removes the global rate limit; resolves with the number of fields removed. */
+  async removeGlobalRateLimit(): Promise<number> {
+    const q = await this.nativeQueue;
+    return native(q.removeGlobalRateLimit());
+  }
+
+  /** Deletes the rate limiter's counter, so a limit in force ends now. */
+  async removeRateLimitKey(): Promise<number> {
+    const q = await this.nativeQueue;
+    return native(q.removeRateLimitKey());
+  }
+
+  /** True when a global concurrency is set and that many jobs are active. */
+  async isMaxed(): Promise<boolean> {
+    const q = await this.nativeQueue;
+    return native(q.isMaxed());
+  }
+
+  /** Number of waiting jobs per priority (priority 0: the wait list), keyed by priority. */
+  async getCountsPerPriority(priorities: number[]): Promise<{ [index: string]: number }> {
+    if (!Array.isArray(priorities)) {
+      throw new TypeError(`getCountsPerPriority: priorities must be an array, got ${describe(priorities)}`);
+    }
+    const unique = [...new Set(priorities)];
+    unique.forEach((p, i) => integerArg('getCountsPerPriority', `priorities[${i}]`, p, 0));
+    const q = await this.nativeQueue;
+    const counts = await native(q.getCountsPerPriority(unique));
+    const out: { [index: string]: number } = {};
+    unique.forEach((p, i) => {
+      out[`${p}`] = counts[i] ?? 0;
+    });
+    return out;
+  }
+
+  /** Deletes the `priority` key that very old BullMQ versions wrote. */
+  async removeDeprecatedPriorityKey(): Promise<number> {
+    const q = await this.nativeQueue;
+    return native(q.removeDeprecatedPriorityKey());
+  }
+
+  /** Stores a job's progress and announces it, as `job.updateProgress`. */
+  async updateJobProgress(jobId: string, progress: JobProgress): Promise<void> {
+    const id = jobIdArg('updateJobProgress', jobId);
+    const q = await this.nativeQueue;
+    const text = progressText('updateJobProgress', progress);
+    await native(q.updateJobProgress(id, text));
+  }
+
+  /** Appends a line to a job's log; resolves with the number of lines kept. */
+  async addJobLog(jobId: string, logRow: string, keepLogs?: number): Promise<number> {
+    const id = jobIdArg('addJobLog', jobId);
+    if (typeof logRow !== 'string') {
+      throw new TypeError(`addJobLog: logRow must be a string, got ${describe(logRow)}`);
+    }
+    if (keepLogs !== undefined) integerArg('addJobLog', 'keepLogs', keepLogs, 0);
+    const q = await this.nativeQueue;
+    return native(q.addJobLog(id, logRow, keepLogs && keepLogs > 0 ? keepLogs : undefined));
   }
 
   /**

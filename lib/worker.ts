@@ -679,6 +679,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (!raw) return undefined;
     const job = Job.fromJSON<DataType, ResultType, NameType>(this, rawFromFlat(raw.fields), raw.id);
     job.token = token;
+    this.emit('active', job, 'waiting');
     return job;
   }
 

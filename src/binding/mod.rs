@@ -1,9 +1,11 @@
 //! The napi layer: argument conversion and errors only; no queue logic.
 
+mod backoff;
 mod convert;
 mod error;
 mod events;
 mod job_api;
+mod meta_api;
 mod moves;
 mod queue;
 mod queue_api;

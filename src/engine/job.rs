@@ -146,6 +146,8 @@ impl StoredOpts {
         if !stored.contains_key("attempts") {
             stored.insert("attempts".into(), Value::from(0));
         }
+        // Checked once here, for every way a job is added.
+        super::backoff::Backoff::from_option(opts.get("backoff"))?;
         let custom_id = match opts.get("jobId") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),

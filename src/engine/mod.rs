@@ -16,6 +16,7 @@ pub mod job_ops;
 pub mod keys;
 pub mod limiter;
 pub mod lock;
+pub mod meta;
 pub mod queue;
 pub mod reply;
 pub mod runner;
