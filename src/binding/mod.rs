@@ -1,6 +1,7 @@
 //! The napi layer: argument conversion and errors only; no queue logic.
 
 mod convert;
+mod dedup_api;
 mod error;
 mod events;
 mod job_api;
