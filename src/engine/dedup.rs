@@ -113,7 +113,7 @@ mod tests {
 
     use super::*;
     use crate::engine::queue::Added;
-    use crate::engine::test_support::{dump, new_job, raw, stream_entries, test_queue};
+    use crate::engine::test_support::{add_both_ways, dump, new_job, raw, stream_entries, test_queue};
 
     fn opts(v: Json) -> Option<DedupOpts> {
         DedupOpts::from_public(Some(&v)).unwrap()
@@ -188,13 +188,7 @@ mod tests {
             dedup_job("h", json!({"id": "v", "reschedule": true}), json!({"delay": 9000}), t),
             new_job(json!({}), t),
         ];
-        let bulk = test_queue("dedup-same").await;
-        let single = Queue::new(bulk.connection().clone(), "bull", &format!("{}-1", bulk.keys().name()));
-        let together = bulk.add_jobs(&jobs).await.unwrap();
-        let mut one_by_one = Vec::new();
-        for j in &jobs {
-            one_by_one.extend(single.add_jobs(std::slice::from_ref(j)).await.unwrap());
-        }
+        let ((bulk, together), (single, one_by_one)) = add_both_ways("dedup-same", &jobs).await;
         assert_eq!(together, one_by_one);
         let ids: Vec<&str> = together.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, ["1", "1", "3", "4", "5", "5", "7", "7", "9"]);

@@ -265,7 +265,7 @@ mod tests {
     use super::*;
     use crate::engine::active::FetchSettings;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{dump, new_job, raw, test_queue};
+    use crate::engine::test_support::{add_both_ways, dump, new_job, raw, test_queue};
 
     fn job(opts: serde_json::Value) -> NewJob {
         new_job(opts, 1_700_000_000_000)
@@ -343,14 +343,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_call_leaves_what_adding_one_by_one_leaves() {
-        let jobs = mixed_jobs();
-        let bulk = test_queue("same").await;
-        let single = Queue::new(bulk.connection().clone(), "bull", &format!("{}-1", bulk.keys().name()));
-        let together = bulk.add_jobs(&jobs).await.unwrap();
-        let mut one_by_one = Vec::new();
-        for j in &jobs {
-            one_by_one.extend(single.add_jobs(std::slice::from_ref(j)).await.unwrap());
-        }
+        let ((bulk, together), (single, one_by_one)) = add_both_ways("same", &mixed_jobs()).await;
         assert_eq!(together, one_by_one);
         assert_eq!(together[5], Added { id: "c1".into(), duplicated: true });
         assert_eq!(dump(&bulk).await, dump(&single).await);
