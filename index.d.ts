@@ -10,6 +10,12 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class BindingQueue {
+  /** The id of the job that owns a deduplication id, or null. */
+  getDeduplicationJobId(dedupId: string): Promise<string | null>
+  /** Deletes a deduplication key whichever job owns it; the number deleted. */
+  removeDeduplicationKey(dedupId: string): Promise<number>
+  /** Deletes a deduplication key only while `jobId` owns it; true when deleted. */
+  removeJobDeduplicationKey(dedupId: string, jobId: string): Promise<boolean>
   /** Trims the events stream to about `maxLength` entries; the number removed. */
   trimEvents(maxLength: number): Promise<number>
   /** Whether a job completed or failed, with its return value or reason. */

@@ -651,6 +651,17 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 
   /**
+   * Frees the job's deduplication id, but only while this job still owns it
+   * (another job may own it by now). Resolves true when it was freed, false
+   * otherwise or when the job has no deduplication id.
+   */
+  async removeDeduplicationKey(): Promise<boolean> {
+    if (!this.deduplicationId || typeof this.id !== 'string') return false;
+    const q = await this.queue._queue();
+    return native(q.removeJobDeduplicationKey(String(this.deduplicationId), this.id));
+  }
+
+  /**
    * Sends a finished job back to be processed again: it leaves `completed`
    * or `failed` (`state`, default `failed`), loses its finish fields
    * (finishedOn, processedOn, returnvalue / failedReason) and waits again.

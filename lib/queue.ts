@@ -8,6 +8,7 @@ import { QueueBase } from './queue-base';
 import {
   booleanArg,
   cleanTypeArg,
+  dedupIdArg,
   describe,
   integerArg,
   jobIdArg,
@@ -71,8 +72,16 @@ export function checkJobOptions(opts: JobsOptions): void {
   if (exclusive.length > 1) {
     throw new Error(`The following options cannot be used together: ${exclusive.join(', ')}`);
   }
-  if (opts.deduplication !== undefined && !opts.deduplication?.id) {
-    throw new Error('Deduplication id must be provided');
+  if (opts.deduplication) {
+    if (!opts.deduplication.id) {
+      throw new Error('Deduplication id must be provided');
+    }
+    if (opts.parent) {
+      throw new Error('Deduplication and parent options cannot be used together');
+    }
+  }
+  if (Object.prototype.hasOwnProperty.call(opts, 'debounce')) {
+    throw new Error('Debounce option has been removed. Use deduplication option instead');
   }
   if (opts.backoff !== undefined) {
     const b = opts.backoff;
@@ -202,8 +211,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     }
     const merged: JobsOptions = { ...this.jobsOpts, ...(opts ?? {}) };
     // BullMQ drops null options when it stores them: null means "not given".
+    // (A `debounce` key is refused whatever its value, as in BullMQ.)
     for (const key of Object.keys(merged)) {
-      if (merged[key] === null) delete merged[key];
+      if (merged[key] === null && key !== 'debounce') delete merged[key];
     }
     checkJobOptions(merged);
     let value: unknown = data === undefined ? {} : data;
@@ -257,7 +267,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return new Job<DataType, ResultType, NameType>(this, p.row[0] as NameType, p.data as DataType, opts, id);
   }
 
-  /** Adds a job to the queue; emits `waiting` with the job. */
+  /**
+   * Adds a job to the queue; emits `waiting` with the job. With
+   * `deduplication`, an add while another job owns the id adds nothing: the
+   * Job returned then has the owner's id (and the data and options given).
+   */
   async add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType, NameType>> {
     const p = this.prepareJob(name, data, opts);
     const text = Queue.batchText([p], 0, 1);
@@ -500,7 +514,34 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return native(q.getRateLimitTtl(maxJobs ?? 0));
   }
 
+  /** The id of the job that owns deduplication id `id`, or null when none does. */
+  async getDeduplicationJobId(id: string): Promise<string | null> {
+    const dedupId = dedupIdArg('getDeduplicationJobId', id);
+    const q = await this.nativeQueue;
+    return (await native(q.getDeduplicationJobId(dedupId))) ?? null;
+  }
+
+  /** @deprecated use getDeduplicationJobId. */
+  async getDebounceJobId(id: string): Promise<string | null> {
+    return this.getDeduplicationJobId(id);
+  }
+
   // ---- Control -----------------------------------------------------------
+
+  /**
+   * Frees deduplication id `id` whichever job owns it, so the next add with
+   * it is added. Resolves with the number of keys deleted (0 or 1).
+   */
+  async removeDeduplicationKey(id: string): Promise<number> {
+    const dedupId = dedupIdArg('removeDeduplicationKey', id);
+    const q = await this.nativeQueue;
+    return native(q.removeDeduplicationKey(dedupId));
+  }
+
+  /** @deprecated use removeDeduplicationKey. */
+  async removeDebounceKey(id: string): Promise<number> {
+    return this.removeDeduplicationKey(id);
+  }
 
   /** Pauses processing of the queue for every worker; emits `paused`. */
   async pause(): Promise<void> {

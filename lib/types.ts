@@ -26,11 +26,35 @@ export interface ParentOptions {
   queue: string;
 }
 
+/**
+ * Deduplication of adds: while a job owns `id`, adding another job with the
+ * same id adds nothing and returns the owner (event `deduplicated`).
+ */
 export interface DeduplicationOptions {
+  /** The deduplication id. */
   id: string;
+  /**
+   * Milliseconds the id stays owned (throttling); without it the id is owned
+   * until the job completes, fails or is removed.
+   */
   ttl?: number;
+  /** With `ttl`: each deduplicated add starts the ttl again. */
   extend?: boolean;
+  /** While the owner is delayed, the new job replaces it. */
   replace?: boolean;
+  /**
+   * While the owner is delayed, it is due again after the new add's delay,
+   * counted from the new add's timestamp (no delay = now). The owner keeps
+   * its id and data. Ignored with `replace`.
+   */
+  reschedule?: boolean;
+  /**
+   * While the owner is active, the latest deduplicated add is kept and
+   * added as a job once the owner completes or fails: at most one job runs
+   * and one waits per id. The id then never expires on its own (`ttl` is
+   * ignored).
+   */
+  keepLastIfActive?: boolean;
 }
 
 export interface BaseJobOptions {
@@ -185,6 +209,8 @@ export interface JobJson {
   parentKey?: string;
   repeatJobKey?: string;
   deduplicationId?: string;
+  /** @deprecated the same as `deduplicationId`. */
+  debounceId?: string;
   deferredFailure?: string;
   processedBy?: string;
   delay?: number;

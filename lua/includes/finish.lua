@@ -2,7 +2,7 @@
   Finishing active jobs (BullMQ's moveToFinished): retention of finished jobs
   (removeOnComplete / removeOnFail), the parent update, the finish step of one
   job, its fetch-next and the drained event.
-  Needs: common.lua, fetch.lua.
+  Needs: common.lua, fetch.lua, dedup.lua.
 ]]
 
 -- Removes finished jobs older than maxAge seconds, at most limit of them.
@@ -97,7 +97,8 @@ local function failureFields(value, stacktrace)
 end
 
 -- What a finish does once the job has left active: trims the events stream
--- (with trim), releases the deduplication id, updates the parent, stores the
+-- (with trim), releases the deduplication id (adding the job kept by
+-- keepLastIfActive), updates the parent, stores the
 -- outcome (or removes the job) with retention, and adds the events. `attrs`:
 -- the job's HMGET ats, atm, deid, parentKey. Returns 0.
 local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
@@ -107,7 +108,7 @@ local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount,
     rcall('XTRIM', Q.events, 'MAXLEN', '~', getMaxEvents(P))
   end
 
-  releaseDeduplication(P, jobKey, jobId, attrs[3])
+  if attrs[3] then finishDeduplication(P, jobId, attrs[3], timestamp) end
   if target == 'completed' then
     updateParentOnCompletion(jobKey, value, timestamp, attrs[4])
   end

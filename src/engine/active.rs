@@ -18,7 +18,9 @@ crate::lua_script!(
 crate::lua_script!(
     /// Completes or finally fails several jobs in one call, each with its
     /// own fetch-next (one moveToFinished per job).
-    FINISH_JOBS => ["includes/common.lua", "includes/fetch.lua", "includes/finish.lua", "finishJobs.lua"]
+    FINISH_JOBS => [
+        "includes/common.lua", "includes/fetch.lua", "includes/dedup.lua", "includes/finish.lua", "finishJobs.lua"
+    ]
 );
 
 /// The worker options a fetch needs.
