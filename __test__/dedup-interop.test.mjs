@@ -174,8 +174,9 @@ async function snapshot(redis, name) {
     } else if (type === 'list') {
       out[suffix] = await redis.lrange(key, 0, -1);
     } else if (type === 'zset') {
-      const withScores = !['completed', 'failed'].includes(suffix);
-      out[suffix] = await redis.zrange(key, 0, -1, ...(withScores ? ['WITHSCORES'] : []));
+      // Finished sets are scored (and so ordered) by the clock: compared as sets.
+      const finished = ['completed', 'failed'].includes(suffix);
+      out[suffix] = finished ? (await redis.zrange(key, 0, -1)).sort() : await redis.zrange(key, 0, -1, 'WITHSCORES');
     } else if (type === 'stream') {
       out[suffix] = (await streamEvents(redis, 'bull', name)).map(({ id, ...e }) => e);
     } else {
