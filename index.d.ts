@@ -60,6 +60,9 @@ export declare class BindingQueue {
    * already text. Resolves with the stream entry id.
    */
   publishEvent(event: string, fields: Array<string>, maxEvents: number): Promise<string>
+  getMetrics(kind: string, start: number, end: number): Promise<BindingMetrics>
+  /** `globals` flat: `[label, value, ...]`. */
+  exportPrometheusMetrics(globals: Array<string>): Promise<string>
   /**
    * Fails an attempt of a job held by `token`: retry or final failure.
    * Fetch-next uses BullMQ's default worker settings.
@@ -313,6 +316,15 @@ export interface BindingMetaInfo {
   rest: Array<string>
 }
 
+/** BullMQ's `getMetrics` result. */
+export interface BindingMetrics {
+  count: number
+  prevTs: number
+  prevCount: number
+  data: Array<number>
+  points: number
+}
+
 /** What a producing Queue writes into `meta` when it connects. */
 export interface BindingQueueMeta {
   /** `opts.maxLenEvents` (BullMQ's `streams.events.maxLen`, default 10000). */
@@ -415,6 +427,8 @@ export interface BindingWorkerOptions {
   name?: string
   /** The worker's `removeOnFail`, resolved. */
   removeOnFail?: BindingKeepJobs
+  /** `metrics.maxDataPoints`; absent or 0 records no metrics. */
+  metricsMaxDataPoints?: number
 }
 
 /**

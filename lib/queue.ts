@@ -17,7 +17,7 @@ import {
   optionsArg,
   type CleanType,
 } from './queue-args';
-import type { JobProgress, JobState, JobType, JobsOptions, QueueOptions } from './types';
+import type { JobProgress, JobState, JobType, JobsOptions, Metrics, QueueOptions } from './types';
 import { PRIORITY_LIMIT, QueueKeys } from './utils';
 import { version } from './version';
 
@@ -630,6 +630,38 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const count = o.count === undefined ? 1000 : integerArg('promoteJobs', 'opts.count', o.count, 1);
     const q = await this.nativeQueue;
     await native(q.promoteJobs(count));
+  }
+
+  // ---- Metrics -------------------------------------------------------------
+
+  /**
+   * Metrics of finished jobs (`completed` or `failed`), recorded by workers
+   * with the `metrics` option: the total `count` in `meta`, and the jobs
+   * finished per minute, newest first, data points `start..end`.
+   */
+  async getMetrics(type: 'completed' | 'failed', start = 0, end = -1): Promise<Metrics> {
+    integerArg('getMetrics', 'start', start);
+    integerArg('getMetrics', 'end', end);
+    const q = await this.nativeQueue;
+    const m = await native(q.getMetrics(type, start, end));
+    return { meta: { count: m.count, prevTS: m.prevTs, prevCount: m.prevCount }, data: m.data, count: m.points };
+  }
+
+  /**
+   * The queue's job counts by state (gauges) and its completed and failed
+   * totals (counters) in Prometheus' text format; `globalVariables` become
+   * labels of every sample.
+   */
+  async exportPrometheusMetrics(globalVariables?: Record<string, string>): Promise<string> {
+    const labels: string[] = [];
+    if (globalVariables !== undefined && globalVariables !== null) {
+      if (typeof globalVariables !== 'object') {
+        throw new TypeError(`exportPrometheusMetrics: globalVariables must be an object, got ${describe(globalVariables)}`);
+      }
+      for (const [k, v] of Object.entries(globalVariables)) labels.push(k, String(v));
+    }
+    const q = await this.nativeQueue;
+    return native(q.exportPrometheusMetrics(labels));
   }
 
   // ---- Queue-wide settings (the `meta` hash) --------------------------------

@@ -106,6 +106,20 @@ export interface QueueOptions extends QueueBaseOptions {
   skipMetasUpdate?: boolean;
 }
 
+export interface MetricsOptions {
+  /** Minutes of data points to keep (for example `MetricsTime.ONE_WEEK * 2`). */
+  maxDataPoints?: number;
+}
+
+/** What `queue.getMetrics` returns. */
+export interface Metrics {
+  meta: { count: number; prevTS: number; prevCount: number };
+  /** Jobs finished per minute, newest first. */
+  data: number[];
+  /** Number of data points stored. */
+  count: number;
+}
+
 export interface RateLimiterOptions {
   /** Max jobs per duration. */
   max: number;
@@ -129,6 +143,8 @@ export interface WorkerOptions extends QueueBaseOptions {
   drainDelay?: number;
   removeOnComplete?: KeepJobs;
   removeOnFail?: KeepJobs;
+  /** Record per-minute metrics of finished jobs, keeping `maxDataPoints` minutes (see `queue.getMetrics`). */
+  metrics?: MetricsOptions;
   settings?: { backoffStrategy?: BackoffStrategy };
   /** Sandboxed processors run in worker threads instead of child processes. */
   useWorkerThreads?: boolean;

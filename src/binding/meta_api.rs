@@ -20,6 +20,16 @@ pub struct BindingMetaInfo {
     pub rest: Vec<String>,
 }
 
+/// `[k1, v1, k2, v2, ...]` as pairs (a missing last value is empty).
+fn pairs(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(flat.len() / 2);
+    let mut it = flat.into_iter();
+    while let Some(k) = it.next() {
+        out.push((k, it.next().unwrap_or_default()));
+    }
+    out
+}
+
 #[napi(object)]
 pub struct BindingRateLimit {
     pub max: f64,
@@ -101,8 +111,31 @@ impl BindingQueue {
     /// already text. Resolves with the stream entry id.
     #[napi]
     pub async fn publish_event(&self, event: String, fields: Vec<String>, max_events: i64) -> Result<String> {
-        let pairs: Vec<(String, String)> =
-            fields.chunks(2).map(|p| (p[0].clone(), p.get(1).cloned().unwrap_or_default())).collect();
-        self.queue.publish_event(&event, &pairs, max_events).await.napi()
+        self.queue.publish_event(&event, &pairs(fields), max_events).await.napi()
+    }
+}
+
+/// BullMQ's `getMetrics` result.
+#[napi(object)]
+pub struct BindingMetrics {
+    pub count: i64,
+    pub prev_ts: i64,
+    pub prev_count: i64,
+    pub data: Vec<f64>,
+    pub points: i64,
+}
+
+#[napi]
+impl BindingQueue {
+    #[napi]
+    pub async fn get_metrics(&self, kind: String, start: i64, end: i64) -> Result<BindingMetrics> {
+        let m = self.queue.get_metrics(&kind, start, end).await.napi()?;
+        Ok(BindingMetrics { count: m.count, prev_ts: m.prev_ts, prev_count: m.prev_count, data: m.data, points: m.points })
+    }
+
+    /// `globals` flat: `[label, value, ...]`.
+    #[napi]
+    pub async fn export_prometheus_metrics(&self, globals: Vec<String>) -> Result<String> {
+        self.queue.export_prometheus_metrics(&pairs(globals)).await.napi()
     }
 }

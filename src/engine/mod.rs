@@ -18,6 +18,7 @@ pub mod keys;
 pub mod limiter;
 pub mod lock;
 pub mod meta;
+pub mod metrics;
 pub mod queue;
 pub mod reply;
 pub mod runner;
