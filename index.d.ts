@@ -34,6 +34,12 @@ export declare class BindingFlowProducer {
 }
 
 export declare class BindingQueue {
+  /** The id of the job that owns a deduplication id, or null. */
+  getDeduplicationJobId(dedupId: string): Promise<string | null>
+  /** Deletes a deduplication key whichever job owns it; the number deleted. */
+  removeDeduplicationKey(dedupId: string): Promise<number>
+  /** Deletes a deduplication key only while `jobId` owns it; true when deleted. */
+  removeJobDeduplicationKey(dedupId: string, jobId: string): Promise<boolean>
   /** Trims the events stream to about `maxLength` entries; the number removed. */
   trimEvents(maxLength: number): Promise<number>
   /** Whether a job completed or failed, with its return value or reason. */
@@ -83,6 +89,26 @@ export declare class BindingQueue {
    * `active`, `waiting`, `waiting-children` or `unknown`.
    */
   jobState(id: string): Promise<string>
+  setGlobalConcurrency(concurrency: number): Promise<void>
+  getGlobalConcurrency(): Promise<number | null>
+  removeGlobalConcurrency(): Promise<number>
+  setGlobalRateLimit(max: number, duration: number): Promise<void>
+  getGlobalRateLimit(): Promise<BindingRateLimit | null>
+  removeGlobalRateLimit(): Promise<number>
+  getMetaField(field: string): Promise<string | null>
+  getMeta(): Promise<BindingMetaInfo>
+  isMaxed(): Promise<boolean>
+  getCountsPerPriority(priorities: Array<number>): Promise<Array<number>>
+  removeRateLimitKey(): Promise<number>
+  removeDeprecatedPriorityKey(): Promise<number>
+  /**
+   * Appends a custom event; `fields` flat (`[field, value, ...]`), values
+   * already text. Resolves with the stream entry id.
+   */
+  publishEvent(event: string, fields: Array<string>, maxEvents: number): Promise<string>
+  getMetrics(kind: string, start: number, end: number): Promise<BindingMetrics>
+  /** `globals` flat: `[label, value, ...]`. */
+  exportPrometheusMetrics(globals: Array<string>): Promise<string>
   /**
    * Fails an attempt of a job held by `token`: retry or final failure.
    * Fetch-next uses BullMQ's default worker settings.
@@ -205,6 +231,13 @@ export declare class BindingWorker {
    */
   close(): Promise<void>
 }
+
+/**
+ * The delay before retry number `attemptsMade` (1 for the first retry) of a
+ * job with this `backoff` option; undefined without a backoff or for a
+ * strategy that is not built in.
+ */
+export declare function backoffDelay(backoff: any, attemptsMade: number): number | null
 
 /** Connection options after the facade normalized BullMQ's `connection`. */
 export interface BindingConnectionOptions {
@@ -347,12 +380,37 @@ export interface BindingKeepJobs {
   limit?: number
 }
 
+/** BullMQ's `getMeta()` reading of the `meta` hash. */
+export interface BindingMetaInfo {
+  concurrency?: number
+  max?: number
+  duration?: number
+  maxLenEvents?: number
+  paused: boolean
+  /** Every other field, flat: `[field, value, ...]`. */
+  rest: Array<string>
+}
+
+/** BullMQ's `getMetrics` result. */
+export interface BindingMetrics {
+  count: number
+  prevTs: number
+  prevCount: number
+  data: Array<number>
+  points: number
+}
+
 /** What a producing Queue writes into `meta` when it connects. */
 export interface BindingQueueMeta {
   /** `opts.maxLenEvents` (BullMQ's `streams.events.maxLen`, default 10000). */
   maxLenEvents: number
   /** `version`, e.g. `bullmq-native:0.1.0`. */
   version: string
+}
+
+export interface BindingRateLimit {
+  max: number
+  duration: number
 }
 
 /**
@@ -444,6 +502,8 @@ export interface BindingWorkerOptions {
   name?: string
   /** The worker's `removeOnFail`, resolved. */
   removeOnFail?: BindingKeepJobs
+  /** `metrics.maxDataPoints`; absent or 0 records no metrics. */
+  metricsMaxDataPoints?: number
 }
 
 /** Connects and returns the native handle of a FlowProducer. */

@@ -839,6 +839,7 @@ module.exports.BindingFlowProducer = nativeBinding.BindingFlowProducer
 module.exports.BindingQueue = nativeBinding.BindingQueue
 module.exports.BindingQueueEvents = nativeBinding.BindingQueueEvents
 module.exports.BindingWorker = nativeBinding.BindingWorker
+module.exports.backoffDelay = nativeBinding.backoffDelay
 module.exports.openFlowProducer = nativeBinding.openFlowProducer
 module.exports.openQueue = nativeBinding.openQueue
 module.exports.openQueueEvents = nativeBinding.openQueueEvents

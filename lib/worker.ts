@@ -114,6 +114,18 @@ function checkConcurrency(value: unknown): asserts value is number {
   }
 }
 
+/** The worker's `metrics.maxDataPoints`, checked (undefined: no metrics). */
+function metricsArg(metrics: WorkerOptions['metrics']): number | undefined {
+  if (metrics === undefined || metrics === null) return undefined;
+  if (typeof metrics !== 'object') throw new TypeError(`metrics must be an object, got ${describeValue(metrics)}`);
+  const n = metrics.maxDataPoints;
+  if (n === undefined) return undefined;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new TypeError(`metrics.maxDataPoints must be an integer >= 0, got ${describeValue(n)}`);
+  }
+  return n;
+}
+
 function describeValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (v === null || typeof v === 'number' || typeof v === 'boolean' || v === undefined) return String(v);
@@ -247,6 +259,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
     this.processor = typeof processor === 'function' ? processor : this.processFn;
     this.wantsSignal = (this.processFn?.length ?? 0) >= 3;
+    const metricsMaxDataPoints = metricsArg(o.metrics);
     this.nativeWorker = this.nativeQueue.then((q) =>
       native(
         binding.openWorker(q, {
@@ -258,6 +271,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           limiterDuration: o.limiter?.duration,
           name: o.name,
           removeOnFail: resolveKeepJobs(undefined, o.removeOnFail),
+          metricsMaxDataPoints,
         }),
       ),
     );
@@ -706,6 +720,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (!raw) return undefined;
     const job = Job.fromJSON<DataType, ResultType, NameType>(this, rawFromFlat(raw.fields), raw.id);
     job.token = token;
+    this.emit('active', job, 'waiting');
     return job;
   }
 

@@ -1,10 +1,13 @@
 //! The napi layer: argument conversion and errors only; no queue logic.
 
+mod backoff;
 mod convert;
+mod dedup_api;
 mod error;
 mod events;
 mod flow;
 mod job_api;
+mod meta_api;
 mod moves;
 mod queue;
 mod queue_api;

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::dedup::{self, DedupOpts};
 use super::error::{EngineError, Result};
 
 /// A job hash as stored in Redis, with its id (the hash has no id field).
@@ -70,6 +71,8 @@ pub struct StoredOpts {
     pub parent_key: String,
     /// JSON of the `parent` hash field, or empty.
     pub parent: String,
+    /// `opts.deduplication`, when it has an id.
+    pub dedup: Option<DedupOpts>,
 }
 
 fn int_opt(opts: &Map<String, Value>, key: &str) -> Result<i64> {
@@ -95,6 +98,7 @@ impl StoredOpts {
             lifo: false,
             parent_key: String::new(),
             parent: String::new(),
+            dedup: None,
         }
     }
 
@@ -139,6 +143,7 @@ impl StoredOpts {
                 ("backoff", Value::Number(n)) => {
                     serde_json::json!({ "type": "fixed", "delay": n })
                 }
+                ("deduplication", Value::Object(d)) => dedup::stored_option(d),
                 _ => value.clone(),
             };
             stored.insert(stored_key.to_string(), value);
@@ -146,6 +151,8 @@ impl StoredOpts {
         if !stored.contains_key("attempts") {
             stored.insert("attempts".into(), Value::from(0));
         }
+        // Checked once here, for every way a job is added.
+        super::backoff::Backoff::from_option(opts.get("backoff"))?;
         let custom_id = match opts.get("jobId") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
@@ -181,6 +188,7 @@ impl StoredOpts {
             lifo: opts.get("lifo").and_then(Value::as_bool).unwrap_or(false),
             parent_key,
             parent,
+            dedup: DedupOpts::from_public(opts.get("deduplication"))?,
         })
     }
 }
