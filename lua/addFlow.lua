@@ -59,15 +59,8 @@ local function addNode(P, jobId, name, data, opts, timestamp, delay, priority, k
     return attachExisting(P, jobKey, jobId, parentKey, parent, maxEvents)
   end
 
-  if parentKey ~= '' then
-    rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
-      'delay', delay, 'priority', priority, 'parentKey', parentKey, 'parent', parent)
-  else
-    rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
-      'delay', delay, 'priority', priority)
-  end
+  storeNewJob(P, jobKey, jobId, name, data, opts, timestamp, delay, priority, parentKey, parent)
   local events = P .. 'events'
-  rcall('XADD', events, '*', 'event', 'added', 'jobId', jobId, 'name', name)
 
   if kind == 'p' then
     rcall('ZADD', P .. 'waiting-children', timestamp, jobId)

@@ -141,15 +141,8 @@ for i = 1, count do
           parentKey = parentKey, parent = parent }, delay, tonumber(timestamp), maxEvents) then
         mark(i, { dedup.owner })
       else
-        if parentKey ~= '' then
-          rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
-            'delay', delayText, 'priority', priorityText, 'parentKey', parentKey, 'parent', parent)
-        else
-          rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
-            'delay', delayText, 'priority', priorityText)
-        end
+        storeNewJob(P, jobKey, jobId, name, data, opts, timestamp, delayText, priorityText, parentKey, parent)
         if dedup then rcall('HSET', jobKey, 'deid', dedup.id) end
-        rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
 
         if delay > 0 then
           local score, due = getDelayedScore(P, tonumber(timestamp), delay)

@@ -43,15 +43,7 @@ removeTree = function(jobKey, detach)
   if not Q then return end
   if detach then detachFromParent(jobKey, timestamp) end
   if withChildren then removeChildren(jobKey) end
-  local prev = removeFromAnyState(Q, id)
-  clearDeduplicationOnRemoval(Q, jobKey, id)
-  if rcall('EXISTS', jobKey) == 1 then
-    removeJobKeys(jobKey)
-    rcall('XADD', Q .. 'events', 'MAXLEN', '~', getMaxEvents(Q), '*',
-      'event', 'removed', 'jobId', id, 'prev', prev)
-  else
-    removeJobKeys(jobKey)
-  end
+  removeJobWithEvent(Q, jobKey, id)
 end
 
 local jobKey = P .. jobId

@@ -21,15 +21,7 @@ local function removeChild(childKey, parentKey)
   if rcall('ZSCORE', Q .. 'failed', id) then return end
   detachFromParent(childKey, timestamp, parentKey)
   removePending(childKey)
-  local prev = removeFromAnyState(Q, id)
-  clearDeduplicationOnRemoval(Q, childKey, id)
-  if rcall('EXISTS', childKey) == 1 then
-    removeJobKeys(childKey)
-    rcall('XADD', Q .. 'events', 'MAXLEN', '~', getMaxEvents(Q), '*',
-      'event', 'removed', 'jobId', id, 'prev', prev)
-  else
-    removeJobKeys(childKey)
-  end
+  removeJobWithEvent(Q, childKey, id)
 end
 
 removePending = function(jobKey)

@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 
 import { Job, Queue, Worker } from 'bullmq-native';
 
+import { dumpKeys } from './dump.mjs';
 import { connection, queueName, rawClient, waitFor } from './redis.mjs';
 
 /** Job options of the add variants both directions use. */
@@ -21,40 +22,6 @@ export const VARIANTS = [
 ];
 /** The order a single worker takes them in: wait from its tail (lifo first), then by priority. */
 export const FETCH_ORDER = ['lifo', 'plain1', 'plain2', 'custom', 'retry', 'roc', 'p1', 'p5'];
-
-/**
- * Every key of a queue, read into plain values: hashes as objects (with
- * `opts` parsed), lists, zsets as [member, score] pairs, streams as field
- * objects without entry ids.
- */
-export async function dumpQueue(redis, prefix, name) {
-  const base = `${prefix}:${name}:`;
-  const out = {};
-  for (const key of (await redis.keys(`${base}*`)).sort()) {
-    const suffix = key.slice(base.length);
-    const type = await redis.type(key);
-    if (type === 'hash') {
-      const h = await redis.hgetall(key);
-      if (h.opts !== undefined) h.opts = JSON.parse(h.opts);
-      out[suffix] = h;
-    } else if (type === 'list') {
-      out[suffix] = await redis.lrange(key, 0, -1);
-    } else if (type === 'zset') {
-      const flat = await redis.zrange(key, 0, -1, 'WITHSCORES');
-      out[suffix] = [];
-      for (let i = 0; i < flat.length; i += 2) out[suffix].push([flat[i], flat[i + 1]]);
-    } else if (type === 'stream') {
-      out[suffix] = (await redis.xrange(key, '-', '+')).map(([, fields]) => {
-        const o = {};
-        for (let i = 0; i < fields.length; i += 2) o[fields[i]] = fields[i + 1];
-        return o;
-      });
-    } else {
-      out[suffix] = await redis.get(key);
-    }
-  }
-  return out;
-}
 
 /** Official job counts; 5.x adds `paused` (with `waiting`), which must be 0 here. */
 async function counts(officialQueue) {
@@ -343,8 +310,8 @@ export function interopSuite(official, label) {
     await oq.add('now', { n: 1 });
     await queue.add('now', { n: 1 });
 
-    const theirs = await dumpQueue(redis, 'bull', theirName);
-    const ours = await dumpQueue(redis, 'bull', ourName);
+    const theirs = await dumpKeys(redis, 'bull', theirName);
+    const ours = await dumpKeys(redis, 'bull', ourName);
     // Each Queue constructor records its own library and version in meta.
     assert.match(theirs.meta.version, /^bullmq:/);
     assert.match(ours.meta.version, /^bullmq-native:/);
@@ -427,8 +394,8 @@ export function interopSuite(official, label) {
       dump.completed = dump.completed.map(([id]) => id).sort();
       return dump;
     };
-    const theirs = normalize(await dumpQueue(redis, 'bull', theirName));
-    const ours = normalize(await dumpQueue(redis, 'bull', ourName));
+    const theirs = normalize(await dumpKeys(redis, 'bull', theirName));
+    const ours = normalize(await dumpKeys(redis, 'bull', ourName));
     assert.deepEqual(ours, theirs);
     assert.equal(theirs.events.at(-1).event, 'drained');
   });

@@ -218,6 +218,19 @@ local function removeJobQuietly(P, jobId, timestamp)
   removeJobKeys(jobKey)
 end
 
+-- Writes a new job's hash (parentKey '' = no parent; delay and priority as
+-- text) and its `added` event.
+local function storeNewJob(P, jobKey, jobId, name, data, opts, timestamp, delay, priority, parentKey, parent)
+  if parentKey ~= '' then
+    rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
+      'delay', delay, 'priority', priority, 'parentKey', parentKey, 'parent', parent)
+  else
+    rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
+      'delay', delay, 'priority', priority)
+  end
+  rcall('XADD', P .. 'events', '*', 'event', 'added', 'jobId', jobId, 'name', name)
+end
+
 -- Takes a job out of whichever state it is in (Q its queue base); returns
 -- the state's key suffix, or 'unknown'.
 local function removeFromAnyState(Q, id)
@@ -238,6 +251,20 @@ local function clearDeduplicationOnRemoval(P, jobKey, jobId)
   local dedupKey = P .. 'de:' .. deid
   if rcall('GET', dedupKey) == jobId then
     rcall('DEL', dedupKey, P .. 'dn:' .. deid)
+  end
+end
+
+-- Removes job `id` of queue base Q (key jobKey) from its state, with its keys
+-- and its deduplication id; the `removed` event names the state it left and
+-- is only sent when the job hash existed.
+local function removeJobWithEvent(Q, jobKey, id)
+  local prev = removeFromAnyState(Q, id)
+  clearDeduplicationOnRemoval(Q, jobKey, id)
+  local existed = rcall('EXISTS', jobKey) == 1
+  removeJobKeys(jobKey)
+  if existed then
+    rcall('XADD', Q .. 'events', 'MAXLEN', '~', getMaxEvents(Q), '*',
+      'event', 'removed', 'jobId', id, 'prev', prev)
   end
 end
 
