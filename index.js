@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.BindingQueue = nativeBinding.BindingQueue
 module.exports.BindingQueueEvents = nativeBinding.BindingQueueEvents
 module.exports.BindingWorker = nativeBinding.BindingWorker
+module.exports.cronNextMillis = nativeBinding.cronNextMillis
 module.exports.openQueue = nativeBinding.openQueue
 module.exports.openQueueEvents = nativeBinding.openQueueEvents
 module.exports.openWorker = nativeBinding.openWorker

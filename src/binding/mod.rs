@@ -1,6 +1,7 @@
 //! The napi layer: argument conversion and errors only; no queue logic.
 
 mod convert;
+mod cron;
 mod error;
 mod events;
 mod job_api;

@@ -107,8 +107,12 @@ fn utc_specifier(lowered: &str) -> Option<i64> {
 }
 
 /// A tz database name, or one of ICU's legacy ids, matched without regard to
-/// case as `Intl` does.
+/// case as `Intl` does. jiff answers `Etc/Unknown` with its own placeholder
+/// zone, which is not in the tz database and which `Intl` refuses.
 fn named_zone(name: &str) -> Option<Zone> {
+    if name.eq_ignore_ascii_case("Etc/Unknown") {
+        return None;
+    }
     let canonical = ICU_LEGACY_IDS
         .iter()
         .find(|(id, _)| id.eq_ignore_ascii_case(name))
@@ -182,6 +186,7 @@ mod tests {
         assert!(resolve(Some("Foo/Bar")).is_none());
         assert!(resolve(Some("")).is_none());
         assert!(resolve(Some("+05:30")).is_none());
+        assert!(resolve(Some("etc/unknown")).is_none());
         let berlin = resolve(Some("Europe/Berlin")).unwrap();
         // 2025-07-01T00:00Z is summer time in Berlin.
         assert_eq!(berlin.offset_secs(1_751_328_000_000), 7200);
