@@ -4,6 +4,8 @@
 //! `nL` for the last weekday n of the month), `n#k` (k-th weekday n), the
 //! `H` hashed forms, and the `@` macros. `W` is refused, as cron-parser does.
 
+use std::cmp::Ordering;
+
 use super::js::{is_space, number_to_string, parse_int, to_number, utf16_len};
 
 /// One allowed value. Numbers are kept as JavaScript numbers (cron-parser
@@ -226,7 +228,8 @@ pub fn parse(expression: &str, strict: bool, hash_seed: Option<&str>) -> Result<
     if month.values.len() == 1 && !day_of_month.has_last && day_of_week.wildcard {
         let first_day = day_of_month.values.first().map_or(f64::NAN, |v| parse_int(&v.text()));
         let limit = days_in(&month.values[0]).map_or(f64::NAN, f64::from);
-        if !(first_day <= limit) {
+        // NaN (no number, or no such month) compares as not within, as in JS.
+        if !matches!(first_day.partial_cmp(&limit), Some(Ordering::Less | Ordering::Equal)) {
             return Err("Invalid explicit day of month definition".into());
         }
     }
@@ -535,7 +538,8 @@ fn parse_range(unit: Unit, text: &str, step: f64) -> Result<Parsed, String> {
     if min > max {
         return Err(format!("Invalid range: {lo}-{hi}, min({lo}) > max({hi})"));
     }
-    if !(step > 0.0) {
+    // A NaN step is refused too, as JS's `!(step > 0)` refuses it.
+    if step.partial_cmp(&0.0) != Some(Ordering::Greater) {
         return Err(format!("Constraint error, cannot repeat at every {} time.", number_to_string(step)));
     }
     let mut numbers = Vec::new();
