@@ -510,6 +510,15 @@ export interface BindingWorkerOptions {
 export declare function openFlowProducer(connection: BindingConnectionOptions): Promise<BindingFlowProducer>
 
 /**
+ * The first run of `pattern` in zone `tz` strictly after `currentMillis`, in
+ * ms since the epoch, as BullMQ's scheduler gets it from cron-parser; null
+ * when there is none or it would pass `endMillis`. `hashSeed` and `strict`
+ * are cron-parser's options of those names. Throws cron-parser's message
+ * for a pattern (or zone) it refuses.
+ */
+export declare function cronNextMillis(pattern: string, tz: string | undefined | null, currentMillis: number, endMillis?: number | undefined | null, hashSeed?: string | undefined | null, strict?: boolean | undefined | null): number | null
+
+/**
  * Connects and returns the native handle of a queue; with `meta` (a
  * producing Queue) also writes the queue's `meta` settings.
  */

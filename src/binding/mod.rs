@@ -2,6 +2,7 @@
 
 mod backoff;
 mod convert;
+mod cron;
 mod dedup_api;
 mod error;
 mod events;

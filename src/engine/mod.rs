@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod closing;
 pub mod connection;
 pub mod control;
+pub mod cron;
 pub mod dedup;
 pub mod error;
 pub mod events;
