@@ -94,6 +94,23 @@ export declare class BindingQueue {
    * when one of them held it.
    */
   cancelJob(jobId: string, reason?: string | undefined | null): Promise<boolean>
+  /**
+   * Creates or updates a job scheduler; its new pending iteration, or
+   * nothing when the schedule has nothing left to run.
+   */
+  upsertJobScheduler(u: BindingUpsert): Promise<BindingIteration | null>
+  getJobScheduler(id: string): Promise<BindingJobScheduler | null>
+  getJobSchedulers(start: number, end: number, asc: boolean): Promise<Array<BindingJobScheduler>>
+  getJobSchedulersCount(): Promise<number>
+  /** True when the scheduler existed and was removed. */
+  removeJobScheduler(id: string): Promise<boolean>
+  isJobScheduler(id: string): Promise<boolean>
+  /**
+   * Adds the next iteration after the fetched iteration `jobId`, at the
+   * time a worker's own repeat strategy gave (absent = none); the new
+   * iteration's id when one was added.
+   */
+  continueJobScheduler(jobId: string, nextMillis?: number | undefined | null): Promise<string | null>
 }
 
 export declare class BindingQueueEvents {
@@ -143,6 +160,12 @@ export declare class BindingWorker {
    * remaining rate limit in ms.
    */
   rateLimitJob(jobId: string, token: string): Promise<number>
+  /**
+   * Where errors that fail no call go (BullMQ's `error` event), such as a
+   * next scheduler iteration that could not be added. The callback never
+   * keeps Node's event loop alive.
+   */
+  onError(callback: (error: string) => void): void
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
   /** Completes or finally fails a job; the next job when `fetchNext` found one. */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
@@ -261,9 +284,34 @@ export interface BindingFinished {
   value?: string
 }
 
+/** The iteration an upsert created. */
+export interface BindingIteration {
+  id: string
+  delay: number
+  /** JSON of its options (public names). */
+  opts: string
+}
+
 export interface BindingJobLogs {
   logs: Array<string>
   count: number
+}
+
+/** BullMQ's JobSchedulerJson, template data and options as stored (JSON). */
+export interface BindingJobScheduler {
+  key: string
+  name: string
+  next?: number
+  iterationCount?: number
+  limit?: number
+  startDate?: number
+  endDate?: number
+  tz?: string
+  pattern?: string
+  every?: number
+  offset?: number
+  templateData?: string
+  templateOpts?: string
 }
 
 export interface BindingKeepJobs {
@@ -358,6 +406,27 @@ export interface BindingStreamEntry {
   fields: Array<string>
 }
 
+/**
+ * An upsert as the facade passes it: the user's repeat options (dates in
+ * ms) and template, JSON where they are objects.
+ */
+export interface BindingUpsert {
+  id: string
+  /** JSON of the repeat options. */
+  repeat: string
+  name: string
+  /** JSON text of the template data. */
+  data: string
+  /** JSON of the template options merged over the queue's defaults. */
+  opts: string
+  /**
+   * The queue has its own repeat strategy, which gave `nextMillis` (absent
+   * = no next time).
+   */
+  customStrategy: boolean
+  nextMillis?: number
+}
+
 export interface BindingWorkerOptions {
   lockDuration: number
   stalledInterval: number
@@ -369,6 +438,11 @@ export interface BindingWorkerOptions {
   name?: string
   /** The worker's `removeOnFail`, resolved. */
   removeOnFail?: BindingKeepJobs
+  /**
+   * The worker has its own `settings.repeatStrategy` (it computes the
+   * next time of pattern schedulers itself).
+   */
+  customRepeatStrategy?: boolean
 }
 
 /**

@@ -5,6 +5,7 @@
 export { Job } from './job';
 export type { JobHost } from './job';
 export { Queue } from './queue';
+export { JobScheduler } from './job-scheduler';
 export type { ObliterateOpts, PromoteJobsOpts, RetryJobsOpts } from './queue';
 export { QueueEvents } from './queue-events';
 export type { QueueEventsListener, QueueEventsOptions } from './queue-events';
