@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::super::cron::CronSchedule;
+use super::super::cron::{CronOptions, CronSchedule};
 use super::super::error::{EngineError, Result};
 use super::super::job::stored_names;
 
@@ -90,8 +90,13 @@ pub fn check(repeat: &Map<String, Value>, opts: &Map<String, Value>) -> Result<(
 /// `immediately`; `None` past `endDate`.
 pub fn pattern_next(repeat: &Map<String, Value>, from: i64, now: i64) -> Result<Option<i64>> {
     let pattern = repeat.get("pattern").and_then(Value::as_str).unwrap_or_default();
-    let tz = repeat.get("tz").and_then(Value::as_str);
-    let schedule = CronSchedule::parse(pattern, tz).map_err(|e| EngineError::other(e.message))?;
+    // BullMQ hands all of the repeat options to cron-parser.
+    let options = CronOptions {
+        tz: repeat.get("tz").and_then(Value::as_str),
+        hash_seed: repeat.get("hashSeed").and_then(Value::as_str),
+        strict: truthy(repeat.get("strict")),
+    };
+    let schedule = CronSchedule::parse_with(pattern, &options)?;
     if truthy(repeat.get("immediately")) {
         return Ok(Some(now));
     }
