@@ -345,5 +345,3 @@ fn next_iteration_error(err: EngineError) -> EngineError {
     EngineError { message: format!("Failed to add repeatable job for next iteration: {}", err.message), ..err }
 }
 
-#[cfg(test)]
-mod tests;
