@@ -10,6 +10,12 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class BindingQueue {
+  /** The id of the job that owns a deduplication id, or null. */
+  getDeduplicationJobId(dedupId: string): Promise<string | null>
+  /** Deletes a deduplication key whichever job owns it; the number deleted. */
+  removeDeduplicationKey(dedupId: string): Promise<number>
+  /** Deletes a deduplication key only while `jobId` owns it; true when deleted. */
+  removeJobDeduplicationKey(dedupId: string, jobId: string): Promise<boolean>
   /** Trims the events stream to about `maxLength` entries; the number removed. */
   trimEvents(maxLength: number): Promise<number>
   /** Whether a job completed or failed, with its return value or reason. */
@@ -37,6 +43,26 @@ export declare class BindingQueue {
    * `active`, `waiting`, `waiting-children` or `unknown`.
    */
   jobState(id: string): Promise<string>
+  setGlobalConcurrency(concurrency: number): Promise<void>
+  getGlobalConcurrency(): Promise<number | null>
+  removeGlobalConcurrency(): Promise<number>
+  setGlobalRateLimit(max: number, duration: number): Promise<void>
+  getGlobalRateLimit(): Promise<BindingRateLimit | null>
+  removeGlobalRateLimit(): Promise<number>
+  getMetaField(field: string): Promise<string | null>
+  getMeta(): Promise<BindingMetaInfo>
+  isMaxed(): Promise<boolean>
+  getCountsPerPriority(priorities: Array<number>): Promise<Array<number>>
+  removeRateLimitKey(): Promise<number>
+  removeDeprecatedPriorityKey(): Promise<number>
+  /**
+   * Appends a custom event; `fields` flat (`[field, value, ...]`), values
+   * already text. Resolves with the stream entry id.
+   */
+  publishEvent(event: string, fields: Array<string>, maxEvents: number): Promise<string>
+  getMetrics(kind: string, start: number, end: number): Promise<BindingMetrics>
+  /** `globals` flat: `[label, value, ...]`. */
+  exportPrometheusMetrics(globals: Array<string>): Promise<string>
   /**
    * Fails an attempt of a job held by `token`: retry or final failure.
    * Fetch-next uses BullMQ's default worker settings.
@@ -183,6 +209,13 @@ export declare class BindingWorker {
   close(): Promise<void>
 }
 
+/**
+ * The delay before retry number `attemptsMade` (1 for the first retry) of a
+ * job with this `backoff` option; undefined without a backoff or for a
+ * strategy that is not built in.
+ */
+export declare function backoffDelay(backoff: any, attemptsMade: number): number | null
+
 /** Connection options after the facade normalized BullMQ's `connection`. */
 export interface BindingConnectionOptions {
   url?: string
@@ -320,12 +353,37 @@ export interface BindingKeepJobs {
   limit?: number
 }
 
+/** BullMQ's `getMeta()` reading of the `meta` hash. */
+export interface BindingMetaInfo {
+  concurrency?: number
+  max?: number
+  duration?: number
+  maxLenEvents?: number
+  paused: boolean
+  /** Every other field, flat: `[field, value, ...]`. */
+  rest: Array<string>
+}
+
+/** BullMQ's `getMetrics` result. */
+export interface BindingMetrics {
+  count: number
+  prevTs: number
+  prevCount: number
+  data: Array<number>
+  points: number
+}
+
 /** What a producing Queue writes into `meta` when it connects. */
 export interface BindingQueueMeta {
   /** `opts.maxLenEvents` (BullMQ's `streams.events.maxLen`, default 10000). */
   maxLenEvents: number
   /** `version`, e.g. `bullmq-native:0.1.0`. */
   version: string
+}
+
+export interface BindingRateLimit {
+  max: number
+  duration: number
 }
 
 /**
@@ -443,7 +501,18 @@ export interface BindingWorkerOptions {
    * next time of pattern schedulers itself).
    */
   customRepeatStrategy?: boolean
+  /** `metrics.maxDataPoints`; absent or 0 records no metrics. */
+  metricsMaxDataPoints?: number
 }
+
+/** Whether `key` has the shape of a legacy (v5) repeatable job's key. */
+export declare function hasLegacyRepeatableKeyShape(key: string): boolean
+
+/** Where BullMQ explains moving legacy repeatable jobs to job schedulers. */
+export declare const LEGACY_REPEATABLE_JOBS_MIGRATION_URL: string
+
+/** BullMQ's message for a legacy repeatable job where a scheduler was expected. */
+export declare function legacyRepeatableJobMessage(key: string): string
 
 /**
  * Connects and returns the native handle of a queue; with `meta` (a
@@ -455,3 +524,12 @@ export declare function openQueue(connection: BindingConnectionOptions, prefix: 
 export declare function openQueueEvents(queue: BindingQueue, options: BindingEventsOptions): Promise<BindingQueueEvents>
 
 export declare function openWorker(queue: BindingQueue, options: BindingWorkerOptions): Promise<BindingWorker>
+
+/** BullMQ's `defaultRepeatStrategy` for a pattern: its next time after `millis`. */
+export declare function patternNextMillis(millis: number, repeat: string): number | null
+
+/**
+ * BullMQ's `getNextMillis`: the next time after `millis` of an `every` or
+ * pattern schedule.
+ */
+export declare function scheduleNextMillis(millis: number, repeat: string): number | null

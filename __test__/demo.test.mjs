@@ -136,8 +136,15 @@ test('npm run demo -- --once processes its jobs over HTTP, both workers, and exi
   has(new RegExp(`^\\[demo\\] GET /auto/jobs/${render} -> render completed after 1 attempt\\(s\\), progress 100: `));
   has(new RegExp(`^\\[demo\\] GET /auto/jobs/${flaky} -> flaky completed after 3 attempt\\(s\\), progress 0: \\{"ok":true,"attempt":3\\}$`));
   has(new RegExp(`^\\[demo\\] GET /auto/jobs/${broken} -> broken failed after 3 attempt\\(s\\), progress 0: this job always fails$`));
+  // The deduplicated POST answered the first job's id; that job ran once.
+  const dedup = lines.find((l) => l.startsWith('[demo] POST /auto/jobs twice with deduplication id "sync-7" -> ids '));
+  assert.ok(dedup, stdout);
+  const [firstSync, secondSync] = dedup.split('-> ids ')[1].split(', ');
+  assert.equal(firstSync, secondSync);
+  has(new RegExp(`^\\[demo\\] GET /auto/jobs/${firstSync} -> sync completed after 1 attempt\\(s\\)`));
+  assert.equal(lines.filter((l) => l.startsWith(`[auto-worker] job ${firstSync} "sync" active`)).length, 1);
   const autoCounts = counts(lines, '/auto/stats');
-  assert.equal(autoCounts.completed, 2);
+  assert.equal(autoCounts.completed, 3);
   assert.equal(autoCounts.failed, 1);
 
   // The progress stream of a job that had already finished: its state, then

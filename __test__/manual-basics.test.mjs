@@ -134,3 +134,30 @@ test('add rejects options BullMQ rejects, with its messages', async () => {
   const job = await queue.add('x', {}, { jobId: '007' });
   assert.equal(job.id, '007');
 });
+
+test("getNextJob emits the worker's active event with the job, as BullMQ's worker does", async () => {
+  const { queue, worker } = await setup('active-event');
+  const seen = [];
+  worker.on('active', (job, prev) => seen.push([job.id, job.name, prev]));
+  await queue.add('first', {});
+  const job = await worker.getNextJob('tok-active');
+  assert.deepEqual(seen, [[job.id, 'first', 'waiting']]);
+  // No job, no event.
+  assert.equal(await worker.getNextJob('tok-active', { block: false }), undefined);
+  assert.equal(seen.length, 1);
+});
+
+test('a backoff jitter outside 0..1 is refused with BullMQ message, in add and addBulk', async () => {
+  const { queue, redis, name } = await setup('jitter');
+  for (const jitter of [-0.1, 1.5]) {
+    await assert.rejects(queue.add('j', {}, { attempts: 2, backoff: { type: 'fixed', delay: 10, jitter } }), {
+      message: 'Jitter should be between 0 and 1',
+    });
+    await assert.rejects(queue.addBulk([{ name: 'j', data: {}, opts: { backoff: { type: 'exponential', delay: 1, jitter } } }]), {
+      message: 'Jitter should be between 0 and 1',
+    });
+  }
+  assert.equal(await redis.exists(`bull:${name}:wait`), 0);
+  const ok = await queue.add('j', {}, { backoff: { type: 'fixed', delay: 10, jitter: 1 } });
+  assert.ok(ok.id);
+});

@@ -239,3 +239,39 @@ test("a Queue's repeatStrategy computes pattern times", async () => {
   assert.equal(calls.length, 1, 'every schedulers do not use the strategy');
   assert.ok(every.id.startsWith('repeat:e:'));
 });
+
+test('the schedule helpers compute what bullmq 6.7 computes', async () => {
+  const official = await import('bullmq');
+  const mod = await import('bullmq-native');
+  const base = Date.UTC(2031, 4, 6, 7, 8, 9, 123);
+  const cases = [
+    { every: 1000 },
+    { every: 60000, immediately: true },
+    { pattern: '0 30 9 * * 1-5', tz: 'America/New_York' },
+    { pattern: '*/15 * * * *', startDate: new Date(base + 3 * 3600e3) },
+    { pattern: '0 0 1 1 *', endDate: base + 1000 },
+    { pattern: '0 0 12 * * *', tz: 'Asia/Kolkata', startDate: String(new Date(base - 1e9).toISOString()) },
+  ];
+  for (const opts of cases) {
+    const label = JSON.stringify(opts);
+    assert.equal(mod.getNextMillis(base, opts), official.getNextMillis(base, opts), `getNextMillis ${label}`);
+    if (opts.pattern) {
+      assert.equal(mod.defaultRepeatStrategy(base, opts), official.defaultRepeatStrategy(base, opts), `defaultRepeatStrategy ${label}`);
+    }
+  }
+  assert.throws(() => mod.getNextMillis(base, { every: 5, pattern: '* * * * *' }), {
+    message: 'Both .pattern and .every options are defined for this repeatable job',
+  });
+  // A pattern that cron-parser rejects is an error for both.
+  assert.throws(() => official.defaultRepeatStrategy(base, { pattern: 'not a pattern' }));
+  assert.throws(() => mod.defaultRepeatStrategy(base, { pattern: 'not a pattern' }));
+
+  for (const key of ['name:id::America/New_York:0 * * * *', 'a:b:123::5000', 'a:b:c:d', 'a:b:x7::5000', 'plain', 'n:i:::', 'x:y::tz:*/5 * * * *']) {
+    assert.equal(mod.hasLegacyRepeatableKeyShape(key), official.hasLegacyRepeatableKeyShape(key), key);
+    assert.equal(mod.isLegacyRepeatableJobKey(key), official.isLegacyRepeatableJobKey(key), key);
+  }
+  assert.equal(mod.LEGACY_REPEATABLE_JOBS_MIGRATION_URL, official.LEGACY_REPEATABLE_JOBS_MIGRATION_URL);
+  const mine = mod.getLegacyRepeatableJobError('a:b::c:5000');
+  assert.ok(mine instanceof Error);
+  assert.equal(mine.message, official.getLegacyRepeatableJobError('a:b::c:5000').message);
+});

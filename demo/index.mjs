@@ -6,7 +6,8 @@
 //                                          (concurrency 2, 3 attempts with
 //                                          exponential backoff by default)
 // Both route sets are the same:
-//   POST /jobs                {name?, data?, delay?, priority?, attempts?, backoff?} -> 201 {id}
+//   POST /jobs                {name?, data?, delay?, priority?, attempts?, backoff?,
+//                              deduplication?} -> 201 {id}
 //   GET  /jobs/:id            state, progress, attempts, result or failure
 //   GET  /jobs/:id/progress   Server-Sent Events: the job's state, then its live
 //                             progress, then `completed` or `failed` (the end)
@@ -88,9 +89,11 @@ function jobRoutes(queue, queueEvents) {
 
   router.post('/jobs', async (req, res) => {
     const { name = 'task', data = {}, ...options } = req.body ?? {};
-    const { delay, priority, attempts, backoff } = options;
+    const { delay, priority, attempts, backoff, deduplication } = options;
     // Options left out keep the queue's defaults (an explicit undefined would not).
-    const opts = Object.fromEntries(Object.entries({ delay, priority, attempts, backoff }).filter(([, v]) => v !== undefined));
+    const opts = Object.fromEntries(
+      Object.entries({ delay, priority, attempts, backoff, deduplication }).filter(([, v]) => v !== undefined),
+    );
     try {
       const job = await queue.add(name, data, opts);
       log('producer', `added job ${job.id} "${name}" to ${queue.name} ${JSON.stringify(opts)}`);
@@ -367,6 +370,18 @@ async function runOnce() {
   const autoExpected = new Map([[renderId, { state: 'completed', attempts: 1 }]]);
   autoExpected.set(await post('/auto/jobs', { name: 'flaky', data: { failUntil: 3 } }), { state: 'completed', attempts: 3 });
   autoExpected.set(await post('/auto/jobs', { name: 'broken' }), { state: 'failed', attempts: 3 });
+
+  // Deduplication: while the first job with id "sync-7" waits (delayed), a
+  // second POST with the same deduplication id adds nothing and answers
+  // with the first job's id.
+  const sync = { name: 'sync', data: { user: 7 }, delay: 300, deduplication: { id: 'sync-7' } };
+  const syncIds = [await post('/auto/jobs', sync), await post('/auto/jobs', sync)];
+  log('demo', `POST /auto/jobs twice with deduplication id "sync-7" -> ids ${syncIds.join(', ')}`);
+  if (syncIds[0] !== syncIds[1]) {
+    ok = false;
+    log('demo', 'the second POST with the same deduplication id should have answered the first job id');
+  }
+  autoExpected.set(syncIds[0], { state: 'completed', attempts: 1 });
 
   const renderEvents = await followProgress(`/auto/jobs/${renderId}/progress`, async (e) => {
     if (e.event === 'state' && e.data.state === 'delayed') {

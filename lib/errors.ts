@@ -3,9 +3,18 @@
  * native errors are turned into them.
  */
 
+/** Default messages of the error classes below (how BullMQ's worker recognizes them). */
+export const UNRECOVERABLE_ERROR = 'bullmq:unrecoverable';
+export const RATE_LIMIT_ERROR = 'bullmq:rateLimitExceeded';
+export const DELAYED_ERROR = 'bullmq:movedToDelayed';
+export const WAITING_ERROR = 'bullmq:movedToWait';
+export const WAITING_CHILDREN_ERROR = 'bullmq:movedToWaitingChildren';
+/** The message of a command that failed because its connection is closed. */
+export const CONNECTION_CLOSED_ERROR_MSG = 'Connection is closed.';
+
 /** Thrown by a processor to fail a job without further retries. */
 export class UnrecoverableError extends Error {
-  constructor(message: string = 'bullmq:unrecoverable') {
+  constructor(message: string = UNRECOVERABLE_ERROR) {
     super(message);
     this.name = this.constructor.name;
     Object.setPrototypeOf(this, new.target.prototype);
@@ -14,7 +23,7 @@ export class UnrecoverableError extends Error {
 
 /** Thrown by a processor after `worker.rateLimit(ms)`; the job goes back to wait. */
 export class RateLimitError extends Error {
-  constructor(message: string = 'bullmq:rateLimitExceeded') {
+  constructor(message: string = RATE_LIMIT_ERROR) {
     super(message);
     this.name = this.constructor.name;
     Object.setPrototypeOf(this, new.target.prototype);
@@ -23,7 +32,7 @@ export class RateLimitError extends Error {
 
 /** Thrown by a processor after it moved its job to delayed. */
 export class DelayedError extends Error {
-  constructor(message: string = 'bullmq:movedToDelayed') {
+  constructor(message: string = DELAYED_ERROR) {
     super(message);
     this.name = this.constructor.name;
     Object.setPrototypeOf(this, new.target.prototype);
@@ -32,7 +41,7 @@ export class DelayedError extends Error {
 
 /** Thrown by a processor after it moved its job back to wait. */
 export class WaitingError extends Error {
-  constructor(message: string = 'bullmq:movedToWait') {
+  constructor(message: string = WAITING_ERROR) {
     super(message);
     this.name = this.constructor.name;
     Object.setPrototypeOf(this, new.target.prototype);
@@ -41,9 +50,20 @@ export class WaitingError extends Error {
 
 /** Thrown by a processor after it moved its job to waiting-children. */
 export class WaitingChildrenError extends Error {
-  constructor(message: string = 'bullmq:movedToWaitingChildren') {
+  constructor(message: string = WAITING_CHILDREN_ERROR) {
     super(message);
     this.name = this.constructor.name;
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+/** A command failed because the connection was closed (by `close()` or mid-flight). */
+export class ConnectionClosedError extends Error {
+  cause?: unknown;
+  constructor(message?: string, cause?: unknown) {
+    super(message ?? CONNECTION_CLOSED_ERROR_MSG);
+    this.cause = cause;
+    this.name = 'ConnectionClosedError';
     Object.setPrototypeOf(this, new.target.prototype);
   }
 }
@@ -66,6 +86,9 @@ export function fromNative(err: unknown): Error {
   const message = err.message.slice(match[0].length);
   let out: Error;
   switch (kind) {
+    case 'closed':
+      out = new ConnectionClosedError(message);
+      break;
     case 'type':
       out = new TypeError(message);
       break;

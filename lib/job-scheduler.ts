@@ -6,9 +6,9 @@
  * the current one. This side checks argument shapes and turns the results
  * into Jobs and JobSchedulerJson objects.
  */
-import { native } from './errors';
+import { fromNative, native } from './errors';
 import { Job, optsFromStored, type JobHost } from './job';
-import type { Native } from './native';
+import { binding, type Native } from './native';
 import { describe } from './queue-args';
 import { QueueBase } from './queue-base';
 import type {
@@ -43,6 +43,53 @@ function repeatJson(method: string, repeatOpts: RepeatOptions): string {
   }
   return JSON.stringify(out);
 }
+
+/** A synchronous call into the engine, its errors as the facade's. */
+function nativeSync<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+/** Where BullMQ explains moving legacy (v5) repeatable jobs to job schedulers. */
+export const LEGACY_REPEATABLE_JOBS_MIGRATION_URL: string = binding.LEGACY_REPEATABLE_JOBS_MIGRATION_URL;
+
+/**
+ * Whether `key` has the shape of a legacy (v5) repeatable job's key
+ * (`name:id:endDate:tz:pattern|every`); a scheduler id may have it too, so
+ * this alone does not tell them apart (see `JobScheduler.isJobScheduler`).
+ */
+export function hasLegacyRepeatableKeyShape(key: string): boolean {
+  return typeof key === 'string' && binding.hasLegacyRepeatableKeyShape(key);
+}
+
+/** The same test as `hasLegacyRepeatableKeyShape`, under BullMQ's other name. */
+export const isLegacyRepeatableJobKey: typeof hasLegacyRepeatableKeyShape = hasLegacyRepeatableKeyShape;
+
+/** The error BullMQ 6 raises where a legacy repeatable job is met instead of a scheduler. */
+export function getLegacyRepeatableJobError(key: string): Error {
+  return new Error(binding.legacyRepeatableJobMessage(String(key)));
+}
+
+/**
+ * BullMQ's default strategy for pattern schedules: the first time of
+ * `opts.pattern` (in `opts.tz`) after `millis`, or after `opts.startDate`
+ * when that is later; now with `opts.immediately`; undefined when none is
+ * left before `opts.endDate`. A custom `settings.repeatStrategy` can fall
+ * back to it.
+ */
+export const defaultRepeatStrategy = (millis: number, opts: RepeatOptions): number | undefined =>
+  nativeSync(() => binding.patternNextMillis(millis, repeatJson('defaultRepeatStrategy', opts))) ?? undefined;
+
+/**
+ * The next time after `millis` of a schedule: for `opts.every` the next
+ * multiple of the interval (the current one with `opts.immediately`), for
+ * `opts.pattern` as `defaultRepeatStrategy`.
+ */
+export const getNextMillis = (millis: number, opts: RepeatOptions): number | undefined =>
+  nativeSync(() => binding.scheduleNextMillis(millis, repeatJson('getNextMillis', opts))) ?? undefined;
 
 /** BullMQ's JobSchedulerJson from the engine's record. */
 function schedulerJson(s: Native.BindingJobScheduler): JobSchedulerJson {

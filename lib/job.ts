@@ -5,6 +5,7 @@
 import { native, UnrecoverableError } from './errors';
 import type { Native } from './native';
 import { integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
+import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
 import type {
   FinishedStatus,
   JobJson,
@@ -15,15 +16,6 @@ import type {
   KeepJobs,
 } from './types';
 
-/** Long option names BullMQ stores under a short key. */
-const SHORT_KEYS: Record<string, string> = {
-  de: 'deduplication',
-  fpof: 'failParentOnFailure',
-  cpof: 'continueParentOnFailure',
-  idof: 'ignoreDependencyOnFailure',
-  rdof: 'removeDependencyOnFailure',
-  kl: 'keepLogs',
-};
 
 /** Child-failure options and the flag BullMQ stores for each in `parent`. */
 const PARENT_FLAGS: [string, 'fpof' | 'rdof' | 'idof' | 'cpof'][] = [
@@ -551,13 +543,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    * `progress` event `(job, progress)` on the job's Queue or Worker.
    */
   async updateProgress(progress: JobProgress): Promise<void> {
-    if (progress === null || !['number', 'string', 'boolean', 'object'].includes(typeof progress)) {
-      throw new TypeError(`progress must be a number, string, boolean or object, got ${describe(progress)}`);
-    }
-    if (typeof progress === 'number' && !Number.isFinite(progress)) {
-      throw new TypeError(`progress must be a finite number, got ${progress}`);
-    }
-    const text = jsonText(progress, 'progress');
+    const text = progressText('updateProgress', progress);
     const q = await this.queue._queue();
     await native(q.updateJobProgress(idOf(this), text));
     this.progress = progress;
@@ -662,6 +648,17 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       throw new Error(`Job ${id} could not be removed because it is locked by another worker`);
     }
     this.queue.emit('removed', this);
+  }
+
+  /**
+   * Frees the job's deduplication id, but only while this job still owns it
+   * (another job may own it by now). Resolves true when it was freed, false
+   * otherwise or when the job has no deduplication id.
+   */
+  async removeDeduplicationKey(): Promise<boolean> {
+    if (!this.deduplicationId || typeof this.id !== 'string') return false;
+    const q = await this.queue._queue();
+    return native(q.removeJobDeduplicationKey(String(this.deduplicationId), this.id));
   }
 
   /**
@@ -826,9 +823,6 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 }
 
-/** Highest priority BullMQ accepts (2^21 - 1). */
-const PRIORITY_LIMIT = 2097151;
-
 /** The states getState reports (besides `unknown`). */
 const JOB_STATES: readonly string[] = [
   'completed',
@@ -858,6 +852,17 @@ function nonNegativeInteger(value: unknown, name: string): asserts value is numb
 }
 
 /** JSON text of a value stored in the job hash; a TypeError when it has none. */
+/** The stored JSON of a progress value, checked (`method` names the caller in errors). */
+export function progressText(method: string, progress: unknown): string {
+  if (progress === null || !['number', 'string', 'boolean', 'object'].includes(typeof progress)) {
+    throw new TypeError(`${method}: progress must be a number, string, boolean or object, got ${describe(progress)}`);
+  }
+  if (typeof progress === 'number' && !Number.isFinite(progress)) {
+    throw new TypeError(`${method}: progress must be a finite number, got ${progress}`);
+  }
+  return jsonText(progress, 'progress');
+}
+
 function jsonText(value: unknown, what: string): string {
   let text: string | undefined;
   try {

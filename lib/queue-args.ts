@@ -97,6 +97,13 @@ export function jobIdArg(method: string, value: unknown): string {
   return value;
 }
 
+/** A deduplication id: a non-empty string (a number is taken as its text, as in the key BullMQ builds). */
+export function dedupIdArg(method: string, value: unknown): string {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value !== 'string' || value.length === 0) fail(method, 'id', 'a non-empty string', value);
+  return value;
+}
+
 /** A lock token: a non-empty string. */
 export function tokenArg(method: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) fail(method, 'token', 'a non-empty string', value);

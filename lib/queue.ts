@@ -2,12 +2,13 @@
  * Queue: the producer API (add, addBulk, getters, control), as in BullMQ.
  */
 import { fromNative, native } from './errors';
-import { Job, rawFromFlat } from './job';
+import { Job, progressText, rawFromFlat } from './job';
 import type { Native } from './native';
 import { QueueBase } from './queue-base';
 import {
   booleanArg,
   cleanTypeArg,
+  dedupIdArg,
   describe,
   integerArg,
   jobIdArg,
@@ -17,14 +18,17 @@ import {
   type CleanType,
 } from './queue-args';
 import type {
+  JobProgress,
   JobSchedulerJson,
   JobSchedulerTemplateOptions,
   JobState,
   JobType,
   JobsOptions,
+  Metrics,
   QueueOptions,
   RepeatOptions,
 } from './types';
+import { PRIORITY_LIMIT, QueueKeys } from './utils';
 import { version } from './version';
 import { JobScheduler } from './job-scheduler';
 
@@ -52,8 +56,8 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (!Number.isInteger(opts.priority)) {
       throw new Error('Priority should not be float');
     }
-    if (opts.priority > 2097151) {
-      throw new Error('Priority should be between 0 and 2097151');
+    if (opts.priority > PRIORITY_LIMIT) {
+      throw new Error(`Priority should be between 0 and ${PRIORITY_LIMIT}`);
     }
   }
   if (opts.jobId !== undefined) {
@@ -79,8 +83,16 @@ export function checkJobOptions(opts: JobsOptions): void {
   if (exclusive.length > 1) {
     throw new Error(`The following options cannot be used together: ${exclusive.join(', ')}`);
   }
-  if (opts.deduplication !== undefined && !opts.deduplication?.id) {
-    throw new Error('Deduplication id must be provided');
+  if (opts.deduplication) {
+    if (!opts.deduplication.id) {
+      throw new Error('Deduplication id must be provided');
+    }
+    if (opts.parent) {
+      throw new Error('Deduplication and parent options cannot be used together');
+    }
+  }
+  if (Object.prototype.hasOwnProperty.call(opts, 'debounce')) {
+    throw new Error('Debounce option has been removed. Use deduplication option instead');
   }
   if (opts.backoff !== undefined) {
     const b = opts.backoff;
@@ -211,8 +223,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     }
     const merged: JobsOptions = { ...this.jobsOpts, ...(opts ?? {}) };
     // BullMQ drops null options when it stores them: null means "not given".
+    // (A `debounce` key is refused whatever its value, as in BullMQ.)
     for (const key of Object.keys(merged)) {
-      if (merged[key] === null) delete merged[key];
+      if (merged[key] === null && key !== 'debounce') delete merged[key];
     }
     checkJobOptions(merged);
     let value: unknown = data === undefined ? {} : data;
@@ -266,7 +279,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return new Job<DataType, ResultType, NameType>(this, p.row[0] as NameType, p.data as DataType, opts, id);
   }
 
-  /** Adds a job to the queue; emits `waiting` with the job. */
+  /**
+   * Adds a job to the queue; emits `waiting` with the job. With
+   * `deduplication`, an add while another job owns the id adds nothing: the
+   * Job returned then has the owner's id (and the data and options given).
+   */
   async add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType, NameType>> {
     const p = this.prepareJob(name, data, opts);
     const text = Queue.batchText([p], 0, 1);
@@ -571,7 +588,34 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return native(q.getRateLimitTtl(maxJobs ?? 0));
   }
 
+  /** The id of the job that owns deduplication id `id`, or null when none does. */
+  async getDeduplicationJobId(id: string): Promise<string | null> {
+    const dedupId = dedupIdArg('getDeduplicationJobId', id);
+    const q = await this.nativeQueue;
+    return (await native(q.getDeduplicationJobId(dedupId))) ?? null;
+  }
+
+  /** @deprecated use getDeduplicationJobId. */
+  async getDebounceJobId(id: string): Promise<string | null> {
+    return this.getDeduplicationJobId(id);
+  }
+
   // ---- Control -----------------------------------------------------------
+
+  /**
+   * Frees deduplication id `id` whichever job owns it, so the next add with
+   * it is added. Resolves with the number of keys deleted (0 or 1).
+   */
+  async removeDeduplicationKey(id: string): Promise<number> {
+    const dedupId = dedupIdArg('removeDeduplicationKey', id);
+    const q = await this.nativeQueue;
+    return native(q.removeDeduplicationKey(dedupId));
+  }
+
+  /** @deprecated use removeDeduplicationKey. */
+  async removeDebounceKey(id: string): Promise<number> {
+    return this.removeDeduplicationKey(id);
+  }
 
   /** Pauses processing of the queue for every worker; emits `paused`. */
   async pause(): Promise<void> {
@@ -660,6 +704,181 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const count = o.count === undefined ? 1000 : integerArg('promoteJobs', 'opts.count', o.count, 1);
     const q = await this.nativeQueue;
     await native(q.promoteJobs(count));
+  }
+
+  // ---- Metrics -------------------------------------------------------------
+
+  /**
+   * Metrics of finished jobs (`completed` or `failed`), recorded by workers
+   * with the `metrics` option: the total `count` in `meta`, and the jobs
+   * finished per minute, newest first, data points `start..end`.
+   */
+  async getMetrics(type: 'completed' | 'failed', start = 0, end = -1): Promise<Metrics> {
+    integerArg('getMetrics', 'start', start);
+    integerArg('getMetrics', 'end', end);
+    const q = await this.nativeQueue;
+    const m = await native(q.getMetrics(type, start, end));
+    return { meta: { count: m.count, prevTS: m.prevTs, prevCount: m.prevCount }, data: m.data, count: m.points };
+  }
+
+  /**
+   * The queue's job counts by state (gauges) and its completed and failed
+   * totals (counters) in Prometheus' text format; `globalVariables` become
+   * labels of every sample.
+   */
+  async exportPrometheusMetrics(globalVariables?: Record<string, string>): Promise<string> {
+    const labels: string[] = [];
+    if (globalVariables !== undefined && globalVariables !== null) {
+      if (typeof globalVariables !== 'object') {
+        throw new TypeError(`exportPrometheusMetrics: globalVariables must be an object, got ${describe(globalVariables)}`);
+      }
+      for (const [k, v] of Object.entries(globalVariables)) labels.push(k, String(v));
+    }
+    const q = await this.nativeQueue;
+    return native(q.exportPrometheusMetrics(labels));
+  }
+
+  // ---- Queue-wide settings (the `meta` hash) --------------------------------
+
+  /**
+   * The key of every queue structure, by its suffix (`''` is the queue's
+   * base `{prefix}:{name}:`), as BullMQ's `queue.keys`.
+   */
+  get keys(): { [index: string]: string } {
+    return new QueueKeys(this.prefix).getKeys(this.name);
+  }
+
+  /** What this Queue records in `meta` when it connects (unless `skipMetasUpdate`). */
+  get metaValues(): { [index: string]: string | number } {
+    return {
+      'opts.maxLenEvents': this.opts.streams?.events?.maxLen ?? 10000,
+      version: `bullmq-native:${version}`,
+    };
+  }
+
+  /**
+   * The `version` recorded in the queue's meta by the last Queue that
+   * connected (`{library}:{version}`), or null when none did.
+   */
+  async getVersion(): Promise<string | null> {
+    const q = await this.nativeQueue;
+    return native(q.getMetaField('version'));
+  }
+
+  /**
+   * The queue's settings as stored in `meta`: `concurrency`, `max`,
+   * `duration` and `maxLenEvents` as numbers when set, `paused`, and every
+   * other field (such as `version`) as stored.
+   */
+  async getMeta(): Promise<{ [index: string]: string | number | boolean }> {
+    const q = await this.nativeQueue;
+    const m = await native(q.getMeta());
+    const out: { [index: string]: string | number | boolean } = {};
+    for (let i = 0; i + 1 < m.rest.length; i += 2) out[m.rest[i]] = m.rest[i + 1];
+    if (m.concurrency != null) out.concurrency = m.concurrency;
+    if (m.maxLenEvents != null) out.maxLenEvents = m.maxLenEvents;
+    if (m.max != null) out.max = m.max;
+    if (m.duration != null) out.duration = m.duration;
+    out.paused = m.paused;
+    return out;
+  }
+
+  /**
+   * Sets the global concurrency: at most `concurrency` jobs of this queue
+   * run at once, over all workers (ours and BullMQ's).
+   */
+  async setGlobalConcurrency(concurrency: number): Promise<void> {
+    integerArg('setGlobalConcurrency', 'concurrency', concurrency);
+    const q = await this.nativeQueue;
+    await native(q.setGlobalConcurrency(concurrency));
+  }
+
+  /** The global concurrency, or null when none is set. */
+  async getGlobalConcurrency(): Promise<number | null> {
+    const q = await this.nativeQueue;
+    return (await native(q.getGlobalConcurrency())) ?? null;
+  }
+
+  /** Removes the global concurrency; resolves with the number of fields removed. */
+  async removeGlobalConcurrency(): Promise<number> {
+    const q = await this.nativeQueue;
+    return native(q.removeGlobalConcurrency());
+  }
+
+  /**
+   * Sets the global rate limit: at most `max` jobs started per `duration`
+   * milliseconds, over all workers.
+   */
+  async setGlobalRateLimit(max: number, duration: number): Promise<void> {
+    integerArg('setGlobalRateLimit', 'max', max);
+    integerArg('setGlobalRateLimit', 'duration', duration);
+    const q = await this.nativeQueue;
+    await native(q.setGlobalRateLimit(max, duration));
+  }
+
+  /** The global rate limit, or null unless both its values are set. */
+  async getGlobalRateLimit(): Promise<{ max: number; duration: number } | null> {
+    const q = await this.nativeQueue;
+    return (await native(q.getGlobalRateLimit())) ?? null;
+  }
+
+  /** Removes the global rate limit; resolves with the number of fields removed. */
+  async removeGlobalRateLimit(): Promise<number> {
+    const q = await this.nativeQueue;
+    return native(q.removeGlobalRateLimit());
+  }
+
+  /** Deletes the rate limiter's counter, so a limit in force ends now. */
+  async removeRateLimitKey(): Promise<number> {
+    const q = await this.nativeQueue;
+    return native(q.removeRateLimitKey());
+  }
+
+  /** True when a global concurrency is set and that many jobs are active. */
+  async isMaxed(): Promise<boolean> {
+    const q = await this.nativeQueue;
+    return native(q.isMaxed());
+  }
+
+  /** Number of waiting jobs per priority (priority 0: the wait list), keyed by priority. */
+  async getCountsPerPriority(priorities: number[]): Promise<{ [index: string]: number }> {
+    if (!Array.isArray(priorities)) {
+      throw new TypeError(`getCountsPerPriority: priorities must be an array, got ${describe(priorities)}`);
+    }
+    const unique = [...new Set(priorities)];
+    unique.forEach((p, i) => integerArg('getCountsPerPriority', `priorities[${i}]`, p, 0));
+    const q = await this.nativeQueue;
+    const counts = await native(q.getCountsPerPriority(unique));
+    const out: { [index: string]: number } = {};
+    unique.forEach((p, i) => {
+      out[`${p}`] = counts[i] ?? 0;
+    });
+    return out;
+  }
+
+  /** Deletes the `priority` key that very old BullMQ versions wrote. */
+  async removeDeprecatedPriorityKey(): Promise<number> {
+    const q = await this.nativeQueue;
+    return native(q.removeDeprecatedPriorityKey());
+  }
+
+  /** Stores a job's progress and announces it, as `job.updateProgress`. */
+  async updateJobProgress(jobId: string, progress: JobProgress): Promise<void> {
+    const id = jobIdArg('updateJobProgress', jobId);
+    const q = await this.nativeQueue;
+    const text = progressText('updateJobProgress', progress);
+    await native(q.updateJobProgress(id, text));
+  }
+
+  /** Appends a line to a job's log; resolves with the number of lines kept. */
+  async addJobLog(jobId: string, logRow: string, keepLogs?: number): Promise<number> {
+    const id = jobIdArg('addJobLog', jobId);
+    if (typeof logRow !== 'string') {
+      throw new TypeError(`addJobLog: logRow must be a string, got ${describe(logRow)}`);
+    }
+    if (keepLogs !== undefined) integerArg('addJobLog', 'keepLogs', keepLogs, 0);
+    const q = await this.nativeQueue;
+    return native(q.addJobLog(id, logRow, keepLogs && keepLogs > 0 ? keepLogs : undefined));
   }
 
   /**

@@ -26,11 +26,35 @@ export interface ParentOptions {
   queue: string;
 }
 
+/**
+ * Deduplication of adds: while a job owns `id`, adding another job with the
+ * same id adds nothing and returns the owner (event `deduplicated`).
+ */
 export interface DeduplicationOptions {
+  /** The deduplication id. */
   id: string;
+  /**
+   * Milliseconds the id stays owned (throttling); without it the id is owned
+   * until the job completes, fails or is removed.
+   */
   ttl?: number;
+  /** With `ttl`: each deduplicated add starts the ttl again. */
   extend?: boolean;
+  /** While the owner is delayed, the new job replaces it. */
   replace?: boolean;
+  /**
+   * While the owner is delayed, it is due again after the new add's delay,
+   * counted from the new add's timestamp (no delay = now). The owner keeps
+   * its id and data. Ignored with `replace`.
+   */
+  reschedule?: boolean;
+  /**
+   * While the owner is active, the latest deduplicated add is kept and
+   * added as a job once the owner completes or fails: at most one job runs
+   * and one waits per id. The id then never expires on its own (`ttl` is
+   * ignored).
+   */
+  keepLastIfActive?: boolean;
 }
 
 export interface BaseJobOptions {
@@ -164,6 +188,20 @@ export interface JobSchedulerJson<D = any> {
   template?: JobSchedulerTemplateJson<D>;
 }
 
+export interface MetricsOptions {
+  /** Minutes of data points to keep (for example `MetricsTime.ONE_WEEK * 2`). */
+  maxDataPoints?: number;
+}
+
+/** What `queue.getMetrics` returns. */
+export interface Metrics {
+  meta: { count: number; prevTS: number; prevCount: number };
+  /** Jobs finished per minute, newest first. */
+  data: number[];
+  /** Number of data points stored. */
+  count: number;
+}
+
 export interface RateLimiterOptions {
   /** Max jobs per duration. */
   max: number;
@@ -187,6 +225,8 @@ export interface WorkerOptions extends QueueBaseOptions {
   drainDelay?: number;
   removeOnComplete?: KeepJobs;
   removeOnFail?: KeepJobs;
+  /** Record per-minute metrics of finished jobs, keeping `maxDataPoints` minutes (see `queue.getMetrics`). */
+  metrics?: MetricsOptions;
   settings?: { backoffStrategy?: BackoffStrategy } & AdvancedRepeatOptions;
   /** Sandboxed processors run in worker threads instead of child processes. */
   useWorkerThreads?: boolean;
@@ -267,6 +307,8 @@ export interface JobJson {
   parentKey?: string;
   repeatJobKey?: string;
   deduplicationId?: string;
+  /** @deprecated the same as `deduplicationId`. */
+  debounceId?: string;
   deferredFailure?: string;
   processedBy?: string;
   delay?: number;

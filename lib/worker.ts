@@ -108,6 +108,18 @@ function checkConcurrency(value: unknown): asserts value is number {
   }
 }
 
+/** The worker's `metrics.maxDataPoints`, checked (undefined: no metrics). */
+function metricsArg(metrics: WorkerOptions['metrics']): number | undefined {
+  if (metrics === undefined || metrics === null) return undefined;
+  if (typeof metrics !== 'object') throw new TypeError(`metrics must be an object, got ${describeValue(metrics)}`);
+  const n = metrics.maxDataPoints;
+  if (n === undefined) return undefined;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new TypeError(`metrics.maxDataPoints must be an integer >= 0, got ${describeValue(n)}`);
+  }
+  return n;
+}
+
 function describeValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (v === null || typeof v === 'number' || typeof v === 'boolean' || v === undefined) return String(v);
@@ -248,6 +260,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       throw new TypeError(`settings.repeatStrategy must be a function, got ${describeValue(repeatStrategy)}`);
     }
     this.repeatStrategy = repeatStrategy;
+    const metricsMaxDataPoints = metricsArg(o.metrics);
     this.nativeWorker = this.nativeQueue.then((q) =>
       native(
         binding.openWorker(q, {
@@ -260,6 +273,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           name: o.name,
           removeOnFail: resolveKeepJobs(undefined, o.removeOnFail),
           customRepeatStrategy: repeatStrategy !== undefined,
+          metricsMaxDataPoints,
         }),
       ).then((w) => {
         w.onError((message) => this.emit('error', fromNative(new Error(message))));
@@ -726,6 +740,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     const job = Job.fromJSON<DataType, ResultType, NameType>(this, rawFromFlat(raw.fields), raw.id);
     job.token = token;
     if (this.ownsNextIteration(job)) await this.continueSchedule(job);
+    this.emit('active', job, 'waiting');
     return job;
   }
 

@@ -1,6 +1,6 @@
 --[[
   Adds one or more jobs in one call (Queue.add, and each chunk of addBulk).
-  Needs: common.lua.
+  Needs: common.lua, dedup.lua.
 
   KEYS[1] meta
   ARGV[1] P
@@ -8,14 +8,16 @@
     flags, name, data (JSON), opts (stored-options JSON), timestamp,
   followed by the values its flags announce, in this order:
     'c' customId, 'd' delay (> 0), 'p' priority (not 0),
-    'r' parentKey and parent (JSON of the `parent` hash field);
+    'r' parentKey and parent (JSON of the `parent` hash field),
+    'e' deduplication id, ttl and mode letters (see dedupOptions);
   and 'l' (no value) for lifo. Flags '' is a plain job: automatic id,
   delay 0, priority 0, FIFO, no parent. timestamp, delay and priority are
   integers in decimal text; they are stored as sent.
   Returns {base, i1, code1, i2, code2, ...}: base is the id counter before
   the call, then the (1-based) position and code of every job that was not
   simply added: 1 when a job with its custom id existed already (nothing was
-  added), -5 missing parent, -7 child of another live parent. Every job but
+  added), -5 missing parent, -7 child of another live parent, or {ownerId}
+  when deduplicated (nothing was added). Every job but
   those with -5 took the next counter value, so a job without custom id has
   id base + (its rank among them).
 
@@ -100,6 +102,8 @@ for i = 1, count do
     if find(flags, 'p', 1, true) then priorityText = ARGV[a]; priority = tonumber(priorityText); a = a + 1 end
     if find(flags, 'r', 1, true) then parentKey, parent = ARGV[a], ARGV[a + 1]; a = a + 2 end
     lifo = find(flags, 'l', 1, true) ~= nil
+    local dedup = nil
+    if find(flags, 'e', 1, true) then dedup = dedupOptions(ARGV[a], ARGV[a + 1], ARGV[a + 2]); a = a + 3 end
 
     if parentKey ~= '' and rcall('EXISTS', parentKey) == 0 then
       mark(i, -5)
@@ -133,6 +137,9 @@ for i = 1, count do
         end
         rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'duplicated', 'jobId', jobId)
         mark(i, 1)
+      elseif dedup and deduplicateAdd(P, dedup, jobId, { name = name, data = data, opts = opts,
+          parentKey = parentKey, parent = parent }, delay, tonumber(timestamp), maxEvents) then
+        mark(i, { dedup.owner })
       else
         if parentKey ~= '' then
           rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
@@ -141,6 +148,7 @@ for i = 1, count do
           rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
             'delay', delayText, 'priority', priorityText)
         end
+        if dedup then rcall('HSET', jobKey, 'deid', dedup.id) end
         rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
 
         if delay > 0 then

@@ -12,7 +12,8 @@
   ARGV[2] timestamp
   ARGV[3] lockDuration   ARGV[4] limiter max   ARGV[5] limiter duration
   ARGV[6] worker name
-  ARGV[7..] 10 per job:
+  ARGV[7] metrics maxDataPoints (0 = no metrics)
+  ARGV[8..] 10 per job:
     jobId, token, target ('completed' | 'failed'),
     value (returnvalue JSON | failedReason), stacktrace JSON ('' = leave as is),
     keep count (-1 = keep all, 0 = remove), keep age in seconds (0 = none),
@@ -34,10 +35,10 @@
 local P, timestamp, lockDuration = ARGV[1], ARGV[2], ARGV[3]
 local limiterMax, limiterDuration = tonumber(ARGV[4]), tonumber(ARGV[5])
 local workerName = ARGV[6]
-local Q = finishKeys(P)
+local Q = finishKeys(P, tonumber(ARGV[7]))
 local last = #ARGV - 9
 
-local n = (last - 7) / 10 + 1
+local n = (last - 8) / 10 + 1
 
 -- Up-front reads, for a batch of several jobs (a single job takes the checks
 -- of moveToFinished: the same calls, without the tables).
@@ -46,7 +47,7 @@ local jobKeys, lockKeys, lockAt, held = {}, {}, {}, {}
 local anyChildren = false
 if fast then
   local depKeys = {}
-  for i = 7, last, 10 do
+  for i = 8, last, 10 do
     local jobKey = P .. ARGV[i]
     jobKeys[i] = jobKey
     if ARGV[i + 1] ~= '0' then
@@ -82,7 +83,7 @@ local trim = true
 local st = nil
 local touched = {}
 local batch = newFinishBatch()
-for i = 7, last, 10 do
+for i = 8, last, 10 do
   local jobId, token, target, value, stacktrace = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local keepCount, keepAge, keepLimit = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
   local attempts = tonumber(ARGV[i + 8]) or 0

@@ -16,12 +16,13 @@
   ARGV[12] lockDuration   ARGV[13] limiter max   ARGV[14] limiter duration
   ARGV[15] worker name
   ARGV[16] stacktrace JSON ('' = leave as is)
+  ARGV[17] metrics maxDataPoints (0 = no metrics)
   Returns 0, a negative code, or the fetch result of the next job.
 ]]
 local P, jobId, timestamp = ARGV[1], ARGV[2], ARGV[3]
 local token = ARGV[7]
 
-local code = finishJob(finishKeys(P), jobId, token, ARGV[4], ARGV[5], ARGV[16], tonumber(ARGV[8]),
+local code = finishJob(finishKeys(P, tonumber(ARGV[17]) or 0), jobId, token, ARGV[4], ARGV[5], ARGV[16], tonumber(ARGV[8]),
   tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]) or 0, timestamp, true)
 if code < 0 then return code end
 

@@ -206,17 +206,6 @@ local function removeJobQuietly(P, jobId, timestamp)
   removeJobKeys(jobKey)
 end
 
--- Clears the deduplication key when it has no TTL and still points at jobId.
--- `deid`: the job's deid field when the caller read it already (false = none).
-local function releaseDeduplication(P, jobKey, jobId, deid)
-  if deid == nil then deid = rcall('HGET', jobKey, 'deid') end
-  if not deid then return end
-  local dedupKey = P .. 'de:' .. deid
-  if rcall('PTTL', dedupKey) == -1 and rcall('GET', dedupKey) == jobId then
-    rcall('DEL', dedupKey)
-  end
-end
-
 -- Deletes the job's deduplication key when it still names this job, together
 -- with the keep-last payload stored for that deduplication id.
 local function clearDeduplicationOnRemoval(P, jobKey, jobId)

@@ -2,7 +2,7 @@
   Finishing active jobs (BullMQ's moveToFinished): retention of finished jobs
   (removeOnComplete / removeOnFail), the parent update, the finish step of one
   job, its fetch-next and the drained event.
-  Needs: common.lua, fetch.lua.
+  Needs: common.lua, fetch.lua, dedup.lua.
 ]]
 
 -- Removes finished jobs older than maxAge seconds, at most limit of them.
@@ -47,7 +47,36 @@ end
 -- call's timestamp). Nothing in the finish and fetch steps reads those keys,
 -- except retention, which flushes first.
 local function newFinishBatch()
-  return { unstalled = {}, completed = {}, failed = {} }
+  return { unstalled = {}, completed = {}, failed = {}, metrics = { completed = 0, failed = 0 } }
+end
+
+-- BullMQ's per-minute metrics of finished jobs (`metrics:{target}` with
+-- count, prevTS and prevCount, and the `:data` list of per-minute counts,
+-- newest first, at most maxDataPoints long), for n jobs finished at
+-- timestamp: what n single updates leave (only the first can add points).
+local function collectMetrics(P, target, maxDataPoints, timestamp, n)
+  local metaKey = P .. 'metrics:' .. target
+  local count = rcall('HINCRBY', metaKey, 'count', n) - n
+  local prevTS = rcall('HGET', metaKey, 'prevTS')
+  if not prevTS then
+    rcall('HSET', metaKey, 'prevTS', timestamp, 'prevCount', 0)
+    return
+  end
+  local points = math.min(math.floor(timestamp / 60000) - math.floor(prevTS / 60000), maxDataPoints)
+  if points > 0 then
+    local dataKey = metaKey .. ':data'
+    local delta = count - (tonumber(rcall('HGET', metaKey, 'prevCount')) or 0)
+    -- The delta first, then zeros for the minutes without a finish: the
+    -- zeros end up nearest the head.
+    rcall('LPUSH', dataKey, delta)
+    for from = 2, points, 1000 do
+      local zeros = {}
+      for k = from, math.min(from + 999, points) do zeros[#zeros + 1] = 0 end
+      rcall('LPUSH', dataKey, unpack(zeros))
+    end
+    rcall('LTRIM', dataKey, 0, maxDataPoints - 1)
+    rcall('HSET', metaKey, 'prevCount', count, 'prevTS', timestamp)
+  end
 end
 
 local function flushFinishBatch(P, batch, timestamp)
@@ -67,13 +96,20 @@ local function flushFinishBatch(P, batch, timestamp)
       rcall('ZADD', P .. target, unpack(args))
     end
     batch[target] = {}
+    local finished = batch.metrics[target]
+    if finished > 0 then
+      collectMetrics(P, target, batch.maxDataPoints, timestamp, finished)
+      batch.metrics[target] = 0
+    end
   end
 end
 
 -- The keys of a queue that finishing uses, built once per script call.
-local function finishKeys(P)
+-- maxDataPoints: the worker's metrics.maxDataPoints (0 = no metrics).
+local function finishKeys(P, maxDataPoints)
   return {
     P = P,
+    maxDataPoints = maxDataPoints,
     events = P .. 'events',
     active = P .. 'active',
     completed = P .. 'completed',
@@ -97,7 +133,8 @@ local function failureFields(value, stacktrace)
 end
 
 -- What a finish does once the job has left active: trims the events stream
--- (with trim), releases the deduplication id, updates the parent, stores the
+-- (with trim), releases the deduplication id (adding the job kept by
+-- keepLastIfActive), updates the parent, stores the
 -- outcome (or removes the job) with retention, and adds the events. `attrs`:
 -- the job's HMGET ats, atm, deid, parentKey. Returns 0.
 local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
@@ -107,7 +144,7 @@ local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount,
     rcall('XTRIM', Q.events, 'MAXLEN', '~', getMaxEvents(P))
   end
 
-  releaseDeduplication(P, jobKey, jobId, attrs[3])
+  if attrs[3] then finishDeduplication(P, jobId, attrs[3], timestamp) end
   if target == 'completed' then
     updateParentOnCompletion(jobKey, value, timestamp, attrs[4])
   end
@@ -135,6 +172,15 @@ local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount,
     end
     if keepCount > 0 then
       removeJobsByMaxCount(P, target, timestamp, keepCount)
+    end
+  end
+
+  if Q.maxDataPoints > 0 then
+    if batch then
+      batch.maxDataPoints = Q.maxDataPoints
+      batch.metrics[target] = batch.metrics[target] + 1
+    else
+      collectMetrics(P, target, Q.maxDataPoints, timestamp, 1)
     end
   end
 

@@ -1,9 +1,12 @@
 //! The napi layer: argument conversion and errors only; no queue logic.
 
+mod backoff;
 mod convert;
+mod dedup_api;
 mod error;
 mod events;
 mod job_api;
+mod meta_api;
 mod moves;
 mod queue;
 mod queue_api;

@@ -11,7 +11,7 @@ use super::error::{invalid, to_napi, IntoNapi};
 use super::queue::BindingQueue;
 use super::worker::BindingWorker;
 use crate::engine::queue::now_ms;
-use crate::engine::scheduler::{SchedulerJson, Strategy, Upsert};
+use crate::engine::scheduler::{self, SchedulerJson, Strategy, Upsert};
 
 /// An upsert as the facade passes it: the user's repeat options (dates in
 /// ms) and template, JSON where they are objects.
@@ -159,3 +159,44 @@ impl BindingWorker {
         }));
     }
 }
+
+/// The repeat options of the standalone helpers (dates in ms), as an object.
+fn repeat_map(function: &str, repeat: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str::<Value>(repeat) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(invalid(format!("{function}: opts must be an object"))),
+    }
+}
+
+/// BullMQ's `defaultRepeatStrategy` for a pattern: its next time after `millis`.
+#[napi]
+pub fn pattern_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> {
+    let repeat = repeat_map("defaultRepeatStrategy", &repeat)?;
+    let next = scheduler::pattern_next(&repeat, millis as i64, now_ms()).napi()?;
+    Ok(next.map(|n| n as f64))
+}
+
+/// BullMQ's `getNextMillis`: the next time after `millis` of an `every` or
+/// pattern schedule.
+#[napi]
+pub fn schedule_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> {
+    let repeat = repeat_map("getNextMillis", &repeat)?;
+    let next = scheduler::next_millis(&repeat, millis as i64, now_ms()).napi()?;
+    Ok(next.map(|n| n as f64))
+}
+
+/// Whether `key` has the shape of a legacy (v5) repeatable job's key.
+#[napi]
+pub fn has_legacy_repeatable_key_shape(key: String) -> bool {
+    scheduler::has_legacy_shape(&key)
+}
+
+/// BullMQ's message for a legacy repeatable job where a scheduler was expected.
+#[napi]
+pub fn legacy_repeatable_job_message(key: String) -> String {
+    scheduler::legacy_error_message(&key)
+}
+
+/// Where BullMQ explains moving legacy repeatable jobs to job schedulers.
+#[napi]
+pub const LEGACY_REPEATABLE_JOBS_MIGRATION_URL: &str = scheduler::LEGACY_MIGRATION_URL;

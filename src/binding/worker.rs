@@ -32,6 +32,8 @@ pub struct BindingWorkerOptions {
     /// The worker has its own `settings.repeatStrategy` (it computes the
     /// next time of pattern schedulers itself).
     pub custom_repeat_strategy: Option<bool>,
+    /// `metrics.maxDataPoints`; absent or 0 records no metrics.
+    pub metrics_max_data_points: Option<i64>,
 }
 
 #[napi(object)]
@@ -100,6 +102,7 @@ pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) ->
             limiter_max: options.limiter_max.unwrap_or(0),
             limiter_duration: options.limiter_duration.unwrap_or(0),
             worker_name: options.name.unwrap_or_default(),
+            metrics_max_data_points: options.metrics_max_data_points.unwrap_or(0).max(0),
         },
         drain_delay: options.drain_delay,
         stalled_interval: options.stalled_interval,

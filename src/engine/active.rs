@@ -18,7 +18,9 @@ crate::lua_script!(
 crate::lua_script!(
     /// Completes or finally fails several jobs in one call, each with its
     /// own fetch-next (one moveToFinished per job).
-    FINISH_JOBS => ["includes/common.lua", "includes/fetch.lua", "includes/finish.lua", "finishJobs.lua"]
+    FINISH_JOBS => [
+        "includes/common.lua", "includes/fetch.lua", "includes/dedup.lua", "includes/finish.lua", "finishJobs.lua"
+    ]
 );
 
 /// The worker options a fetch needs.
@@ -28,11 +30,20 @@ pub struct FetchSettings {
     pub limiter_max: i64,
     pub limiter_duration: i64,
     pub worker_name: String,
+    /// The worker's `metrics.maxDataPoints`: finishes record BullMQ's
+    /// per-minute metrics when it is above 0.
+    pub metrics_max_data_points: i64,
 }
 
 impl Default for FetchSettings {
     fn default() -> Self {
-        Self { lock_duration: 30_000, limiter_max: 0, limiter_duration: 0, worker_name: String::new() }
+        Self {
+            lock_duration: 30_000,
+            limiter_max: 0,
+            limiter_duration: 0,
+            worker_name: String::new(),
+            metrics_max_data_points: 0,
+        }
     }
 }
 
@@ -111,7 +122,8 @@ impl Queue {
             .arg(settings.limiter_max)
             .arg(settings.limiter_duration)
             .arg(&settings.worker_name)
-            .arg(stacktrace);
+            .arg(stacktrace)
+            .arg(settings.metrics_max_data_points);
         let reply: redis::Value = inv.invoke_async(&mut self.cmd()).await?;
         if let redis::Value::Int(code) = reply {
             if code < 0 {
@@ -269,9 +281,10 @@ impl Queue {
             let (_, value, stacktrace) = f.target_value_stacktrace();
             bytes += f.job_id.len() + f.token.len() + value.len() + stacktrace.len() + 120;
         }
-        let mut cmd = self.script_cmd(&FINISH_JOBS, 6 + finishes.len() * 10, bytes);
+        let mut cmd = self.script_cmd(&FINISH_JOBS, 7 + finishes.len() * 10, bytes);
         cmd.arg(timestamp);
         fetch_settings_args(&mut cmd, settings);
+        cmd.arg(settings.metrics_max_data_points);
         for f in finishes {
             let (target, value, stacktrace) = f.target_value_stacktrace();
             cmd.arg(&f.job_id)

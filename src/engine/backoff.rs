@@ -46,6 +46,9 @@ impl Backoff {
         };
         let delay = obj.get("delay").and_then(Value::as_f64).unwrap_or(0.0);
         let jitter = obj.get("jitter").and_then(Value::as_f64).unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&jitter) {
+            return Err(EngineError::invalid("Jitter should be between 0 and 1"));
+        }
         Ok(Some(Backoff { strategy, delay, jitter }))
     }
 
@@ -113,5 +116,7 @@ mod tests {
         assert_eq!(custom.delay_for(1, 0.3), None);
         assert!(Backoff::from_option(None).unwrap().is_none());
         assert!(Backoff::from_option(Some(&json!("x"))).is_err());
+        let err = Backoff::from_option(Some(&json!({"type": "fixed", "jitter": 1.5}))).unwrap_err();
+        assert_eq!(err.message, "Jitter should be between 0 and 1");
     }
 }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::dedup::{self, DedupOpts};
 use super::error::{EngineError, Result};
 
 /// A job hash as stored in Redis, with its id (the hash has no id field).
@@ -61,7 +62,11 @@ pub fn stored_names(opts: &Map<String, Value>) -> Map<String, Value> {
         }
         let stored_key =
             SHORT_KEYS.iter().find(|(long, _)| long == key).map(|(_, short)| *short).unwrap_or(key.as_str());
-        stored.insert(stored_key.to_string(), value.clone());
+        let value = match (key.as_str(), value) {
+            ("deduplication", Value::Object(d)) => dedup::stored_option(d),
+            _ => value.clone(),
+        };
+        stored.insert(stored_key.to_string(), value);
     }
     stored
 }
@@ -118,6 +123,8 @@ pub struct StoredOpts {
     pub parent_key: String,
     /// JSON of the `parent` hash field, or empty.
     pub parent: String,
+    /// `opts.deduplication`, when it has an id.
+    pub dedup: Option<DedupOpts>,
 }
 
 fn int_opt(opts: &Map<String, Value>, key: &str) -> Result<i64> {
@@ -143,6 +150,7 @@ impl StoredOpts {
             lifo: false,
             parent_key: String::new(),
             parent: String::new(),
+            dedup: None,
         }
     }
 
@@ -170,6 +178,8 @@ impl StoredOpts {
         if !stored.contains_key("attempts") {
             stored.insert("attempts".into(), Value::from(0));
         }
+        // Checked once here, for every way a job is added.
+        super::backoff::Backoff::from_option(opts.get("backoff"))?;
         let custom_id = match opts.get("jobId") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
@@ -205,6 +215,7 @@ impl StoredOpts {
             lifo: opts.get("lifo").and_then(Value::as_bool).unwrap_or(false),
             parent_key,
             parent,
+            dedup: DedupOpts::from_public(opts.get("deduplication"))?,
         })
     }
 }

@@ -4,6 +4,7 @@
 use redis::{Cmd, Value};
 
 use super::connection::{Commands, Connection};
+use super::dedup::deduplicated_owner;
 use super::error::{EngineError, Result};
 use super::job::{JobToAdd, NewJob, RawJob};
 use super::keys::QueueKeys;
@@ -96,19 +97,25 @@ impl Queue {
                 return Err(unexpected());
             };
             let base = items.first().and_then(as_int).ok_or_else(unexpected)?;
-            let mut marks = items[1..].chunks(2).map(|m| (as_int(&m[0]), m.get(1).and_then(as_int)));
+            let mut marks = items[1..].chunks(2).map(|m| (as_int(&m[0]), m.get(1)));
             let mut next_mark = marks.next();
             let mut taken = 0;
             for (i, job) in chunk.iter().enumerate() {
-                let code = match next_mark {
-                    Some((Some(at), Some(code))) if at == i as i64 + 1 => {
+                let mark = match next_mark {
+                    Some((Some(at), Some(mark))) if at == i as i64 + 1 => {
                         next_mark = marks.next();
-                        code
+                        Some(mark)
                     }
-                    _ => 0,
+                    _ => None,
                 };
+                let code = mark.and_then(as_int).unwrap_or(0);
                 if code != -5 {
                     taken += 1;
+                }
+                if let Some(owner) = mark.and_then(deduplicated_owner) {
+                    // Deduplicated: BullMQ answers with the owner's id.
+                    out.push(Ok(Added { id: owner, duplicated: false }));
+                    continue;
                 }
                 if code < 0 {
                     out.push(Err(EngineError::from_code(code, &job.opts.parent_key, "addJob", "")));
@@ -162,18 +169,22 @@ impl Queue {
             let o = j.opts;
             bytes += 48 + j.name.len() + j.data.len() + o.json.len();
             bytes += o.custom_id.len() + o.parent_key.len() + o.parent.len();
+            if let Some(d) = &o.dedup {
+                bytes += 32 + d.id.len();
+            }
         }
         let mut cmd = self.script_cmd(script, 1 + jobs.len() * 6, bytes);
         cmd.arg(jobs.len());
         for j in jobs {
             let o = j.opts;
-            let mut flags = [0u8; 5];
+            let mut flags = [0u8; 6];
             let mut n = 0;
             for (on, flag) in [
                 (!o.custom_id.is_empty(), b'c'),
                 (o.delay > 0, b'd'),
                 (o.priority != 0, b'p'),
                 (!o.parent_key.is_empty(), b'r'),
+                (o.dedup.is_some(), b'e'),
                 (o.lifo, b'l'),
             ] {
                 if on {
@@ -193,6 +204,9 @@ impl Queue {
             }
             if !o.parent_key.is_empty() {
                 cmd.arg(&o.parent_key).arg(&o.parent);
+            }
+            if let Some(d) = &o.dedup {
+                cmd.arg(&d.id).arg(d.ttl).arg(&d.mode);
             }
         }
         cmd
@@ -251,7 +265,7 @@ mod tests {
     use super::*;
     use crate::engine::active::FetchSettings;
     use crate::engine::reply::Fetched;
-    use crate::engine::test_support::{dump, new_job, raw, test_queue};
+    use crate::engine::test_support::{add_both_ways, dump, new_job, raw, test_queue};
 
     fn job(opts: serde_json::Value) -> NewJob {
         new_job(opts, 1_700_000_000_000)
@@ -329,14 +343,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_call_leaves_what_adding_one_by_one_leaves() {
-        let jobs = mixed_jobs();
-        let bulk = test_queue("same").await;
-        let single = Queue::new(bulk.connection().clone(), "bull", &format!("{}-1", bulk.keys().name()));
-        let together = bulk.add_jobs(&jobs).await.unwrap();
-        let mut one_by_one = Vec::new();
-        for j in &jobs {
-            one_by_one.extend(single.add_jobs(std::slice::from_ref(j)).await.unwrap());
-        }
+        let ((bulk, together), (single, one_by_one)) = add_both_ways("same", &mixed_jobs()).await;
         assert_eq!(together, one_by_one);
         assert_eq!(together[5], Added { id: "c1".into(), duplicated: true });
         assert_eq!(dump(&bulk).await, dump(&single).await);

@@ -20,7 +20,7 @@ macro_rules! lua_script {
 
 crate::lua_script!(
     /// Adds one or more jobs (Queue.add, each addBulk chunk).
-    ADD_JOBS => ["includes/common.lua", "addJobs.lua"]
+    ADD_JOBS => ["includes/common.lua", "includes/dedup.lua", "addJobs.lua"]
 );
 crate::lua_script!(
     /// Moves the next job to active (BullMQ's moveToActive).
@@ -29,6 +29,7 @@ crate::lua_script!(
 crate::lua_script!(
     /// Completes or finally fails a job, with optional fetch-next.
     MOVE_TO_FINISHED => [
-        "includes/common.lua", "includes/fetch.lua", "includes/finish.lua", "moveToFinished.lua"
+        "includes/common.lua", "includes/fetch.lua", "includes/dedup.lua", "includes/finish.lua",
+        "moveToFinished.lua"
     ]
 );

@@ -64,6 +64,23 @@ pub fn new_job(opts: serde_json::Value, now: i64) -> super::job::NewJob {
     }
 }
 
+/// Adds `jobs` with one call on a new queue and one by one on another (named
+/// after it); the two queues and what each add gave, for tests that the
+/// add script's batch leaves what single adds leave.
+pub async fn add_both_ways(
+    label: &str,
+    jobs: &[super::job::NewJob],
+) -> ((Queue, Vec<super::queue::Added>), (Queue, Vec<super::queue::Added>)) {
+    let bulk = test_queue(label).await;
+    let single = Queue::new(bulk.connection().clone(), "bull", &format!("{}-1", bulk.keys().name()));
+    let together = bulk.add_jobs(jobs).await.unwrap();
+    let mut one_by_one = Vec::new();
+    for j in jobs {
+        one_by_one.extend(single.add_jobs(std::slice::from_ref(j)).await.unwrap());
+    }
+    ((bulk, together), (single, one_by_one))
+}
+
 /// Every entry of the queue's events stream, as its flat field/value list.
 pub async fn stream_entries(queue: &Queue) -> Vec<Vec<String>> {
     let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")

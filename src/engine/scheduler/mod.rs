@@ -20,7 +20,7 @@ use super::job::{stored_names, RawJob};
 use super::queue::Queue;
 use super::reply::{as_int, as_string, as_strings, Fetched};
 
-pub use plan::{check, job_opts, pattern_next, plan, Plan, Strategy};
+pub use plan::{check, job_opts, next_millis, pattern_next, plan, Plan, Strategy};
 
 crate::lua_script!(
     /// Creates or updates a scheduler and its pending iteration.
@@ -104,12 +104,20 @@ pub fn has_legacy_shape(key: &str) -> bool {
     !suffix.is_empty() && (suffix.contains(' ') || digits(suffix))
 }
 
-fn legacy_error(key: &str) -> EngineError {
-    EngineError::other(format!(
+/// Where BullMQ explains moving legacy repeatable jobs to job schedulers.
+pub const LEGACY_MIGRATION_URL: &str = "https://docs.bullmq.io/guide/migrations/migrate-from-v5-to-v6";
+
+/// BullMQ's message for a legacy repeatable job met where a scheduler was
+/// expected.
+pub fn legacy_error_message(key: &str) -> String {
+    format!(
         "Legacy repeatable job metadata is not supported in BullMQ v6 (key: \"{key}\"). Migrate legacy \
-         repeatable jobs to Job Schedulers before upgrading. See \
-         https://docs.bullmq.io/guide/migrations/migrate-from-v5-to-v6"
-    ))
+         repeatable jobs to Job Schedulers before upgrading. See {LEGACY_MIGRATION_URL}"
+    )
+}
+
+fn legacy_error(key: &str) -> EngineError {
+    EngineError::other(legacy_error_message(key))
 }
 
 /// A number as the scripts take it ('' when absent).

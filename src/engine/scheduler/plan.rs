@@ -105,6 +105,23 @@ pub fn pattern_next(repeat: &Map<String, Value>, from: i64, now: i64) -> Result<
     Ok(schedule.next_after(current, millis(repeat.get("endDate")).filter(|_| truthy(repeat.get("endDate")))))
 }
 
+/// BullMQ's `getNextMillis`: the next time after `from` of an `every`
+/// schedule (the next multiple of the interval, or the current one with
+/// `immediately`) or of a pattern (as `pattern_next`).
+pub fn next_millis(repeat: &Map<String, Value>, from: i64, now: i64) -> Result<Option<i64>> {
+    let every = millis(repeat.get("every")).filter(|_| truthy(repeat.get("every")));
+    if every.is_some() && truthy(repeat.get("pattern")) {
+        return Err(error("Both .pattern and .every options are defined for this repeatable job"));
+    }
+    match every {
+        Some(every) => {
+            let step = if truthy(repeat.get("immediately")) { 0 } else { every };
+            Ok(Some(from.div_euclid(every) * every + step))
+        }
+        None => pattern_next(repeat, from, now),
+    }
+}
+
 /// Plans the iteration a scheduler creates next (BullMQ's
 /// `JobScheduler.upsertJobScheduler` up to its script call): `None` when the
 /// schedule is over (`limit` reached, `endDate` past, no pattern time left).
@@ -249,6 +266,14 @@ mod tests {
         assert_eq!(pattern_next(&ending, 90_000, 90_000).unwrap(), None);
         let now = map(json!({"pattern": "0 * * * * *", "immediately": true}));
         assert_eq!(pattern_next(&now, 90_000, 95_000).unwrap(), Some(95_000));
+    }
+
+    #[test]
+    fn next_millis_of_every_and_pattern() {
+        assert_eq!(next_millis(&map(json!({"every": 1000})), 2500, 2500).unwrap(), Some(3000));
+        assert_eq!(next_millis(&map(json!({"every": 1000, "immediately": true})), 2500, 2500).unwrap(), Some(2000));
+        assert_eq!(next_millis(&map(json!({"pattern": "0 * * * * *"})), 90_000, 90_000).unwrap(), Some(120_000));
+        assert!(next_millis(&map(json!({"pattern": "* * * * *", "every": 5})), 0, 0).is_err());
     }
 
     #[test]
