@@ -91,6 +91,14 @@ export const defaultRepeatStrategy = (millis: number, opts: RepeatOptions): numb
 export const getNextMillis = (millis: number, opts: RepeatOptions): number | undefined =>
   nativeSync(() => binding.scheduleNextMillis(millis, repeatJson('getNextMillis', opts))) ?? undefined;
 
+/** A template from its stored data and options (JSON text). */
+function templateFromJSON<D = any>(rawData?: string | null, rawOpts?: string | null): JobSchedulerTemplateJson<D> {
+  const template: JobSchedulerTemplateJson<D> = {};
+  if (rawData) template.data = JSON.parse(rawData);
+  if (rawOpts) template.opts = optsFromStored(JSON.parse(rawOpts));
+  return template;
+}
+
 /** BullMQ's JobSchedulerJson from the engine's record. */
 function schedulerJson(s: Native.BindingJobScheduler): JobSchedulerJson {
   const out: JobSchedulerJson = { key: s.key, name: s.name, next: (s.next ?? null) as number };
@@ -102,12 +110,7 @@ function schedulerJson(s: Native.BindingJobScheduler): JobSchedulerJson {
   if (s.pattern != null) out.pattern = s.pattern;
   if (s.every != null) out.every = s.every;
   if (s.offset != null) out.offset = s.offset;
-  if (s.templateData != null || s.templateOpts != null) {
-    const template: JobSchedulerTemplateJson = {};
-    if (s.templateData != null) template.data = JSON.parse(s.templateData);
-    if (s.templateOpts != null) template.opts = optsFromStored(JSON.parse(s.templateOpts));
-    out.template = template;
-  }
+  if (s.templateData != null || s.templateOpts != null) out.template = templateFromJSON(s.templateData, s.templateOpts);
   return out;
 }
 
@@ -249,16 +252,7 @@ export class JobScheduler extends QueueBase {
 
   /** A template from its stored data and options (JSON). */
   getTemplateFromJSON<D = any>(rawData?: string, rawOpts?: string): JobSchedulerTemplateJson<D> {
-    const template: JobSchedulerTemplateJson<D> = {};
-    if (rawData) template.data = JSON.parse(rawData);
-    if (rawOpts) template.opts = optsFromStored(JSON.parse(rawOpts));
-    return template;
-  }
-
-  /** @internal Finishes a job fetched through this scheduler's connection. */
-  async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
-    const q = await this.nativeQueue;
-    return native(q.moveToFinished(finish));
+    return templateFromJSON<D>(rawData, rawOpts);
   }
 
   /** Closes the connection, unless it is the Queue's. */

@@ -897,12 +897,6 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return native(q.cancelJob(id, reason));
   }
 
-  /** @internal */
-  async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
-    const q = await this.nativeQueue;
-    return native(q.moveToFinished(finish));
-  }
-
   /** Closes the queue's connections. */
   async close(): Promise<void> {
     if (!this.closing) {

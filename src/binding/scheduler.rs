@@ -160,18 +160,10 @@ impl BindingWorker {
     }
 }
 
-/// The repeat options of the standalone helpers (dates in ms), as an object.
-fn repeat_map(function: &str, repeat: &str) -> Result<Map<String, Value>> {
-    match serde_json::from_str::<Value>(repeat) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(invalid(format!("{function}: opts must be an object"))),
-    }
-}
-
 /// BullMQ's `defaultRepeatStrategy` for a pattern: its next time after `millis`.
 #[napi]
 pub fn pattern_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> {
-    let repeat = repeat_map("defaultRepeatStrategy", &repeat)?;
+    let repeat = object("defaultRepeatStrategy", "opts", &repeat)?;
     let next = scheduler::pattern_next(&repeat, millis as i64, now_ms()).napi()?;
     Ok(next.map(|n| n as f64))
 }
@@ -180,7 +172,7 @@ pub fn pattern_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> {
 /// pattern schedule.
 #[napi]
 pub fn schedule_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> {
-    let repeat = repeat_map("getNextMillis", &repeat)?;
+    let repeat = object("getNextMillis", "opts", &repeat)?;
     let next = scheduler::next_millis(&repeat, millis as i64, now_ms()).napi()?;
     Ok(next.map(|n| n as f64))
 }

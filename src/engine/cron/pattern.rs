@@ -226,7 +226,8 @@ pub fn parse(expression: &str, strict: bool, hash_seed: Option<&str>) -> Result<
     if month.values.len() == 1 && !day_of_month.has_last && day_of_week.wildcard {
         let first_day = day_of_month.values.first().map_or(f64::NAN, |v| parse_int(&v.text()));
         let limit = days_in(&month.values[0]).map_or(f64::NAN, f64::from);
-        if !(first_day <= limit) {
+        // Also when either is NaN, as the comparison in JavaScript.
+        if first_day.partial_cmp(&limit).is_none_or(|o| o.is_gt()) {
             return Err("Invalid explicit day of month definition".into());
         }
     }
@@ -535,7 +536,7 @@ fn parse_range(unit: Unit, text: &str, step: f64) -> Result<Parsed, String> {
     if min > max {
         return Err(format!("Invalid range: {lo}-{hi}, min({lo}) > max({hi})"));
     }
-    if !(step > 0.0) {
+    if step.partial_cmp(&0.0).is_none_or(|o| o.is_le()) {
         return Err(format!("Constraint error, cannot repeat at every {} time.", number_to_string(step)));
     }
     let mut numbers = Vec::new();
