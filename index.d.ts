@@ -166,6 +166,23 @@ export declare class BindingQueue {
    * when one of them held it.
    */
   cancelJob(jobId: string, reason?: string | undefined | null): Promise<boolean>
+  /**
+   * Creates or updates a job scheduler; its new pending iteration, or
+   * nothing when the schedule has nothing left to run.
+   */
+  upsertJobScheduler(u: BindingUpsert): Promise<BindingIteration | null>
+  getJobScheduler(id: string): Promise<BindingJobScheduler | null>
+  getJobSchedulers(start: number, end: number, asc: boolean): Promise<Array<BindingJobScheduler>>
+  getJobSchedulersCount(): Promise<number>
+  /** True when the scheduler existed and was removed. */
+  removeJobScheduler(id: string): Promise<boolean>
+  isJobScheduler(id: string): Promise<boolean>
+  /**
+   * Adds the next iteration after the fetched iteration `jobId`, at the
+   * time a worker's own repeat strategy gave (absent = none); the new
+   * iteration's id when one was added.
+   */
+  continueJobScheduler(jobId: string, nextMillis?: number | undefined | null): Promise<string | null>
 }
 
 export declare class BindingQueueEvents {
@@ -215,6 +232,12 @@ export declare class BindingWorker {
    * remaining rate limit in ms.
    */
   rateLimitJob(jobId: string, token: string): Promise<number>
+  /**
+   * Where errors that fail no call go (BullMQ's `error` event), such as a
+   * next scheduler iteration that could not be added. The callback never
+   * keeps Node's event loop alive.
+   */
+  onError(callback: (error: string) => void): void
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
   /** Completes or finally fails a job; the next job when `fetchNext` found one. */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
@@ -369,9 +392,34 @@ export interface BindingFinished {
   value?: string
 }
 
+/** The iteration an upsert created. */
+export interface BindingIteration {
+  id: string
+  delay: number
+  /** JSON of its options (public names). */
+  opts: string
+}
+
 export interface BindingJobLogs {
   logs: Array<string>
   count: number
+}
+
+/** BullMQ's JobSchedulerJson, template data and options as stored (JSON). */
+export interface BindingJobScheduler {
+  key: string
+  name: string
+  next?: number
+  iterationCount?: number
+  limit?: number
+  startDate?: number
+  endDate?: number
+  tz?: string
+  pattern?: string
+  every?: number
+  offset?: number
+  templateData?: string
+  templateOpts?: string
 }
 
 export interface BindingKeepJobs {
@@ -491,6 +539,27 @@ export interface BindingStreamEntry {
   fields: Array<string>
 }
 
+/**
+ * An upsert as the facade passes it: the user's repeat options (dates in
+ * ms) and template, JSON where they are objects.
+ */
+export interface BindingUpsert {
+  id: string
+  /** JSON of the repeat options. */
+  repeat: string
+  name: string
+  /** JSON text of the template data. */
+  data: string
+  /** JSON of the template options merged over the queue's defaults. */
+  opts: string
+  /**
+   * The queue has its own repeat strategy, which gave `nextMillis` (absent
+   * = no next time).
+   */
+  customStrategy: boolean
+  nextMillis?: number
+}
+
 export interface BindingWorkerOptions {
   lockDuration: number
   stalledInterval: number
@@ -502,12 +571,14 @@ export interface BindingWorkerOptions {
   name?: string
   /** The worker's `removeOnFail`, resolved. */
   removeOnFail?: BindingKeepJobs
+  /**
+   * The worker has its own `settings.repeatStrategy` (it computes the
+   * next time of pattern schedulers itself).
+   */
+  customRepeatStrategy?: boolean
   /** `metrics.maxDataPoints`; absent or 0 records no metrics. */
   metricsMaxDataPoints?: number
 }
-
-/** Connects and returns the native handle of a FlowProducer. */
-export declare function openFlowProducer(connection: BindingConnectionOptions): Promise<BindingFlowProducer>
 
 /**
  * The first run of `pattern` in zone `tz` strictly after `currentMillis`, in
@@ -517,6 +588,18 @@ export declare function openFlowProducer(connection: BindingConnectionOptions): 
  * for a pattern (or zone) it refuses.
  */
 export declare function cronNextMillis(pattern: string, tz: string | undefined | null, currentMillis: number, endMillis?: number | undefined | null, hashSeed?: string | undefined | null, strict?: boolean | undefined | null): number | null
+
+/** Whether `key` has the shape of a legacy (v5) repeatable job's key. */
+export declare function hasLegacyRepeatableKeyShape(key: string): boolean
+
+/** Where BullMQ explains moving legacy repeatable jobs to job schedulers. */
+export declare const LEGACY_REPEATABLE_JOBS_MIGRATION_URL: string
+
+/** BullMQ's message for a legacy repeatable job where a scheduler was expected. */
+export declare function legacyRepeatableJobMessage(key: string): string
+
+/** Connects and returns the native handle of a FlowProducer. */
+export declare function openFlowProducer(connection: BindingConnectionOptions): Promise<BindingFlowProducer>
 
 /**
  * Connects and returns the native handle of a queue; with `meta` (a
@@ -528,3 +611,12 @@ export declare function openQueue(connection: BindingConnectionOptions, prefix: 
 export declare function openQueueEvents(queue: BindingQueue, options: BindingEventsOptions): Promise<BindingQueueEvents>
 
 export declare function openWorker(queue: BindingQueue, options: BindingWorkerOptions): Promise<BindingWorker>
+
+/** BullMQ's `defaultRepeatStrategy` for a pattern: its next time after `millis`. */
+export declare function patternNextMillis(millis: number, repeat: string): number | null
+
+/**
+ * BullMQ's `getNextMillis`: the next time after `millis` of an `every` or
+ * pattern schedule.
+ */
+export declare function scheduleNextMillis(millis: number, repeat: string): number | null

@@ -835,10 +835,18 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.BindingFlowProducer = nativeBinding.BindingFlowProducer
 module.exports.BindingQueue = nativeBinding.BindingQueue
 module.exports.BindingQueueEvents = nativeBinding.BindingQueueEvents
 module.exports.BindingWorker = nativeBinding.BindingWorker
+module.exports.backoffDelay = nativeBinding.backoffDelay
 module.exports.cronNextMillis = nativeBinding.cronNextMillis
+module.exports.hasLegacyRepeatableKeyShape = nativeBinding.hasLegacyRepeatableKeyShape
+module.exports.LEGACY_REPEATABLE_JOBS_MIGRATION_URL = nativeBinding.LEGACY_REPEATABLE_JOBS_MIGRATION_URL
+module.exports.legacyRepeatableJobMessage = nativeBinding.legacyRepeatableJobMessage
+module.exports.openFlowProducer = nativeBinding.openFlowProducer
 module.exports.openQueue = nativeBinding.openQueue
 module.exports.openQueueEvents = nativeBinding.openQueueEvents
 module.exports.openWorker = nativeBinding.openWorker
+module.exports.patternNextMillis = nativeBinding.patternNextMillis
+module.exports.scheduleNextMillis = nativeBinding.scheduleNextMillis

@@ -7,6 +7,15 @@ export type { FlowChildJob, FlowJob, FlowJobBase, FlowOpts, FlowQueuesOpts, JobN
 export { Job } from './job';
 export type { JobHost } from './job';
 export { Queue } from './queue';
+export {
+  JobScheduler,
+  LEGACY_REPEATABLE_JOBS_MIGRATION_URL,
+  defaultRepeatStrategy,
+  getLegacyRepeatableJobError,
+  getNextMillis,
+  hasLegacyRepeatableKeyShape,
+  isLegacyRepeatableJobKey,
+} from './job-scheduler';
 export type { ObliterateOpts, PromoteJobsOpts, RetryJobsOpts } from './queue';
 export { QueueEvents } from './queue-events';
 export { QueueEventsProducer } from './queue-events-producer';

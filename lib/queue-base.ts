@@ -29,9 +29,15 @@ export class QueueBase extends EventEmitter {
 
   /**
    * `meta` is what a producing Queue records in the queue's `meta` hash when
-   * it connects; workers pass none.
+   * it connects; workers pass none. With `shared`, the instance uses that
+   * native queue (a helper of a Queue, on its connection) instead of its own.
    */
-  constructor(name: string, opts: QueueBaseOptions = {}, meta?: Native.BindingQueueMeta) {
+  constructor(
+    name: string,
+    opts: QueueBaseOptions = {},
+    meta?: Native.BindingQueueMeta,
+    shared?: Promise<Native.BindingQueue>,
+  ) {
     super();
     checkQueueName(name);
     if (opts === null || typeof opts !== 'object') {
@@ -43,6 +49,10 @@ export class QueueBase extends EventEmitter {
       throw new TypeError('prefix must be a string');
     }
     this.qualifiedName = `${this.opts.prefix}:${name}`;
+    if (shared) {
+      this.nativeQueue = shared;
+      return;
+    }
     const connection = normalizeConnection(opts.connection);
     this.nativeQueue = native(binding.openQueue(connection, this.opts.prefix!, name, meta));
     this.nativeQueue.catch((err: Error) => {
@@ -67,6 +77,12 @@ export class QueueBase extends EventEmitter {
   /** `{prefix}:{name}:{type}`. */
   toKey(type: string): string {
     return `${this.qualifiedName}:${type}`;
+  }
+
+  /** @internal Finishes a job fetched outside a worker, through this connection. */
+  async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
+    const q = await this.nativeQueue;
+    return native(q.moveToFinished(finish));
   }
 
   /** @internal The native handle; rejects after close. */

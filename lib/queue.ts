@@ -17,9 +17,20 @@ import {
   optionsArg,
   type CleanType,
 } from './queue-args';
-import type { JobProgress, JobState, JobType, JobsOptions, Metrics, QueueOptions } from './types';
+import type {
+  JobProgress,
+  JobSchedulerJson,
+  JobSchedulerTemplateOptions,
+  JobState,
+  JobType,
+  JobsOptions,
+  Metrics,
+  QueueOptions,
+  RepeatOptions,
+} from './types';
 import { PRIORITY_LIMIT, QueueKeys } from './utils';
 import { version } from './version';
+import { JobScheduler } from './job-scheduler';
 
 /** Checks job options once, with BullMQ's rules and messages. */
 export function checkJobOptions(opts: JobsOptions): void {
@@ -206,6 +217,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   /** The native handle once connected (see nativeNow). */
   private handle: Native.BindingQueue | undefined;
+  private scheduler: JobScheduler | undefined;
 
   constructor(name: string, opts: QueueOptions = {}) {
     super(name, opts, metaOnOpen(opts));
@@ -330,6 +342,68 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       if (settled.status === 'rejected') throw settled.reason;
     }
     return out;
+  }
+
+  // ---- Job schedulers ----------------------------------------------------
+
+  /** The queue's job schedulers (on the queue's connection). */
+  get jobScheduler(): Promise<JobScheduler> {
+    if (!this.scheduler) {
+      this.scheduler = new JobScheduler(this.name, this.opts, this);
+      this.scheduler.on('error', (err) => this.emit('error', err));
+    }
+    return Promise.resolve(this.scheduler);
+  }
+
+  /**
+   * Creates or updates the job scheduler `jobSchedulerId`: a job factory
+   * that adds a job every `repeatOpts.every` ms or at the times of
+   * `repeatOpts.pattern`, made from `jobTemplate` (name defaults to the
+   * scheduler id; options go over the queue's defaultJobOptions). Updating
+   * replaces the pending iteration, so a scheduler never has two. Returns
+   * the iteration just added (normally delayed), or undefined when the
+   * schedule has nothing left to run.
+   */
+  async upsertJobScheduler(
+    jobSchedulerId: string,
+    repeatOpts: Omit<RepeatOptions, 'key'>,
+    jobTemplate?: { name?: NameType; data?: DataType; opts?: JobSchedulerTemplateOptions },
+  ): Promise<Job<DataType, ResultType, NameType> | undefined> {
+    if (jobTemplate !== undefined && (jobTemplate === null || typeof jobTemplate !== 'object')) {
+      throw new TypeError(`upsertJobScheduler: jobTemplate must be an object, got ${describe(jobTemplate)}`);
+    }
+    const scheduler = await this.jobScheduler;
+    return scheduler.upsertJobScheduler<DataType, ResultType, NameType>(
+      jobSchedulerId,
+      repeatOpts,
+      (jobTemplate?.name ?? jobSchedulerId) as NameType,
+      (jobTemplate?.data ?? {}) as DataType,
+      { ...this.jobsOpts, ...jobTemplate?.opts },
+      { override: true },
+    );
+  }
+
+  /** A job scheduler; undefined when there is none with this id. */
+  async getJobScheduler(id: string): Promise<JobSchedulerJson<DataType> | undefined> {
+    return (await this.jobScheduler).getScheduler<DataType>(id);
+  }
+
+  /**
+   * Job schedulers by the time of their next iteration, positions
+   * `start..end`, latest first unless `asc`.
+   */
+  async getJobSchedulers(start?: number, end?: number, asc?: boolean): Promise<JobSchedulerJson<DataType>[]> {
+    return (await this.jobScheduler).getJobSchedulers<DataType>(start, end, asc);
+  }
+
+  /** The number of job schedulers. */
+  async getJobSchedulersCount(): Promise<number> {
+    return (await this.jobScheduler).getSchedulersCount();
+  }
+
+  /** Removes a job scheduler and its delayed iteration; true when it existed. */
+  async removeJobScheduler(jobSchedulerId: string): Promise<boolean> {
+    return (await (await this.jobScheduler).removeJobScheduler(jobSchedulerId)) === 0;
   }
 
   /** Reads a job; undefined when it does not exist. */
@@ -828,12 +902,6 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     }
     const q = await this.nativeQueue;
     return native(q.cancelJob(id, reason));
-  }
-
-  /** @internal */
-  async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
-    const q = await this.nativeQueue;
-    return native(q.moveToFinished(finish));
   }
 
   /** Closes the queue's connections. */

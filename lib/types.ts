@@ -86,6 +86,10 @@ export interface BaseJobOptions {
   removeDependencyOnFailure?: boolean;
   continueParentOnFailure?: boolean;
   deduplication?: DeduplicationOptions;
+  /** Set on a scheduler's iterations: the repeat options and its iteration count. */
+  repeat?: RepeatOptions;
+  /** Set on a scheduler's pattern iterations: their scheduled time. */
+  prevMillis?: number;
   [key: string]: unknown;
 }
 
@@ -104,6 +108,84 @@ export interface QueueOptions extends QueueBaseOptions {
   defaultJobOptions?: JobsOptions;
   streams?: { events?: { maxLen?: number } };
   skipMetasUpdate?: boolean;
+  settings?: AdvancedRepeatOptions;
+}
+
+/** How job schedulers compute the next time of a pattern. */
+export interface AdvancedRepeatOptions {
+  /**
+   * Computes the time (ms) of a pattern scheduler's next iteration from
+   * `millis` (now, or the previous iteration's time when later); undefined
+   * means there is none. Replaces the built-in cron evaluation.
+   */
+  repeatStrategy?: RepeatStrategy;
+}
+
+/** A custom way to compute a scheduler's next time. */
+export type RepeatStrategy = (
+  millis: number,
+  opts: RepeatOptions,
+  name?: string,
+) => number | undefined | Promise<number | undefined>;
+
+/** When a job scheduler runs (BullMQ's RepeatOptions). */
+export interface RepeatOptions {
+  /** A cron pattern (seconds optional), e.g. `0 15 3 * * *`. */
+  pattern?: string;
+  /** Milliseconds between iterations (instead of a pattern). */
+  every?: number;
+  /** Time zone of the pattern (IANA name). */
+  tz?: string;
+  /** Accepted and stored, as in BullMQ (cron-parser 5 ignores it). */
+  utc?: boolean;
+  /** Maximum number of iterations. */
+  limit?: number;
+  /** Iterations already made: the count the next one starts from. */
+  count?: number;
+  /** Run a pattern's first iteration now instead of at its first time. */
+  immediately?: boolean;
+  /** No iteration before this time. */
+  startDate?: Date | string | number;
+  /** No iteration after this time. */
+  endDate?: Date | string | number;
+  /** For `every`: the position of iterations within each interval, in ms. */
+  offset?: number;
+  /** @internal The previous iteration's time. */
+  prevMillis?: number;
+  /** Custom key (kept in the iteration's options). */
+  key?: string;
+  /** @deprecated Not used. */
+  jobId?: string;
+}
+
+/** Options of the jobs a scheduler makes (jobId, repeat, delay and deduplication are the scheduler's). */
+export type JobSchedulerTemplateOptions = Omit<JobsOptions, 'jobId' | 'repeat' | 'delay' | 'deduplication'>;
+
+/** The job a scheduler makes at each iteration. */
+export interface JobSchedulerTemplateJson<D = any> {
+  data?: D;
+  opts?: JobSchedulerTemplateOptions;
+}
+
+/** A job scheduler as stored (what getJobScheduler(s) return). */
+export interface JobSchedulerJson<D = any> {
+  /** The scheduler id. */
+  key: string;
+  /** Name of the jobs it makes. */
+  name: string;
+  id?: string | null;
+  /** Iterations made so far. */
+  iterationCount?: number;
+  limit?: number;
+  startDate?: number;
+  endDate?: number;
+  tz?: string;
+  pattern?: string;
+  every?: number;
+  /** Time (ms) of the pending iteration. */
+  next?: number;
+  offset?: number;
+  template?: JobSchedulerTemplateJson<D>;
 }
 
 export interface MetricsOptions {
@@ -145,7 +227,7 @@ export interface WorkerOptions extends QueueBaseOptions {
   removeOnFail?: KeepJobs;
   /** Record per-minute metrics of finished jobs, keeping `maxDataPoints` minutes (see `queue.getMetrics`). */
   metrics?: MetricsOptions;
-  settings?: { backoffStrategy?: BackoffStrategy };
+  settings?: { backoffStrategy?: BackoffStrategy } & AdvancedRepeatOptions;
   /** Sandboxed processors run in worker threads instead of child processes. */
   useWorkerThreads?: boolean;
   /** Options for `child_process.fork` of sandboxed processors. */

@@ -23,7 +23,7 @@ import { binding } from './native';
 import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
 import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
-import type { JobJsonRaw, JobsOptions, WorkerOptions } from './types';
+import type { JobJsonRaw, JobsOptions, RepeatStrategy, WorkerOptions } from './types';
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (
   job: Job<DataType, ResultType, NameType>,
@@ -206,6 +206,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private keepFor: { opt: unknown; text?: string } = { opt: undefined };
   /** The processor takes a signal (a third parameter), as BullMQ decides. */
   private readonly wantsSignal: boolean = false;
+  /** `settings.repeatStrategy`: computes the next time of pattern schedulers. */
+  private readonly repeatStrategy?: RepeatStrategy;
 
   constructor(
     name: string,
@@ -259,6 +261,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
     this.processor = typeof processor === 'function' ? processor : this.processFn;
     this.wantsSignal = (this.processFn?.length ?? 0) >= 3;
+    const repeatStrategy = o.settings?.repeatStrategy;
+    if (repeatStrategy !== undefined && typeof repeatStrategy !== 'function') {
+      throw new TypeError(`settings.repeatStrategy must be a function, got ${describeValue(repeatStrategy)}`);
+    }
+    this.repeatStrategy = repeatStrategy;
     const metricsMaxDataPoints = metricsArg(o.metrics);
     this.nativeWorker = this.nativeQueue.then((q) =>
       native(
@@ -271,9 +278,13 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           limiterDuration: o.limiter?.duration,
           name: o.name,
           removeOnFail: resolveKeepJobs(undefined, o.removeOnFail),
+          customRepeatStrategy: repeatStrategy !== undefined,
           metricsMaxDataPoints,
         }),
-      ),
+      ).then((w) => {
+        w.onError((message) => this.emit('error', fromNative(new Error(message))));
+        return w;
+      }),
     );
     this.nativeWorker.then(
       () => setTimeout(() => this.emit('ready'), 0),
@@ -462,10 +473,45 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     const entry: InFlight = { job, token, controller, failing: false, reported: false };
     this.inFlight.set(id, entry);
     this.unsettled += 1;
+    if (this.ownsNextIteration(job)) {
+      void this.continueSchedule(job).then(() => this.process(entry));
+    } else {
+      this.process(entry);
+    }
+  }
+
+  /**
+   * Whether this worker computes the next iteration of the job's scheduler
+   * itself: a pattern scheduler's iteration, with `settings.repeatStrategy`
+   * (the engine adds every other next iteration as it fetches).
+   */
+  private ownsNextIteration(job: Job): boolean {
+    return this.repeatStrategy !== undefined && !!job.repeatJobKey && !!job.opts.repeat?.pattern;
+  }
+
+  /**
+   * Adds the next iteration of the job's scheduler at the time the worker's
+   * repeat strategy gives, before the job is processed (as BullMQ does). A
+   * failure is reported as an `error` event.
+   */
+  private async continueSchedule(job: Job): Promise<void> {
+    try {
+      const prev = typeof job.opts.prevMillis === 'number' ? job.opts.prevMillis : 0;
+      const next = await this.repeatStrategy!(Math.max(Date.now(), prev), job.opts.repeat!, job.name);
+      const q = await this.nativeQueue;
+      await native(q.continueJobScheduler(job.id as string, typeof next === 'number' ? next : undefined));
+    } catch (err) {
+      this.emit('error', new Error(`Failed to add repeatable job for next iteration: ${toError(err).message}`));
+    }
+  }
+
+  /** Emits `active` and runs the processor on a job handed out. */
+  private process(entry: InFlight): void {
+    const { job, token, controller } = entry;
     this.emit('active', job, 'waiting');
     let result: unknown;
     try {
-      result = this.processFn!(job, token, controller?.signal);
+      result = this.processFn!(job as Job<DataType, ResultType, NameType>, token, controller?.signal);
     } catch (err) {
       void this.settleFailed(entry, err);
       return;
@@ -720,6 +766,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (!raw) return undefined;
     const job = Job.fromJSON<DataType, ResultType, NameType>(this, rawFromFlat(raw.fields), raw.id);
     job.token = token;
+    if (this.ownsNextIteration(job)) await this.continueSchedule(job);
     this.emit('active', job, 'waiting');
     return job;
   }

@@ -14,6 +14,7 @@ mod queue;
 mod queue_api;
 mod runner;
 mod runtime;
+mod scheduler;
 mod worker;
 
 use std::sync::Once;

@@ -75,7 +75,7 @@ impl BindingQueue {
     #[napi]
     pub async fn move_to_finished(&self, finish: BindingFinish) -> Result<BindingFetched> {
         let finish: Finish = finish.into();
-        Ok(self.queue.move_to_finished(&finish, &FetchSettings::default()).await.napi()?.into())
+        Ok(self.queue.finish_outside_worker(&finish, &FetchSettings::default()).await.napi()?.into())
     }
 
     /// Closes the command connection; later calls fail with "Connection is closed.".

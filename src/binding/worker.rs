@@ -29,6 +29,9 @@ pub struct BindingWorkerOptions {
     pub name: Option<String>,
     /// The worker's `removeOnFail`, resolved.
     pub remove_on_fail: Option<BindingKeepJobs>,
+    /// The worker has its own `settings.repeatStrategy` (it computes the
+    /// next time of pattern schedulers itself).
+    pub custom_repeat_strategy: Option<bool>,
     /// `metrics.maxDataPoints`; absent or 0 records no metrics.
     pub metrics_max_data_points: Option<i64>,
 }
@@ -105,6 +108,7 @@ pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) ->
         stalled_interval: options.stalled_interval,
         max_stalled_count: options.max_stalled_count,
         remove_on_fail: options.remove_on_fail.map(Into::into).unwrap_or_default(),
+        external_pattern_strategy: options.custom_repeat_strategy.unwrap_or(false),
     };
     let core = WorkerCore::open(queue.queue.clone(), opts).await.napi()?;
     Ok(BindingWorker { core, runner: Default::default(), events: Default::default() })

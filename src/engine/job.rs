@@ -42,6 +42,58 @@ const SHORT_KEYS: &[(&str, &str)] = &[
     ("keepLogs", "kl"),
 ];
 
+/// Public options under BullMQ's stored names (its `optsAsJSON`): the short
+/// keys, `telemetry` flattened into `tm` / `omc`, null values left out.
+pub fn stored_names(opts: &Map<String, Value>) -> Map<String, Value> {
+    let mut stored = Map::with_capacity(opts.len() + 1);
+    for (key, value) in opts {
+        if value.is_null() {
+            continue;
+        }
+        if key == "telemetry" {
+            if let Value::Object(t) = value {
+                for (long, short) in [("metadata", "tm"), ("omitContext", "omc")] {
+                    if let Some(v) = t.get(long).filter(|v| !v.is_null()) {
+                        stored.insert(short.to_string(), v.clone());
+                    }
+                }
+            }
+            continue;
+        }
+        let stored_key =
+            SHORT_KEYS.iter().find(|(long, _)| long == key).map(|(_, short)| *short).unwrap_or(key.as_str());
+        let value = match (key.as_str(), value) {
+            ("deduplication", Value::Object(d)) => dedup::stored_option(d),
+            _ => value.clone(),
+        };
+        stored.insert(stored_key.to_string(), value);
+    }
+    stored
+}
+
+/// Stored options under their public names (BullMQ's `optsFromJSON`): the
+/// short keys expanded, `tm` / `omc` folded into `telemetry`.
+pub fn public_names(stored: &Map<String, Value>) -> Map<String, Value> {
+    let mut opts = Map::with_capacity(stored.len());
+    for (key, value) in stored {
+        match key.as_str() {
+            "tm" | "omc" => {
+                let long = if key == "tm" { "metadata" } else { "omitContext" };
+                let telemetry = opts.entry("telemetry").or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(t) = telemetry {
+                    t.insert(long.to_string(), value.clone());
+                }
+            }
+            _ => {
+                let public =
+                    SHORT_KEYS.iter().find(|(_, short)| short == key).map(|(long, _)| *long).unwrap_or(key.as_str());
+                opts.insert(public.to_string(), value.clone());
+            }
+        }
+    }
+    opts
+}
+
 /// A job to add, after the facade checked and defaulted the options.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -118,35 +170,10 @@ impl StoredOpts {
     /// Converts the public options into BullMQ's stored form and extracts the
     /// values the add script uses.
     pub fn from_public(opts: &Map<String, Value>) -> Result<Self> {
-        let mut stored = Map::with_capacity(opts.len() + 1);
-        for (key, value) in opts {
-            if value.is_null() {
-                continue;
-            }
-            if key == "telemetry" {
-                // Stored flat, as `tm` (metadata) and `omc` (omitContext).
-                if let Value::Object(t) = value {
-                    for (long, short) in [("metadata", "tm"), ("omitContext", "omc")] {
-                        if let Some(v) = t.get(long).filter(|v| !v.is_null()) {
-                            stored.insert(short.to_string(), v.clone());
-                        }
-                    }
-                }
-                continue;
-            }
-            let stored_key = SHORT_KEYS
-                .iter()
-                .find(|(long, _)| long == key)
-                .map(|(_, short)| *short)
-                .unwrap_or(key.as_str());
-            let value = match (key.as_str(), value) {
-                ("backoff", Value::Number(n)) => {
-                    serde_json::json!({ "type": "fixed", "delay": n })
-                }
-                ("deduplication", Value::Object(d)) => dedup::stored_option(d),
-                _ => value.clone(),
-            };
-            stored.insert(stored_key.to_string(), value);
+        let mut stored = stored_names(opts);
+        if let Some(Value::Number(n)) = stored.get("backoff") {
+            let delay = n.clone();
+            stored.insert("backoff".into(), serde_json::json!({ "type": "fixed", "delay": delay }));
         }
         if !stored.contains_key("attempts") {
             stored.insert("attempts".into(), Value::from(0));

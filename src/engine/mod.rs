@@ -25,6 +25,7 @@ pub mod queue;
 pub mod reply;
 pub mod runner;
 pub mod retry;
+pub mod scheduler;
 pub mod scripts;
 pub mod stalled;
 pub mod worker;

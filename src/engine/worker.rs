@@ -13,11 +13,12 @@ use tokio::sync::{Mutex, Notify};
 
 use super::active::{Fetch, FetchSettings, Finish, JobText, KeepJobs};
 use super::connection::is_connection_error;
-use super::error::Result;
+use super::error::{EngineError, Result};
 use super::job::RawJob;
 use super::queue::{now_ms, Queue};
 use super::reply::Fetched;
 use super::retry::{FailResult, FailedAttempt};
+use super::scheduler::{is_iteration_id, Strategy};
 
 /// Worker options the engine uses, with BullMQ's defaults.
 #[derive(Debug, Clone)]
@@ -29,6 +30,9 @@ pub struct WorkerOptions {
     pub max_stalled_count: i64,
     /// The worker's `removeOnFail` (a job's own option wins).
     pub remove_on_fail: KeepJobs,
+    /// The worker has its own repeat strategy (`settings.repeatStrategy`):
+    /// the next iteration of a pattern scheduler is left to the caller.
+    pub external_pattern_strategy: bool,
 }
 
 impl Default for WorkerOptions {
@@ -39,9 +43,14 @@ impl Default for WorkerOptions {
             stalled_interval: 30_000,
             max_stalled_count: 1,
             remove_on_fail: KeepJobs::default(),
+            external_pattern_strategy: false,
         }
     }
 }
+
+/// Receives errors the worker reports without failing a call (BullMQ's
+/// `error` event), such as a next scheduler iteration that could not be added.
+pub type ErrorSink = Box<dyn Fn(EngineError) + Send + Sync>;
 
 /// Longest block while waiting for a delayed job (BullMQ's cap).
 const MAX_BLOCK_SECS: f64 = 10.0;
@@ -81,6 +90,7 @@ pub struct WorkerCore {
     interrupt_notify: Notify,
     /// The running stalled-job timer (see `stalled.rs`).
     pub(super) stalled_timer: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    errors: std::sync::Mutex<Option<ErrorSink>>,
 }
 
 impl WorkerCore {
@@ -102,11 +112,39 @@ impl WorkerCore {
             interrupted: AtomicBool::new(false),
             interrupt_notify: Notify::new(),
             stalled_timer: std::sync::Mutex::new(None),
+            errors: std::sync::Mutex::new(None),
         }))
     }
 
     pub fn queue(&self) -> &Queue {
         &self.queue
+    }
+
+    /// Where errors that fail no call go (else they are logged).
+    pub fn set_error_sink(&self, sink: ErrorSink) {
+        if let Ok(mut errors) = self.errors.lock() {
+            *errors = Some(sink);
+        }
+    }
+
+    fn report(&self, err: EngineError) {
+        match self.errors.lock() {
+            Ok(errors) if errors.is_some() => (errors.as_ref().unwrap())(err),
+            _ => tracing::warn!(%err, "worker error"),
+        }
+    }
+
+    /// A fetched job that is a scheduler iteration produces the scheduler's
+    /// next iteration, before it is processed (as BullMQ's worker does). A
+    /// failure is reported and the job is processed all the same.
+    async fn continue_schedule(&self, job: &RawJob) {
+        if !is_iteration_id(&job.id) {
+            return;
+        }
+        let external = self.options.external_pattern_strategy;
+        if let Err(err) = self.queue.continue_job_scheduler(job, Strategy::Default, external).await {
+            self.report(err);
+        }
     }
 
     pub fn is_closing(&self) -> bool {
@@ -174,6 +212,7 @@ impl WorkerCore {
             let Fetched::Job(job) = &fetched else {
                 return Ok(fetched);
             };
+            self.continue_schedule(job).await;
             let Some(reason) = job.get("defa") else {
                 return Ok(fetched);
             };
@@ -202,6 +241,12 @@ impl WorkerCore {
             match result {
                 Ok(Fetch::Job(job)) if !job.has_field("defa") => {
                     found = true;
+                    if is_iteration_id(&job.id) {
+                        match job.to_raw() {
+                            Ok(raw) => self.continue_schedule(&raw).await,
+                            Err(err) => self.report(err),
+                        }
+                    }
                     out.push(Ok(Fetch::Job(job)));
                 }
                 Ok(other) => {
