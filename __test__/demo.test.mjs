@@ -81,7 +81,8 @@ test('npm run demo -- --once processes its jobs over HTTP, both workers, and exi
   // The loop saw the flaky job fail once, then succeed.
   has(/^\[manual-worker\] job \d+ failed \(attempt 1 of 2\): flaky failure on attempt 1$/);
   const manualCounts = counts(lines, '/stats');
-  assert.equal(manualCounts.completed, 4);
+  // Four posted jobs and the flow's child on this queue.
+  assert.equal(manualCounts.completed, 5);
   assert.equal(manualCounts.failed, 1);
 
   // ---- the automatic Worker on /auto/jobs
@@ -136,6 +137,22 @@ test('npm run demo -- --once processes its jobs over HTTP, both workers, and exi
   has(new RegExp(`^\\[demo\\] GET /auto/jobs/${render} -> render completed after 1 attempt\\(s\\), progress 100: `));
   has(new RegExp(`^\\[demo\\] GET /auto/jobs/${flaky} -> flaky completed after 3 attempt\\(s\\), progress 0: \\{"ok":true,"attempt":3\\}$`));
   has(new RegExp(`^\\[demo\\] GET /auto/jobs/${broken} -> broken failed after 3 attempt\\(s\\), progress 0: this job always fails$`));
+  // The flow: a child on each queue, then the parent with both results.
+  const flowLine = lines.find((l) => l.startsWith('[demo] POST /flows -> 201 '));
+  assert.ok(flowLine, stdout);
+  const flow = JSON.parse(flowLine.slice('[demo] POST /flows -> 201 '.length));
+  assert.equal(flow.children.length, 2);
+  has(new RegExp(`^\\[demo\\] flow ${flow.id}: parent completed, children's results \\{"children":2,"results":\\[`));
+  const flowResult = lines.find((l) => l.startsWith(`[demo] flow ${flow.id}: `));
+  assert.match(flowResult, /"path":"\/images\/64w\.png"/);
+  assert.match(flowResult, /"echoed":\{"to":"flow@example.com"\}/);
+
+  // The job scheduler produced reports while the demo ran.
+  const sched = lines.find((l) => l.startsWith('[demo] scheduler "report" every 1000 ms: '));
+  assert.ok(sched, stdout);
+  assert.ok(Number(/: (\d+) iterations completed/.exec(sched)[1]) >= 2, sched);
+  has(/^\[reports-worker\] job repeat:report:\d+ "report" completed: \{"iteration":\d+,"at":"/);
+
   // The deduplicated POST answered the first job's id; that job ran once.
   const dedup = lines.find((l) => l.startsWith('[demo] POST /auto/jobs twice with deduplication id "sync-7" -> ids '));
   assert.ok(dedup, stdout);
@@ -144,7 +161,8 @@ test('npm run demo -- --once processes its jobs over HTTP, both workers, and exi
   has(new RegExp(`^\\[demo\\] GET /auto/jobs/${firstSync} -> sync completed after 1 attempt\\(s\\)`));
   assert.equal(lines.filter((l) => l.startsWith(`[auto-worker] job ${firstSync} "sync" active`)).length, 1);
   const autoCounts = counts(lines, '/auto/stats');
-  assert.equal(autoCounts.completed, 3);
+  // render, flaky, sync, the flow's parent and its child on this queue.
+  assert.equal(autoCounts.completed, 5);
   assert.equal(autoCounts.failed, 1);
 
   // The progress stream of a job that had already finished: its state, then

@@ -13,6 +13,11 @@
 //                             progress, then `completed` or `failed` (the end)
 //   POST /jobs/:id/promote    runs a delayed job now
 //   GET  /stats               job counts by state
+//   POST /flows               {name?, data?, children: [{name, data?, queue?: 'manual'|'auto'}]}
+//                             a parent on "demo-auto" that runs once its children (in both
+//                             queues) are done and returns their results -> 201 {id, children}
+//   queue "demo-reports"      a job scheduler adds a "report" job every REPORT_EVERY ms
+//                             (default 1000), run by a third Worker
 //
 // `npm run demo` serves on PORT (default 3000) until Ctrl-C.
 // `npm run demo -- --once` posts jobs to both queues over HTTP, follows one
@@ -22,7 +27,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import express from 'express';
-import { Job, Queue, QueueEvents, Worker } from 'bullmq-native';
+import { FlowProducer, Job, Queue, QueueEvents, Worker } from 'bullmq-native';
 
 const once = process.argv.includes('--once');
 const redis = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
@@ -34,6 +39,8 @@ const connection = {
 // Fresh queues per --once run, so their counts are this run's alone.
 const queueName = process.env.DEMO_QUEUE ?? (once ? `demo-${randomUUID().slice(0, 8)}` : 'demo');
 const autoQueueName = `${queueName}-auto`;
+const reportsQueueName = `${queueName}-reports`;
+const reportEvery = Number(process.env.REPORT_EVERY ?? 1000);
 
 const log = (who, message) => console.log(`[${who}] ${message}`);
 
@@ -65,6 +72,13 @@ async function work(job) {
       return { ok: true, attempt: job.attemptsMade + 1 };
     case 'broken':
       throw new Error('this job always fails');
+    case 'collect': {
+      // A flow's parent: runs once every child finished, with their results.
+      const values = await job.getChildrenValues();
+      return { children: Object.keys(values).length, results: Object.values(values) };
+    }
+    case 'report':
+      return { iteration: job.opts.repeat?.count ?? null, at: new Date(job.timestamp).toISOString() };
     default:
       return { echoed: job.data };
   }
@@ -78,6 +92,11 @@ const autoQueue = new Queue(autoQueueName, {
   connection,
   defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 200 } },
 });
+// Flows: a parent job waiting for children, here across the two queues.
+const flows = new FlowProducer({ connection });
+// A queue of scheduled reports: its job scheduler adds one every reportEvery ms.
+const reportsQueue = new Queue(reportsQueueName, { connection });
+await reportsQueue.upsertJobScheduler('report', { every: reportEvery }, { name: 'report', data: {} });
 // The events of each queue, whoever writes them: the progress route reads them.
 const queueEvents = new QueueEvents(queueName, { connection });
 const autoQueueEvents = new QueueEvents(autoQueueName, { connection });
@@ -184,6 +203,32 @@ function jobRoutes(queue, queueEvents) {
 
 const app = express();
 app.use(express.json());
+// A flow: the parent on the automatic worker's queue, each child on the queue
+// it names ("manual" or "auto"); the parent returns its children's results.
+app.post('/flows', async (req, res) => {
+  const { name = 'collect', data = {}, children = [] } = req.body ?? {};
+  if (!Array.isArray(children) || children.length === 0) {
+    res.status(400).json({ error: 'children must be a non-empty array' });
+    return;
+  }
+  try {
+    const tree = await flows.add({
+      name,
+      queueName: autoQueueName,
+      data,
+      children: children.map((c) => ({
+        name: c.name,
+        data: c.data ?? {},
+        queueName: c.queue === 'manual' ? queueName : autoQueueName,
+      })),
+    });
+    const ids = tree.children.map((c) => `${c.job.queueName}:${c.job.id}`);
+    log('producer', `added flow ${tree.job.id} "${name}" to ${autoQueueName} with children ${ids.join(', ')}`);
+    res.status(201).json({ id: tree.job.id, children: ids });
+  } catch (err) {
+    res.status(400).json({ error: err.message });
+  }
+});
 app.use(jobRoutes(queue, queueEvents));
 app.use('/auto', jobRoutes(autoQueue, autoQueueEvents));
 app.use((err, _req, res, _next) => {
@@ -238,6 +283,11 @@ autoWorker.on('failed', (job, err) => {
 });
 autoWorker.on('error', (err) => log('auto-worker', `error: ${err.message}`));
 
+// ------------------------------------------------------ scheduled reports
+const reportsWorker = new Worker(reportsQueueName, (job) => work(job), { connection });
+reportsWorker.on('completed', (job, result) => log('reports-worker', `job ${job.id} "${job.name}" completed: ${JSON.stringify(result)}`));
+reportsWorker.on('error', (err) => log('reports-worker', `error: ${err.message}`));
+
 // -------------------------------------------------------------------- main
 // Listening once the QueueEvents read: every event after this is seen.
 await Promise.all([queueEvents.waitUntilReady(), autoQueueEvents.waitUntilReady()]);
@@ -249,16 +299,19 @@ const base = `http://127.0.0.1:${server.address().port}`;
 log('demo', `on ${redis.host}, HTTP on ${base}`);
 log('demo', `  /jobs      -> queue "${queueName}", manual worker loop`);
 log('demo', `  /auto/jobs -> queue "${autoQueueName}", automatic Worker (concurrency ${autoWorker.concurrency})`);
+log('demo', `  /flows     -> a parent on "${autoQueueName}" with children on both queues`);
+log('demo', `  scheduler "report" -> queue "${reportsQueueName}" every ${reportEvery} ms`);
 const loop = workerLoop();
 
 async function shutdown() {
   stopping = true;
-  await Promise.all([worker.close(), autoWorker.close()]);
+  await reportsQueue.removeJobScheduler('report');
+  await Promise.all([worker.close(), autoWorker.close(), reportsWorker.close()]);
   await loop;
   server.closeAllConnections(); // progress streams still open
   await new Promise((resolve) => server.close(resolve));
   await Promise.all([queueEvents.close(), autoQueueEvents.close()]);
-  await Promise.all([queue.close(), autoQueue.close()]);
+  await Promise.all([queue.close(), autoQueue.close(), reportsQueue.close(), flows.close()]);
 }
 
 // ------------------------------------------------------ --once: the client
@@ -395,6 +448,38 @@ async function runOnce() {
   if (renderEvents[0]?.data.state !== 'delayed' || seen.join() !== '25,50,75,100' || last?.event !== 'completed') {
     ok = false;
     log('demo', `the progress stream of job ${renderId} should go delayed, 25, 50, 75, 100, completed`);
+  }
+
+  // A flow: a child on each queue; the parent runs when both are done.
+  const flow = await request('POST', '/flows', {
+    name: 'collect',
+    children: [
+      { name: 'resize', data: { width: 64 }, queue: 'manual' },
+      { name: 'email', data: { to: 'flow@example.com' }, queue: 'auto' },
+    ],
+  });
+  if (flow.status !== 201) throw new Error(`POST /flows answered ${flow.status}: ${JSON.stringify(flow.body)}`);
+  log('demo', `POST /flows -> 201 ${JSON.stringify(flow.body)}`);
+  const [[, parent]] = await waitForJobs('/auto', [flow.body.id]);
+  log('demo', `flow ${flow.body.id}: parent ${parent.state}, children's results ${JSON.stringify(parent.returnvalue)}`);
+  if (parent.state !== 'completed' || parent.returnvalue?.children !== 2) {
+    ok = false;
+    log('demo', `the flow's parent should complete with the results of its 2 children`);
+  }
+
+  // The job scheduler: at least two "report" iterations ran meanwhile.
+  const deadline = Date.now() + 15000;
+  let reports = [];
+  while (Date.now() < deadline) {
+    reports = await reportsQueue.getCompleted();
+    if (reports.length >= 2) break;
+    await sleep(100);
+  }
+  const [scheduler] = await reportsQueue.getJobSchedulers();
+  log('demo', `scheduler "report" every ${scheduler?.every} ms: ${reports.length} iterations completed (${reports.map((j) => j.id).reverse().join(', ')}), next at ${new Date(scheduler?.next).toISOString()}`);
+  if (reports.length < 2 || !reports.every((j) => j.repeatJobKey === 'report')) {
+    ok = false;
+    log('demo', 'the "report" scheduler should have produced two completed iterations');
   }
 
   ok = report('', await waitForJobs('', [...expected.keys()]), expected) && ok;
