@@ -4,22 +4,15 @@
 // owner, and one scenario run once with each library leaves the same keys,
 // hash fields, options and events.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
 import * as official from 'bullmq';
 import * as ours from 'bullmq-native';
 
 import { recordEmits } from './support/queue-events.mjs';
 import { connection, queueName, rawClient, streamEvents, waitFor } from './support/redis.mjs';
+import { track } from './support/closers.mjs';
 
-const closers = [];
-after(async () => {
-  for (const c of closers.reverse()) await c.close();
-});
-const track = (c) => {
-  closers.push(c);
-  return c;
-};
 const LIBS = { ours, official };
 
 async function conn() {

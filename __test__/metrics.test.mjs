@@ -2,21 +2,14 @@
 // (the same as bullmq 6.7's workers from the same state, also for jobs that
 // finish together in one batch), getMetrics, and exportPrometheusMetrics.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
 import * as official from 'bullmq';
 import { MetricsTime, Queue, Worker } from 'bullmq-native';
 
 import { connection, queueName, rawClient, waitFor } from './support/redis.mjs';
+import { track } from './support/closers.mjs';
 
-const closers = [];
-after(async () => {
-  for (const c of closers.reverse()) await c.close();
-});
-const track = (obj) => {
-  closers.push(obj);
-  return obj;
-};
 
 /** Waits until the clock is at least 3 s away from the next minute, so a scenario stays in one minute. */
 async function awayFromMinuteBoundary() {

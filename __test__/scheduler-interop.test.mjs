@@ -4,21 +4,14 @@
 // by either package is continued by the other's workers; both read the same
 // getJobSchedulers().
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
 import * as official from 'bullmq';
 import { Queue, Worker } from 'bullmq-native';
 
 import { connection, queueName, rawClient, waitFor } from './support/redis.mjs';
+import { track } from './support/closers.mjs';
 
-const closers = [];
-after(async () => {
-  for (const c of closers.reverse()) await c.close();
-});
-const track = (c) => {
-  closers.push(c);
-  return c;
-};
 
 /** A queue of each package on one new queue name. */
 async function pair(label) {
