@@ -297,3 +297,24 @@ test('priorities and delays of children decide when the parent runs', async () =
   assert.equal(Object.keys(values).length, 3);
   await waitFor(async () => (await tree.job.getState()) === 'completed', { message: 'parent completed' });
 });
+
+test("a rate-limited children's queue runs the children within the limit; the parent runs after the last", async () => {
+  const ctx = await flowSetup('ratelimit', 2);
+  const [p, c] = ctx.names;
+  const duration = 300;
+  const tree = await ctx.flows.add({
+    name: 'parent',
+    queueName: p,
+    children: [0, 1, 2, 3].map((i) => ({ name: `c${i}`, queueName: c, data: { i } })),
+  });
+  ctx.worker(c, async (job) => job.data.i, { concurrency: 4, limiter: { max: 2, duration } });
+  const ran = new Promise((resolve) => ctx.worker(p, async (job) => resolve(await job.getChildrenValues())));
+  const values = await ran;
+  assert.deepEqual(Object.values(values).sort(), [0, 1, 2, 3]);
+  const starts = [];
+  for (const child of tree.children) starts.push((await Job.fromId(ctx.queue(c), child.job.id)).processedOn);
+  starts.sort((a, b) => a - b);
+  // Two per window: the third child started about a window after the first.
+  assert.ok(starts[2] - starts[0] >= duration / 2, `children started at ${starts.map((s) => s - starts[0])}`);
+  await waitFor(async () => (await tree.job.getState()) === 'completed', { message: 'parent completed' });
+});
