@@ -56,8 +56,10 @@ test('failParentOnFailure: the parent fails with a deferred failure, without run
   await waitFor(() => inSet(redis, `bull:${g}:failed`, tree.job.id), { message: 'grandparent failed' });
   assert.equal(await redis.hget(`bull:${g}:${tree.job.id}`, 'failedReason'), `child ${parentKey} failed`);
   assert.deepEqual(ran, []);
-  // Without a local event (the engine fails such jobs as it fetches them).
-  assert.equal(await Promise.race([failed, new Promise((r) => setTimeout(() => r('none'), 100))]), 'none');
+  // The worker that fetched it failed it, with its event (as 6.7's).
+  const [job, err] = await failed;
+  assert.equal(job.id, tree.job.id);
+  assert.deepEqual([err.name, err.message], ['UnrecoverableError', `child ${parentKey} failed`]);
 });
 
 test('failParentOnFailure on a delayed parent drops its delay; an active parent cannot complete', async () => {
@@ -217,8 +219,11 @@ test('a child that stalled too often fails, and so does its failParentOnFailure 
   // The stall itself leaves the parent alone.
   assert.ok(await inSet(redis, `bull:${p}:waiting-children`, tree.job.id));
   assert.equal(await redis.hget(`bull:${c}:${job.id}`, 'defa'), 'job stalled more than allowable limit');
-  // Fetched again, it is failed at once, with its parent.
-  assert.equal(await manual.getNextJob('tok2', { block: false }), undefined);
+  // Fetched again, it comes with its deferred failure (as 6.7's getNextJob);
+  // failing it fails its parent.
+  const again = await manual.getNextJob('tok2', { block: false });
+  assert.equal(again.deferredFailure, 'job stalled more than allowable limit');
+  await again.moveToFailed(new UnrecoverableError(again.deferredFailure), 'tok2');
   assert.ok(await inSet(redis, `bull:${c}:failed`, job.id));
   assert.equal(await redis.hget(`bull:${p}:${tree.job.id}`, 'defa'), `child bull:${c}:${job.id} failed`);
   assert.deepEqual(await redis.lrange(`bull:${p}:wait`, 0, -1), [tree.job.id]);

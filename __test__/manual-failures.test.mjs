@@ -177,7 +177,8 @@ test('moveToFailed with fetchNext returns the next job locked by the same token'
   const next = Job.fromJSON(worker, data, id);
   assert.deepEqual(next.data, { n: 2 });
   assert.equal(await redis.get(`bull:${name}:${id}:lock`), 'tok');
-  assert.deepEqual(await next.moveToFailed(new Error('y'), 'tok', true), []);
+  // Nothing left: BullMQ 6.7's [null, 0, rateLimitDelay, nextDelayed].
+  assert.deepEqual(await next.moveToFailed(new Error('y'), 'tok', true), [null, 0, 0, 0]);
 });
 
 test('removeOnFail of the job, else of the worker, applies', async () => {

@@ -1,6 +1,7 @@
 // worker.startStalledCheckTimer: jobs whose lock expired go back to wait,
 // with `stalled` on the stream and on the worker; past maxStalledCount they
-// end failed when next fetched. The timer stops on close and never keeps
+// are handed out with their deferred failure (the automatic worker fails
+// them, see worker-unrecoverable). The timer stops on close and never keeps
 // the process alive.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,8 +9,13 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import * as official from 'bullmq';
+import * as ours from 'bullmq-native';
+import { UnrecoverableError } from 'bullmq-native';
+
+import { track } from './support/closers.mjs';
 import { setup as setupManual } from './support/manual.mjs';
-import { queueName, redisUrl, streamEvents, waitFor } from './support/redis.mjs';
+import { connection, queueName, rawClient, redisUrl, streamEvents, waitFor } from './support/redis.mjs';
 
 /** Short locks and check intervals; `stalled` collects the worker's events. */
 async function setup(label, workerOpts = {}) {
@@ -57,7 +63,7 @@ test('a job that renews its lock does not stall', async () => {
   await waitFor(() => stalled.length > 0, { message: 'the stall once renewal stopped' });
 });
 
-test('past maxStalledCount the job ends failed and getNextJob never hands it out', async () => {
+test('past maxStalledCount getNextJob hands the job out with its deferred failure (as 6.7)', async () => {
   const { name, queue, worker, stalled, redis } = await setup('too-many', { maxStalledCount: 1 });
   await queue.add('x', {}, { attempts: 5 });
   const job = await worker.getNextJob('tok');
@@ -68,30 +74,38 @@ test('past maxStalledCount the job ends failed and getNextJob never hands it out
   await waitFor(() => stalled.length === 2, { message: 'the second stall' });
   assert.equal(await redis.hget(`bull:${name}:${job.id}`, 'defa'), 'job stalled more than allowable limit');
 
-  await queue.add('y', {});
-  const next = await worker.getNextJob('tok', { block: false });
-  assert.equal(next.name, 'y', 'the stalled job is failed, the next one comes');
-  await next.moveToCompleted('ok', 'tok', false);
+  // The manual processor decides; failing it as unrecoverable ends it.
+  const third = await worker.getNextJob('tok', { block: false });
+  assert.equal(third.id, job.id);
+  assert.equal(third.deferredFailure, 'job stalled more than allowable limit');
+  assert.equal(third.stalledCounter, 2);
+  await third.moveToFailed(new UnrecoverableError(third.deferredFailure), 'tok');
   assert.deepEqual(await redis.zrange(`bull:${name}:failed`, 0, -1), [job.id]);
   const failed = await queue.getJob(job.id);
   assert.equal(failed.failedReason, 'job stalled more than allowable limit');
-  assert.equal(failed.stalledCounter, 2);
   assert.equal(failed.deferredFailure, undefined);
   const events = await streamEvents(redis, 'bull', name);
   const f = events.find((e) => e.event === 'failed');
   assert.deepEqual([f.jobId, f.failedReason], [job.id, 'job stalled more than allowable limit']);
 });
 
-test('a job with a deferred failure fetched by fetch-next is failed too', async () => {
-  const { name, queue, worker, redis } = await setup('defa-next');
-  await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }, { name: 'c', data: {} }]);
-  await redis.hset(`bull:${name}:2`, 'defa', 'child bull:other:1 failed');
-  const a = await worker.getNextJob('tok');
-  const [data, id] = await a.moveToCompleted('ok', 'tok', true);
-  assert.equal(id, '3');
-  assert.equal(data.name, 'c');
-  assert.equal(await redis.hget(`bull:${name}:2`, 'failedReason'), 'child bull:other:1 failed');
-  assert.deepEqual(await redis.zrange(`bull:${name}:failed`, 0, -1), ['2']);
+test('a job with a deferred failure comes by fetch-next like any other (as 6.7)', async () => {
+  const results = [];
+  for (const pkg of [ours, official]) {
+    const conn = await connection();
+    const name = queueName('defa-next');
+    const queue = track(new pkg.Queue(name, { connection: conn }));
+    const worker = track(new pkg.Worker(name, null, { connection: conn }));
+    const redis = await rawClient();
+    await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }]);
+    await redis.hset(`bull:${name}:2`, 'defa', 'child bull:other:1 failed');
+    const a = await worker.getNextJob('tok');
+    const [data, id] = await a.moveToCompleted('ok', 'tok', true);
+    const b = pkg.Job.fromJSON(worker, data, id);
+    results.push([id, b.name, b.deferredFailure, await b.getState()]);
+  }
+  assert.deepEqual(results[0], results[1]);
+  assert.deepEqual(results[0], ['2', 'b', 'child bull:other:1 failed', 'active']);
 });
 
 test('close stops the stalled checker', async () => {

@@ -58,7 +58,10 @@ export function optsFromStored(stored: Record<string, any>): JobsOptions {
     out[SHORT_KEYS[key] ?? key] = stored[key];
   }
   if (out.tm !== undefined || out.omc !== undefined) {
-    out.telemetry = { metadata: out.tm, omitContext: out.omc };
+    const telemetry: Record<string, unknown> = {};
+    if (out.tm !== undefined) telemetry.metadata = out.tm;
+    if (out.omc !== undefined) telemetry.omitContext = out.omc;
+    out.telemetry = telemetry;
     delete out.tm;
     delete out.omc;
   }
@@ -96,6 +99,58 @@ export function rawFromFlat(fields: string[]): JobJsonRaw {
     raw[fields[i]] = fields[i + 1];
   }
   return raw as JobJsonRaw;
+}
+
+/**
+ * A job's raw hash in BullMQ's decoded JobJson form (options expanded,
+ * numbers as numbers; data, stacktrace and returnvalue still JSON text), as
+ * 6.7's moveToCompleted and moveToFailed hand out the next job.
+ */
+export function jobJsonFromRaw(raw: JobJsonRaw): JobJson {
+  const out: Record<string, unknown> = {
+    id: raw.id,
+    name: raw.name,
+    data: raw.data || '{}',
+    opts: optsFromStored(parseJson<Record<string, any>>(raw.opts, {})),
+    progress: parseJson<JobProgress>(raw.progress, 0),
+    delay: intField(raw.delay),
+    priority: intField(raw.priority),
+    timestamp: intField(raw.timestamp),
+    attemptsStarted: intField(raw.ats) ?? 0,
+    attemptsMade: intField(firstPresent(raw.attemptsMade, raw.atm)) ?? 0,
+    stalledCounter: intField(raw.stc) ?? 0,
+    finishedOn: intField(raw.finishedOn) || undefined,
+    processedOn: intField(raw.processedOn) || undefined,
+    repeatJobKey: raw.rjk,
+    debounceId: raw.deid,
+    deduplicationId: raw.deid,
+    failedReason: raw.failedReason,
+    deferredFailure: raw.defa,
+    stacktrace: raw.stacktrace,
+    returnvalue: raw.returnvalue,
+    parentKey: raw.parentKey,
+    parent: raw.parent ? parseJson(raw.parent, undefined) : undefined,
+    processedBy: raw.pb,
+  };
+  for (const key of Object.keys(out)) {
+    if (out[key] === undefined) delete out[key];
+  }
+  return out as unknown as JobJson;
+}
+
+/**
+ * What moveToCompleted / moveToFailed return, as BullMQ 6.7: nothing without
+ * fetch-next; else `[jobJson, jobId, 0, 0]` for the next job (locked by the
+ * same token), or `[null, 0, rateLimitDelay, nextDelayedTimestamp]` when none
+ * came.
+ */
+export type NextJobData = [JobJson, string, number, number] | [null, 0, number, number] | [];
+
+function nextJobData(fetched: Native.BindingFetched, fetchNext: boolean): NextJobData {
+  if (!fetchNext) return [];
+  const next = fetched.job;
+  if (next) return [jobJsonFromRaw(rawFromFlat(next.fields)), next.id, 0, 0];
+  return [null, 0, fetched.rateLimited, fetched.nextDelayed];
 }
 
 /** BullMQ's KeepJobs resolution: the job's option wins over the worker's. */
@@ -398,13 +453,13 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   /**
    * Moves an active job to completed. With `fetchNext` (default true) returns
-   * `[jobData, jobId]` of the next job, already locked by the same token.
+   * the next job (see NextJobData), already locked by the same token.
    */
   async moveToCompleted(
     returnValue: ReturnType,
     token: string,
     fetchNext = true,
-  ): Promise<[JobJsonRaw, string] | []> {
+  ): Promise<NextJobData> {
     tokenArg('moveToCompleted', token);
     const value = JSON.stringify(returnValue === undefined ? null : returnValue);
     if (value === undefined) {
@@ -421,10 +476,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.returnvalue = returnValue;
     this.finishedOn = Date.now();
     this.attemptsMade += 1;
-    if (result.job) {
-      return [rawFromFlat(result.job.fields), result.job.id];
-    }
-    return [];
+    return nextJobData(result, fetchNext);
   }
 
   /**
@@ -433,21 +485,27 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    * is retried: to delayed for its backoff, or straight back to wait;
    * otherwise it moves to failed. `failedReason` is the error's message and
    * its stack is added to `stacktrace` (trimmed to `opts.stackTraceLimit`).
-   * With `fetchNext` returns `[jobData, jobId]` of the next job, already
-   * locked by the same token, or `[]`.
+   * With `fetchNext` returns the next job (see NextJobData), already locked
+   * by the same token.
    */
   async moveToFailed<E extends Error>(
     err: E,
     token: string,
     fetchNext = false,
-  ): Promise<[JobJsonRaw, string] | []> {
+  ): Promise<NextJobData> {
     if (err === null || typeof err !== 'object') {
       throw new TypeError(`moveToFailed: err must be an Error, got ${describe(err)}`);
     }
     tokenArg('moveToFailed', token);
     const reason = err.message === undefined ? '' : String(err.message);
     this.failedReason = reason;
-    const unrecoverable = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
+    // A job started as often as the worker's maxStartedAttempts allows is
+    // not retried, whatever attempts it has left (as BullMQ 6.7).
+    const maxStarted = this.queue.opts.maxStartedAttempts;
+    const unrecoverable =
+      err instanceof UnrecoverableError ||
+      err.name === 'UnrecoverableError' ||
+      (!!maxStarted && maxStarted <= this.attemptsStarted);
     const attempts = this.opts.attempts ?? 0;
     // A custom backoff strategy is user code: run it here, only when a retry
     // is possible; the engine decides the rest.
@@ -486,8 +544,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.attemptsMade += 1;
     if (result.delay > 0) this.delay = result.delay;
     if (result.finishedOn !== undefined && result.finishedOn !== null) this.finishedOn = result.finishedOn;
-    const next = result.next.job;
-    return next ? [rawFromFlat(next.fields), next.id] : [];
+    return nextJobData(result.next, fetchNext);
   }
 
   /**

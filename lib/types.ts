@@ -219,6 +219,12 @@ export interface WorkerOptions extends QueueBaseOptions {
   lockRenewTime?: number;
   stalledInterval?: number;
   maxStalledCount?: number;
+  /**
+   * Most times a job may start processing, completing or failing; a job
+   * handed out more often fails with an UnrecoverableError ('job started more
+   * than allowable limit'). Unset or 0: no limit.
+   */
+  maxStartedAttempts?: number;
   skipStalledCheck?: boolean;
   skipLockRenewal?: boolean;
   /** Seconds to wait on an empty queue before fetching again. */

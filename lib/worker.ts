@@ -14,6 +14,7 @@ import {
   fromNative,
   native,
   RateLimitError,
+  UnrecoverableError,
   WaitingChildrenError,
   WaitingError,
 } from './errors';
@@ -23,7 +24,7 @@ import { binding } from './native';
 import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
 import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
-import type { JobJsonRaw, JobsOptions, RepeatStrategy, WorkerOptions } from './types';
+import type { JobJson, JobJsonRaw, JobsOptions, RepeatStrategy, WorkerOptions } from './types';
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (
   job: Job<DataType, ResultType, NameType>,
@@ -94,7 +95,14 @@ function jsonString(s: string): string {
 
 function checkNumber(
   opts: WorkerOptions,
-  key: 'lockDuration' | 'stalledInterval' | 'drainDelay' | 'maxStalledCount' | 'lockRenewTime' | 'runRetryDelay',
+  key:
+    | 'lockDuration'
+    | 'stalledInterval'
+    | 'drainDelay'
+    | 'maxStalledCount'
+    | 'maxStartedAttempts'
+    | 'lockRenewTime'
+    | 'runRetryDelay',
   message: string,
   allowZero: boolean,
 ): void {
@@ -170,6 +178,57 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
+/** BullMQ's worker defaults for the options the worker reads itself. */
+const WORKER_DEFAULTS: WorkerOptions = {
+  drainDelay: 5,
+  concurrency: 1,
+  lockDuration: 30000,
+  maxStalledCount: 1,
+  stalledInterval: 30000,
+  autorun: true,
+  runRetryDelay: 15000,
+};
+
+/** Refuses invalid worker options (BullMQ's messages where it has them); returns them as given. */
+function checkWorkerOptions(opts: WorkerOptions, processor: unknown): WorkerOptions {
+  const o: WorkerOptions = { ...WORKER_DEFAULTS, ...opts };
+  checkNumber(o, 'lockDuration', 'lockDuration must be greater than 0', false);
+  checkNumber(o, 'stalledInterval', 'stalledInterval must be greater than 0', false);
+  checkNumber(o, 'maxStalledCount', 'maxStalledCount must be greater or equal than 0', true);
+  checkNumber(o, 'maxStartedAttempts', 'maxStartedAttempts must be greater or equal than 0', true);
+  checkNumber(o, 'drainDelay', 'drainDelay must be greater than 0', false);
+  checkNumber(o, 'lockRenewTime', 'lockRenewTime must be a number >= 0', true);
+  checkNumber(o, 'runRetryDelay', 'runRetryDelay must be a number >= 0', true);
+  checkConcurrency(o.concurrency);
+  if (o.limiter !== undefined) {
+    if (
+      typeof o.limiter !== 'object' ||
+      o.limiter === null ||
+      typeof o.limiter.max !== 'number' ||
+      typeof o.limiter.duration !== 'number' ||
+      o.limiter.max <= 0 ||
+      o.limiter.duration <= 0
+    ) {
+      throw new TypeError('limiter must be { max: positive number, duration: positive number }');
+    }
+  }
+  if (
+    processor !== undefined &&
+    processor !== null &&
+    typeof processor !== 'function' &&
+    typeof processor !== 'string' &&
+    !(processor instanceof URL)
+  ) {
+    throw new TypeError(`processor must be a function, a file path, or null, got ${describeValue(processor)}`);
+  }
+  const repeatStrategy = o.settings?.repeatStrategy;
+  if (repeatStrategy !== undefined && typeof repeatStrategy !== 'function') {
+    throw new TypeError(`settings.repeatStrategy must be a function, got ${describeValue(repeatStrategy)}`);
+  }
+  metricsArg(o.metrics);
+  return opts;
+}
+
 export class Worker<DataType = any, ResultType = any, NameType extends string = string> extends QueueBase {
   declare readonly opts: WorkerOptions;
   /** A rate-limit error to throw from a processor after `worker.rateLimit(ms)`. */
@@ -214,37 +273,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     processor?: Processor<DataType, ResultType, NameType> | string | URL | null,
     opts: WorkerOptions = {},
   ) {
-    super(name, opts);
+    // Checked before the base class opens a connection: a refused option
+    // leaves nothing open.
+    super(name, checkWorkerOptions(opts, processor));
     const o: WorkerOptions = {
-      drainDelay: 5,
-      concurrency: 1,
-      lockDuration: 30000,
-      maxStalledCount: 1,
-      stalledInterval: 30000,
-      autorun: true,
-      runRetryDelay: 15000,
+      ...WORKER_DEFAULTS,
       ...opts,
       prefix: this.opts.prefix,
     };
-    checkNumber(o, 'lockDuration', 'lockDuration must be greater than 0', false);
-    checkNumber(o, 'stalledInterval', 'stalledInterval must be greater than 0', false);
-    checkNumber(o, 'maxStalledCount', 'maxStalledCount must be greater or equal than 0', true);
-    checkNumber(o, 'drainDelay', 'drainDelay must be greater than 0', false);
-    checkNumber(o, 'lockRenewTime', 'lockRenewTime must be a number >= 0', true);
-    checkNumber(o, 'runRetryDelay', 'runRetryDelay must be a number >= 0', true);
     this.concurrency = o.concurrency as number;
-    if (o.limiter !== undefined) {
-      if (
-        typeof o.limiter !== 'object' ||
-        o.limiter === null ||
-        typeof o.limiter.max !== 'number' ||
-        typeof o.limiter.duration !== 'number' ||
-        o.limiter.max <= 0 ||
-        o.limiter.duration <= 0
-      ) {
-        throw new TypeError('limiter must be { max: positive number, duration: positive number }');
-      }
-    }
     if (!o.lockRenewTime) o.lockRenewTime = o.lockDuration! / 2;
     (this as { opts: WorkerOptions }).opts = o;
     if (typeof processor === 'string' || processor instanceof URL) {
@@ -256,15 +293,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       this.processFn = this.sandbox as Processor<DataType, ResultType, NameType>;
     } else if (typeof processor === 'function') {
       this.processFn = processor;
-    } else if (processor !== undefined && processor !== null) {
-      throw new TypeError(`processor must be a function, a file path, or null, got ${describeValue(processor)}`);
     }
     this.processor = typeof processor === 'function' ? processor : this.processFn;
     this.wantsSignal = (this.processFn?.length ?? 0) >= 3;
     const repeatStrategy = o.settings?.repeatStrategy;
-    if (repeatStrategy !== undefined && typeof repeatStrategy !== 'function') {
-      throw new TypeError(`settings.repeatStrategy must be a function, got ${describeValue(repeatStrategy)}`);
-    }
     this.repeatStrategy = repeatStrategy;
     const metricsMaxDataPoints = metricsArg(o.metrics);
     this.nativeWorker = this.nativeQueue.then((q) =>
@@ -277,7 +309,6 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           limiterMax: o.limiter?.max,
           limiterDuration: o.limiter?.duration,
           name: o.name,
-          removeOnFail: resolveKeepJobs(undefined, o.removeOnFail),
           customRepeatStrategy: repeatStrategy !== undefined,
           metricsMaxDataPoints,
         }),
@@ -451,7 +482,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   /** Hands a job (its raw hash, or the hash as a flat field/value list) to the processor. */
-  private startJob(id: string, token: string, fields: string[] | JobJsonRaw): void {
+  private startJob(id: string, token: string, fields: string[] | JobJsonRaw | JobJson): void {
     let job: Job<DataType, ResultType, NameType>;
     try {
       job = Array.isArray(fields)
@@ -505,10 +536,27 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
   }
 
+  /**
+   * Why a job handed out must fail without running: a deferred failure
+   * (stalled too often, or a failed child with failParentOnFailure), or
+   * started more often than `maxStartedAttempts` allows. As BullMQ's worker.
+   */
+  private unrecoverableReason(job: Job): string | undefined {
+    if (job.deferredFailure) return job.deferredFailure;
+    const max = this.opts.maxStartedAttempts;
+    if (max && max < job.attemptsStarted) return 'job started more than allowable limit';
+    return undefined;
+  }
+
   /** Emits `active` and runs the processor on a job handed out. */
   private process(entry: InFlight): void {
     const { job, token, controller } = entry;
     this.emit('active', job, 'waiting');
+    const unrecoverable = this.unrecoverableReason(job);
+    if (unrecoverable !== undefined) {
+      void this.settleFailed(entry, new UnrecoverableError(unrecoverable));
+      return;
+    }
     let result: unknown;
     try {
       result = this.processFn!(job as Job<DataType, ResultType, NameType>, token, controller?.signal);
@@ -676,7 +724,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       const next = await job.moveToFailed(err, token, true);
       this.emit('failed', job, err, 'active');
       if (entry.drained) this.emit('drained');
-      if (next.length === 2) this.startJob(next[1], token, next[0]);
+      if (next[0]) this.startJob(next[1], token, next[0]);
     } catch (e) {
       if (!entry.reported && !this.abandoned) {
         // The failure never reached the engine (a backoff strategy threw):
@@ -808,8 +856,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * Starts the stalled-job checker: a check now, then one every
    * `stalledInterval` until the worker closes. Active jobs whose lock expired
    * go back to wait and the worker emits `stalled` (jobId, 'active'); jobs
-   * that stalled more than `maxStalledCount` times end failed when next
-   * fetched. `run()` starts it by itself; call it when processing manually.
+   * that stalled more than `maxStalledCount` times get a `deferredFailure`,
+   * and the worker that fetches one next fails it instead of running it.
+   * `run()` starts it by itself; call it when processing manually.
    */
   async startStalledCheckTimer(): Promise<void> {
     if (this.opts.skipStalledCheck || this.closing) return;

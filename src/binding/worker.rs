@@ -27,8 +27,6 @@ pub struct BindingWorkerOptions {
     pub limiter_max: Option<i64>,
     pub limiter_duration: Option<i64>,
     pub name: Option<String>,
-    /// The worker's `removeOnFail`, resolved.
-    pub remove_on_fail: Option<BindingKeepJobs>,
     /// The worker has its own `settings.repeatStrategy` (it computes the
     /// next time of pattern schedulers itself).
     pub custom_repeat_strategy: Option<bool>,
@@ -107,7 +105,6 @@ pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) ->
         drain_delay: options.drain_delay,
         stalled_interval: options.stalled_interval,
         max_stalled_count: options.max_stalled_count,
-        remove_on_fail: options.remove_on_fail.map(Into::into).unwrap_or_default(),
         external_pattern_strategy: options.custom_repeat_strategy.unwrap_or(false),
     };
     let core = WorkerCore::open(queue.queue.clone(), opts).await.napi()?;

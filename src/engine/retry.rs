@@ -159,8 +159,9 @@ pub struct FailedAttempt {
 }
 
 impl FailedAttempt {
-    /// The failure of a job as read from Redis, with its stored options:
-    /// used for deferred failures (`defa`), which are unrecoverable.
+    /// An unrecoverable failure of a job as read from Redis, with its stored
+    /// options (what the tests build their attempts from).
+    #[cfg(test)]
     pub fn of_job(
         job: &RawJob,
         token: &str,

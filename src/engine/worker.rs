@@ -1,6 +1,6 @@
 //! The worker core: fetch state (drained, rate limit, next delayed), the
 //! dedicated blocking connection waiting on the queue's marker, finishing and
-//! failing jobs with fetch-next, deferred failures, and close.
+//! failing jobs with fetch-next, and close.
 //! `getNextJob` of the manual API and the automatic worker both use it; the
 //! stalled-job timer is in `stalled.rs`.
 
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Mutex, Notify};
 
-use super::active::{Fetch, FetchSettings, Finish, JobText, KeepJobs};
+use super::active::{Fetch, FetchSettings, Finish, JobText};
 use super::connection::is_connection_error;
 use super::error::{EngineError, Result};
 use super::job::RawJob;
@@ -28,8 +28,6 @@ pub struct WorkerOptions {
     pub drain_delay: f64,
     pub stalled_interval: i64,
     pub max_stalled_count: i64,
-    /// The worker's `removeOnFail` (a job's own option wins).
-    pub remove_on_fail: KeepJobs,
     /// The worker has its own repeat strategy (`settings.repeatStrategy`):
     /// the next iteration of a pattern scheduler is left to the caller.
     pub external_pattern_strategy: bool,
@@ -42,7 +40,6 @@ impl Default for WorkerOptions {
             drain_delay: 5.0,
             stalled_interval: 30_000,
             max_stalled_count: 1,
-            remove_on_fail: KeepJobs::default(),
             external_pattern_strategy: false,
         }
     }
@@ -202,44 +199,27 @@ impl WorkerCore {
         }
     }
 
-    /// Takes a fetch result: records it, and fails a job that carries a
-    /// deferred failure (`defa`: stalled too often, or a failed child with
-    /// failParentOnFailure) as unrecoverable with that reason, fetching again
-    /// in its place. Callers never see such jobs.
-    async fn take(&self, mut fetched: Fetched, token: &str) -> Result<Fetched> {
-        loop {
-            self.record(&fetched).await;
-            let Fetched::Job(job) = &fetched else {
-                return Ok(fetched);
-            };
+    /// Takes a fetch result: records it and continues the schedule of a
+    /// scheduler's iteration. A job with a deferred failure (`defa`: stalled
+    /// too often, or a failed child with failParentOnFailure) is handed out
+    /// like any other: as in BullMQ, the worker fails it instead of running
+    /// its processor, so it reports the failure like every other.
+    async fn take(&self, fetched: Fetched) -> Fetched {
+        self.record(&fetched).await;
+        if let Fetched::Job(job) = &fetched {
             self.continue_schedule(job).await;
-            let Some(reason) = job.get("defa") else {
-                return Ok(fetched);
-            };
-            let fetch_next = !self.is_closing();
-            let mut attempt = FailedAttempt::of_job(job, token, reason, self.options.remove_on_fail, now_ms())?;
-            attempt.fetch_next = fetch_next;
-            fetched = self.queue.move_to_failed(&attempt, &self.options.fetch).await?.fetched;
-            if !fetch_next {
-                return Ok(Fetched::Nothing);
-            }
         }
+        fetched
     }
 
     /// Takes the results of several fetches made in one call, in order, as
-    /// `take` takes each (the state is recorded once for a run of jobs; a
-    /// job with a deferred failure is read and failed as by `take`).
-    /// `fetched[i]` was locked by `tokens[i]`.
-    async fn take_each<'a>(
-        &self,
-        fetched: Vec<Result<Fetch>>,
-        tokens: impl Iterator<Item = &'a str>,
-    ) -> Vec<Result<Fetch>> {
+    /// `take` takes each (the state is recorded once for a run of jobs).
+    async fn take_each(&self, fetched: Vec<Result<Fetch>>) -> Vec<Result<Fetch>> {
         let mut out = Vec::with_capacity(fetched.len());
         let mut found = false;
-        for (result, token) in fetched.into_iter().zip(tokens) {
+        for result in fetched {
             match result {
-                Ok(Fetch::Job(job)) if !job.has_field("defa") => {
+                Ok(Fetch::Job(job)) => {
                     found = true;
                     if is_iteration_id(&job.id) {
                         match job.to_raw() {
@@ -253,11 +233,10 @@ impl WorkerCore {
                     if std::mem::take(&mut found) {
                         self.record_found().await;
                     }
-                    let taken = match other.into_fetched() {
-                        Ok(fetched) => self.take(fetched, token).await.map(Fetch::from),
+                    out.push(match other.into_fetched() {
+                        Ok(fetched) => Ok(Fetch::from(self.take(fetched).await)),
                         Err(err) => Err(err),
-                    };
-                    out.push(taken);
+                    });
                 }
                 Err(err) => out.push(Err(err)),
             }
@@ -278,10 +257,9 @@ impl WorkerCore {
 
     /// Up to `tokens.len()` jobs in one script call, job i locked by
     /// `tokens[i]`; `None` for a token that got no job (the queue ran out).
-    /// Jobs with a deferred failure are failed and replaced as by `fetch`.
     pub async fn fetch_many(&self, tokens: &[String]) -> Result<Vec<Option<JobText>>> {
         let fetched = self.queue.fetch_jobs(tokens, &self.options.fetch, now_ms()).await?;
-        let taken = self.take_each(fetched.into_iter().map(Ok).collect(), tokens.iter().map(String::as_str)).await;
+        let taken = self.take_each(fetched.into_iter().map(Ok).collect()).await;
         let mut jobs = Vec::with_capacity(tokens.len());
         for result in taken {
             match result? {
@@ -298,14 +276,14 @@ impl WorkerCore {
     pub async fn finish_many(&self, finishes: &[Finish]) -> Result<Vec<Result<Fetch>>> {
         let timestamp = finishes.iter().map(|f| f.timestamp).max().unwrap_or_else(now_ms);
         let mut results = self.queue.finish_jobs(finishes, &self.options.fetch, timestamp).await?;
-        // Only the results of a fetch-next are taken (recorded, deferred
-        // failures handled); the others pass through.
+        // Only the results of a fetch-next are taken (recorded); the others
+        // pass through.
         let with_next: Vec<usize> = (0..finishes.len()).filter(|&i| finishes[i].fetch_next).collect();
         if with_next.is_empty() {
             return Ok(results);
         }
         let fetched = with_next.iter().map(|&i| std::mem::replace(&mut results[i], Ok(Fetch::Nothing))).collect();
-        let taken = self.take_each(fetched, with_next.iter().map(|&i| finishes[i].token.as_str())).await;
+        let taken = self.take_each(fetched).await;
         for (i, result) in with_next.into_iter().zip(taken) {
             results[i] = result;
         }
@@ -315,7 +293,7 @@ impl WorkerCore {
     /// One fetch attempt with `token`.
     pub async fn fetch(&self, token: &str) -> Result<Option<RawJob>> {
         let fetched = self.queue.move_to_active(token, &self.options.fetch, now_ms()).await?;
-        match self.take(fetched, token).await? {
+        match self.take(fetched).await {
             Fetched::Job(job) => Ok(Some(job)),
             _ => Ok(None),
         }
@@ -328,7 +306,7 @@ impl WorkerCore {
         if !finish.fetch_next {
             return Ok(fetched);
         }
-        self.take(fetched, &finish.token).await
+        Ok(self.take(fetched).await)
     }
 
     /// Fails an attempt (retry or final failure) with the worker's fetch
@@ -336,7 +314,7 @@ impl WorkerCore {
     pub async fn fail(&self, attempt: &FailedAttempt) -> Result<FailResult> {
         let mut result = self.queue.move_to_failed(attempt, &self.options.fetch).await?;
         if attempt.fetch_next {
-            result.fetched = self.take(result.fetched, &attempt.token).await?;
+            result.fetched = self.take(result.fetched).await;
         }
         Ok(result)
     }
