@@ -569,8 +569,6 @@ export interface BindingWorkerOptions {
   limiterMax?: number
   limiterDuration?: number
   name?: string
-  /** The worker's `removeOnFail`, resolved. */
-  removeOnFail?: BindingKeepJobs
   /**
    * The worker has its own `settings.repeatStrategy` (it computes the
    * next time of pattern schedulers itself).
