@@ -5,6 +5,7 @@
  * whole batches; this class turns each entry into BullMQ's event and
  * arguments.
  */
+import { Delivery } from './delivery';
 import { fromNative, native } from './errors';
 import { binding, type Native } from './native';
 import { describe } from './queue-args';
@@ -83,6 +84,8 @@ function parseJsonField(text: unknown): unknown {
 export class QueueEvents<ReturnType = any> extends QueueBase {
   declare readonly opts: QueueEventsOptions;
   private running = false;
+  /** Batches from the engine, handled after the current poll phase (see Delivery). */
+  private readonly batches = new Delivery<Native.BindingEventBatch>((batch) => this.onBatch(batch));
   private readonly nativeEvents: Promise<Native.BindingQueueEvents>;
   /** Set by `run()`: resolves once the reader's start position is fixed. */
   private starting: Promise<void> | undefined;
@@ -134,7 +137,7 @@ export class QueueEvents<ReturnType = any> extends QueueBase {
     this.running = true;
     if (this.closing) return;
     this.starting = this.nativeEvents.then((events) =>
-      native(events.start((batch) => this.onBatch(batch))),
+      native(events.start((batch) => this.batches.push(batch))),
     );
     try {
       await this.starting;

@@ -18,6 +18,7 @@ import {
   WaitingChildrenError,
   WaitingError,
 } from './errors';
+import { Delivery } from './delivery';
 import { Job, rawFromFlat, resolveKeepJobs } from './job';
 import type { Native } from './native';
 import { binding } from './native';
@@ -265,6 +266,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private keepFor: { opt: unknown; text?: string } = { opt: undefined };
   /** The processor takes a signal (a third parameter), as BullMQ decides. */
   private readonly wantsSignal: boolean = false;
+  /** Runner events, handled after the current poll phase (see Delivery). */
+  private readonly runnerEvents = new Delivery<Native.BindingRunnerEvent>((event) => this.onRunnerEvent(event));
   /** `settings.repeatStrategy`: computes the next time of pattern schedulers. */
   private readonly repeatStrategy?: RepeatStrategy;
 
@@ -407,7 +410,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
               tokenPrefix: this.id,
               runRetryDelay: Math.trunc(this.opts.runRetryDelay!),
             },
-            (event) => this.onRunnerEvent(event),
+            (event) => this.runnerEvents.push(event),
           ),
         );
         await this.runnerStarted;
