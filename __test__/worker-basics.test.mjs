@@ -515,3 +515,30 @@ test('locks of jobs in flight are renewed (locksRenewed) while their processors 
   await waitFor(async () => (await queue.getCompletedCount()) === 2);
   await w.close();
 });
+
+test('pause() with many jobs in flight resolves with none active', async () => {
+  // Completions and failures fetch the next job as they finish: none may be
+  // left active (or started) once pause() resolved, whatever the timing.
+  const { queue, worker } = await setup('pause-busy');
+  for (const wait of [0, 5, 20, 60]) {
+    await queue.drain();
+    await queue.addBulk(Array.from({ length: 3000 }, (_, i) => ({ name: 'j', data: { i } })));
+    let started = 0;
+    const w = worker(
+      async (job) => {
+        started += 1;
+        if (job.data.i % 3 === 0) throw new Error('odd one');
+        if (job.data.i % 3 === 1) await sleep(1);
+      },
+      { concurrency: 50 },
+    );
+    await sleep(wait);
+    await w.pause();
+    const startedAtPause = started;
+    assert.equal(await queue.getActiveCount(), 0, `no job active after pause (waited ${wait} ms)`);
+    await sleep(100);
+    assert.equal(started, startedAtPause, 'no job started after pause resolved');
+    assert.equal(await queue.getActiveCount(), 0);
+    await w.close();
+  }
+});
