@@ -67,6 +67,8 @@ async function stalledTooOften(pkg, { jobOpts = {}, workerOpts = {}, keep = 0 } 
   await worker.close();
   const stored = await queue.getJob(added.id);
   const failedCount = await queue.getFailedCount();
+  // The stall and the failure are reported by separate calls: their order varies on both sides.
+  events.sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1));
   return { events, runs, stored: outcome(stored), state: stored ? await stored.getState() : 'gone', failedCount };
 }
 
