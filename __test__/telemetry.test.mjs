@@ -349,3 +349,23 @@ test('trace and withDetachedContext are exported with bullmq 6.7 behaviour', asy
   const norm = normalizer({ q: 'abc' });
   assert.equal(norm('add abc.x'), 'add <q>.x');
 });
+
+test("a worker fetching a scheduler's iteration records the add span of the next one, as bullmq 6.7", async () => {
+  const run = await runBoth(['w'], async (pkg, names, conn) => {
+    const telemetry = new BullMQOtel({ tracerName: 'parity' });
+    const queue = new pkg.Queue(names.w, { connection: conn, telemetry });
+    await queue.upsertJobScheduler('every', { every: 60000 }, { name: 'tick', data: {} });
+    const worker = new pkg.Worker(names.w, async () => 'ok', { connection: conn, telemetry });
+    await spansEnded('process', 1);
+    await spansEnded(`add ${names.w}.tick`, 2, 'the next iteration added');
+    await worker.close();
+    await queue.close();
+  });
+  const official = normalSpans(run.official.spans, run.official.names);
+  const adds = official.filter((s) => s.name === 'add <w>.tick');
+  assert.deepEqual(
+    adds.map((s) => [s.attributes['bullmq.job.scheduler.id'], s.attributes['bullmq.job.id']]),
+    [['every', 'repeat:every:<ms>'], ['every', 'repeat:every:<ms>']],
+  );
+  assert.deepEqual(normalSpans(run.ours.spans, run.ours.names), official);
+});
