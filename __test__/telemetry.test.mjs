@@ -369,3 +369,28 @@ test("a worker fetching a scheduler's iteration records the add span of the next
   );
   assert.deepEqual(normalSpans(run.ours.spans, run.ours.names), official);
 });
+
+test('lock renewal records extendLocks spans as bullmq 6.7', async () => {
+  const conn = await connection();
+  const first = {};
+  for (const [which, pkg] of Object.entries(PACKAGES)) {
+    const name = queueName(`tm-locks-${which}`);
+    const telemetry = new BullMQOtel({ tracerName: 'locks' });
+    takeSpans();
+    const queue = track(new pkg.Queue(name, { connection: conn, telemetry }));
+    const worker = track(
+      new pkg.Worker(name, async () => spansEnded('extendLocks', 1, 'a lock renewal'), {
+        connection: conn,
+        telemetry,
+        lockDuration: 600,
+      }),
+    );
+    await queue.add('long', {});
+    await spansEnded('process', 1);
+    await worker.close();
+    const spans = normalSpans(takeSpans(), { q: name }).filter((s) => s.name === 'extendLocks <q>');
+    first[which] = spans[0];
+  }
+  assert.deepEqual(first.official.attributes['bullmq.worker.jobs.to.extend.locks'], ['1']);
+  assert.deepEqual(first.ours, first.official);
+});

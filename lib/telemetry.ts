@@ -445,12 +445,15 @@ export class WorkerTracing {
    * so it parents the process spans of jobs that carry no context.
    */
   private base: unknown;
+  /** The context BullMQ's stalled checker loop runs in (see stalledCheckStarted). */
+  private checker: unknown;
 
   constructor(
     private readonly worker: TracedWorker,
     readonly telemetry: Telemetry,
   ) {
     this.base = telemetry.contextManager.active();
+    this.checker = this.base;
   }
 
   private span(operation: string, kind: SpanKind, attributes: Attributes, events?: [string, Attributes][]): void {
@@ -464,10 +467,21 @@ export class WorkerTracing {
     return { [A.WorkerId]: this.worker.id, [A.WorkerName]: this.worker.opts.name };
   }
 
-  /** The span BullMQ opens when its stalled checker starts (ours starts in the engine). */
+  /**
+   * The span BullMQ opens when its stalled checker starts (ours starts in
+   * the engine). The checks that follow run detached from the caller when
+   * the context manager can (`root()`), else in the caller's context.
+   */
   stalledCheckStarted(): void {
     if (this.worker.opts.skipStalledCheck || this.worker.closing) return;
     this.span('startStalledCheckTimer', SpanKind.INTERNAL, this.workerAttributes());
+    const cm = this.telemetry.contextManager;
+    this.checker = typeof cm.root === 'function' ? cm.root() : cm.active();
+  }
+
+  /** The worker starts (again): its fetch loop runs in the caller's context. */
+  started(): void {
+    this.base = this.telemetry.contextManager.active();
   }
 
   /**
@@ -476,7 +490,7 @@ export class WorkerTracing {
    * report reaches the worker.
    */
   stalled(jobIds: string[]): void {
-    this.telemetry.contextManager.with(this.base, () =>
+    this.telemetry.contextManager.with(this.checker, () =>
       this.span(
         'moveStalledJobsToWait',
         SpanKind.INTERNAL,
@@ -534,27 +548,7 @@ export class WorkerTracing {
 
   /** Opens the process span of a job handed to the processor. */
   process(job: TracedJob): JobTrace {
-    return new JobTrace(this, job);
-  }
-
-  /** @internal */
-  get baseContext(): unknown {
-    return this.base;
-  }
-
-  /** @internal The worker started (again): its fetch loop runs in the caller's context. */
-  started(): void {
-    this.base = this.telemetry.contextManager.active();
-  }
-
-  /** @internal */
-  get attributes(): Attributes {
-    return this.workerAttributes();
-  }
-
-  /** @internal */
-  get queueName(): string {
-    return this.worker.name;
+    return new JobTrace(this.telemetry, this.worker.name, this.workerAttributes(), this.base, job);
   }
 }
 
@@ -569,35 +563,40 @@ export class JobTrace {
   private readonly ctx: unknown;
   private completeSpan?: Span;
 
+  /**
+   * `base`: the context of the worker's fetch loop, which parents the span
+   * when the job carries no context.
+   */
   constructor(
-    private readonly tracing: WorkerTracing,
+    private readonly telemetry: Telemetry,
+    private readonly queueName: string,
+    workerAttributes: Attributes,
+    base: unknown,
     private readonly job: TracedJob,
   ) {
-    const { tracer, contextManager } = tracing.telemetry;
-    const name = tracing.queueName;
-    const base = tracing.baseContext;
+    const { tracer, contextManager } = telemetry;
     const metadata = job.opts?.telemetry?.metadata;
-    const parent = metadata ? contextManager.fromMetadata(base, metadata) : undefined;
-    this.span = tracer.startSpan(`process ${name}`, { kind: SpanKind.CONSUMER }, parent ?? base);
+    const parent = metadata ? contextManager.fromMetadata(base, metadata) : base;
+    this.span = tracer.startSpan(`process ${queueName}`, { kind: SpanKind.CONSUMER }, parent);
     this.span.setAttributes({
-      [A.QueueName]: name,
+      [A.QueueName]: queueName,
       [A.QueueOperation]: 'process',
-      ...tracing.attributes,
+      ...workerAttributes,
       [A.JobId]: job.id,
       [A.JobName]: job.name,
     });
-    this.ctx = this.span.setSpanOnContext(parent ?? base);
+    this.ctx = this.span.setSpanOnContext(parent);
   }
 
   /** Runs `fn` with the process span active (the processor and what it settles into). */
   run<T>(fn: () => T): T {
-    return this.tracing.telemetry.contextManager.with(this.ctx, fn);
+    return this.telemetry.contextManager.with(this.ctx, fn);
   }
 
   /** The processor returned: the completion is on its way to the engine. */
   completing(): void {
-    const name = this.tracing.queueName;
-    this.completeSpan = this.tracing.telemetry.tracer.startSpan(`complete ${name}`, { kind: SpanKind.INTERNAL }, this.ctx);
+    const name = this.queueName;
+    this.completeSpan = this.telemetry.tracer.startSpan(`complete ${name}`, { kind: SpanKind.INTERNAL }, this.ctx);
     this.completeSpan.setAttributes({
       [A.QueueName]: name,
       [A.QueueOperation]: 'complete',
@@ -608,7 +607,7 @@ export class JobTrace {
 
   /** The engine completed the job. */
   completed(result: unknown): void {
-    recordJobMetrics(this.tracing.telemetry, this.tracing.queueName, this.job, 'completed');
+    recordJobMetrics(this.telemetry, this.queueName, this.job, 'completed');
     this.completeSpan?.end();
     this.completeSpan = undefined;
     this.span.addEvent('job completed', { [A.JobResult]: JSON.stringify(result) });
@@ -630,7 +629,7 @@ export class JobTrace {
 
   /** The job went to `state` without a Job method that counts it. */
   counted(state: CountedState): void {
-    recordJobMetrics(this.tracing.telemetry, this.tracing.queueName, this.job, state);
+    recordJobMetrics(this.telemetry, this.queueName, this.job, state);
   }
 
   /** The job's outcome was handled: the process span ends. */
