@@ -14,6 +14,8 @@ import { binding, type Native } from './native';
 import { checkJobOptions, dataValue } from './queue';
 import { checkQueueName } from './queue-base';
 import { describe } from './queue-args';
+import { SpanKind, TelemetryAttributes } from './enums';
+import { FlowTracing, propagatedTelemetry, traced, type Telemetry } from './telemetry';
 import type { JobsOptions, QueueBaseOptions, QueueOptions } from './types';
 
 /** A node of a flow: a job of queue `queueName` and the jobs it waits for. */
@@ -117,6 +119,8 @@ class FlowQueue implements JobHost {
 export class FlowProducer extends EventEmitter {
   readonly opts: QueueBaseOptions;
   closing: Promise<void> | undefined;
+  /** Spans of the flows added (`opts.telemetry`). */
+  readonly telemetry?: Telemetry;
   private readonly nativeProducer: Promise<Native.BindingFlowProducer>;
   private readonly queues = new Map<string, FlowQueue>();
 
@@ -129,6 +133,7 @@ export class FlowProducer extends EventEmitter {
     if (typeof this.opts.prefix !== 'string') {
       throw new TypeError('prefix must be a string');
     }
+    if (opts.telemetry) this.telemetry = opts.telemetry;
     this.nativeProducer = native(binding.openFlowProducer(normalizeConnection(opts.connection)));
     this.nativeProducer.catch((err: Error) => {
       // As BullMQ: connection failures are `error` events when someone listens.
@@ -174,10 +179,24 @@ export class FlowProducer extends EventEmitter {
     if (this.closing) return undefined as unknown as JobNode;
     if (flow === null || typeof flow !== 'object') throw new TypeError('add expects a flow object');
     checkFlowDeduplication([flow]);
-    const prepared = this.prepare(flow, opts?.queuesOptions, false);
-    const p = await this.nativeProducer;
-    const [ids] = JSON.parse(await native(p.addFlows(JSON.stringify([prepared]), true))) as IdTree[];
-    return this.jobNode(prepared, ids, undefined);
+    const telemetry = this.telemetry;
+    if (telemetry === undefined) return this.addFlow(flow, opts);
+    const queueName = (flow as { queueName: string }).queueName;
+    return traced(telemetry, SpanKind.PRODUCER, queueName, 'addFlow', queueName, (span) => {
+      span.setAttributes({ [TelemetryAttributes.FlowName]: flow.name });
+      return this.addFlow(flow, opts, new FlowTracing(telemetry));
+    });
+  }
+
+  private async addFlow(flow: FlowJob, opts: FlowOpts | undefined, tracing?: FlowTracing): Promise<JobNode> {
+    try {
+      const prepared = this.prepare(flow, opts?.queuesOptions, false, tracing);
+      const p = await this.nativeProducer;
+      const [ids] = JSON.parse(await native(p.addFlows(JSON.stringify([prepared]), true))) as IdTree[];
+      return this.jobNode(prepared, ids, undefined, tracing);
+    } finally {
+      tracing?.end();
+    }
   }
 
   /**
@@ -192,11 +211,27 @@ export class FlowProducer extends EventEmitter {
       if (f === null || typeof f !== 'object') throw new TypeError('each flow must be an object');
     }
     checkFlowDeduplication(flows);
-    const prepared = flows.map((f) => this.prepare(f, undefined, false));
-    if (prepared.length === 0) return [];
-    const p = await this.nativeProducer;
-    const ids = JSON.parse(await native(p.addFlows(JSON.stringify(prepared), false))) as IdTree[];
-    return prepared.map((node, i) => this.jobNode(node, ids[i], undefined));
+    const telemetry = this.telemetry;
+    if (telemetry === undefined) return this.addFlows(flows);
+    return traced(telemetry, SpanKind.PRODUCER, '', 'addBulkFlows', '', (span) => {
+      span.setAttributes({
+        [TelemetryAttributes.BulkCount]: flows.length,
+        [TelemetryAttributes.BulkNames]: flows.map((f) => f.name).join(','),
+      });
+      return this.addFlows(flows, new FlowTracing(telemetry));
+    });
+  }
+
+  private async addFlows(flows: FlowJob[], tracing?: FlowTracing): Promise<JobNode[]> {
+    try {
+      const prepared = flows.map((f) => this.prepare(f, undefined, false, tracing));
+      if (prepared.length === 0) return [];
+      const p = await this.nativeProducer;
+      const ids = JSON.parse(await native(p.addFlows(JSON.stringify(prepared), false))) as IdTree[];
+      return prepared.map((node, i) => this.jobNode(node, ids[i], undefined, tracing));
+    } finally {
+      tracing?.end();
+    }
   }
 
   /**
@@ -249,7 +284,13 @@ export class FlowProducer extends EventEmitter {
    * Checks and defaults a node and its subtree: the queue's default job
    * options, then the node's (`parent` of a child is set by the engine).
    */
-  private prepare(node: FlowJob | FlowChildJob, queuesOpts: FlowQueuesOpts | undefined, isChild: boolean): PreparedNode {
+  private prepare(
+    node: FlowJob | FlowChildJob,
+    queuesOpts: FlowQueuesOpts | undefined,
+    isChild: boolean,
+    tracing?: FlowTracing,
+    parentContext?: unknown,
+  ): PreparedNode {
     if (node === null || typeof node !== 'object') throw new TypeError('each flow node must be an object');
     if (typeof node.name !== 'string') throw new TypeError('job name must be a string');
     checkQueueName(node.queueName);
@@ -261,6 +302,19 @@ export class FlowProducer extends EventEmitter {
       if (opts[key] === null || opts[key] === undefined) delete opts[key];
     }
     if (isChild) delete opts.parent;
+    const prepared = {} as PreparedNode;
+    let context: unknown;
+    if (tracing) {
+      // The node's job carries its span's context, as BullMQ's addNode stores
+      // it: only into nodes given options.
+      const opened = tracing.open(prepared, node.name, node.queueName, opts.jobId, parentContext);
+      context = opened.context;
+      if (node.opts) {
+        const t = propagatedTelemetry((node.opts as JobsOptions).telemetry, opened.metadata);
+        if (t === undefined) delete opts.telemetry;
+        else opts.telemetry = t;
+      }
+    }
     if ((isChild || opts.parent) && (opts.deduplication as { keepLastIfActive?: boolean } | undefined)?.keepLastIfActive) {
       throw new Error('keepLastIfActive deduplication cannot be used on flow nodes with a parent');
     }
@@ -269,27 +323,33 @@ export class FlowProducer extends EventEmitter {
     const timestamp = opts.timestamp ?? Date.now();
     const children = node.children;
     if (children !== undefined && !Array.isArray(children)) throw new TypeError('children must be an array');
-    return {
+    return Object.assign(prepared, {
       name: node.name,
       queueName: node.queueName,
       prefix,
       data,
       opts,
       timestamp,
-      children: (children ?? []).map((c) => this.prepare(c, queuesOpts, true)),
-    };
+      children: (children ?? []).map((c) => this.prepare(c, queuesOpts, true, tracing, context)),
+    });
   }
 
   /** The JobNode of an added node: its Job (with the id the engine gave) and those of its children. */
-  private jobNode(node: PreparedNode, ids: IdTree, parent: { id: string; queue: string } | undefined): JobNode {
+  private jobNode(
+    node: PreparedNode,
+    ids: IdTree,
+    parent: { id: string; queue: string } | undefined,
+    tracing?: FlowTracing,
+  ): JobNode {
     const [id, childIds] = ids;
+    tracing?.added(node, id);
     const host = this.queueOf(node.queueName, node.prefix);
     const opts: JobsOptions = parent ? { ...node.opts, parent } : node.opts;
     const job = new this.Job(host, node.name, node.data, opts, id);
     job.timestamp = node.timestamp;
     if (node.children.length === 0) return { job };
     const self = { id, queue: host.qualifiedName };
-    return { job, children: node.children.map((c, i) => this.jobNode(c, childIds[i], self)) };
+    return { job, children: node.children.map((c, i) => this.jobNode(c, childIds[i], self, tracing)) };
   }
 
   /** A JobNode from a tree the engine read. */

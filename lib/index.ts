@@ -53,5 +53,23 @@ export {
   optsEncodeMap,
 } from './utils';
 export { QueueBase } from './queue-base';
+export { trace, withDetachedContext } from './telemetry';
+export type {
+  AttributeValue,
+  Attributes,
+  ContextManager,
+  Counter,
+  Exception,
+  Gauge,
+  Histogram,
+  JobTelemetryOptions,
+  Meter,
+  MetricOptions,
+  Span,
+  SpanOptions,
+  Telemetry,
+  Time,
+  Tracer,
+} from './telemetry';
 export type { ConnectionOptions, RedisConnectionOptions } from './connection';
 export * from './types';

@@ -11,6 +11,7 @@ import { Job, optsFromStored, type JobHost } from './job';
 import { binding, type Native } from './native';
 import { describe } from './queue-args';
 import { QueueBase } from './queue-base';
+import { instrumentJobScheduler } from './telemetry';
 import type {
   JobSchedulerJson,
   JobSchedulerTemplateJson,
@@ -145,6 +146,7 @@ export class JobScheduler extends QueueBase {
       throw new TypeError(`settings.repeatStrategy must be a function, got ${describe(strategy)}`);
     }
     this.repeatStrategy = strategy;
+    if (opts?.telemetry) instrumentJobScheduler(this, opts.telemetry);
   }
 
   /**

@@ -2,9 +2,11 @@
  * Job: the JS view of a job hash, and the methods BullMQ users call on it.
  * Every Redis operation goes through the native layer.
  */
+import { SpanKind, TelemetryAttributes } from './enums';
 import { native, UnrecoverableError } from './errors';
-import type { Native } from './native';
+import { binding, type Native } from './native';
 import { integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
+import { recordJobMetrics, traced, type Telemetry } from './telemetry';
 import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
 import type {
   FinishedStatus,
@@ -460,6 +462,17 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     token: string,
     fetchNext = true,
   ): Promise<NextJobData> {
+    const telemetry = this.telemetry;
+    if (telemetry === undefined) return this.complete(returnValue, token, fetchNext);
+    return traced(telemetry, SpanKind.INTERNAL, this.queue.name, 'complete', this.queue.name, async (span) => {
+      span.setAttributes({ [TelemetryAttributes.JobName]: this.name, [TelemetryAttributes.JobId]: this.id });
+      const next = await this.complete(returnValue, token, fetchNext);
+      recordJobMetrics(telemetry, this.queue.name, this, 'completed');
+      return next;
+    });
+  }
+
+  private async complete(returnValue: ReturnType, token: string, fetchNext: boolean): Promise<NextJobData> {
     tokenArg('moveToCompleted', token);
     const value = JSON.stringify(returnValue === undefined ? null : returnValue);
     if (value === undefined) {
@@ -477,6 +490,11 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.finishedOn = Date.now();
     this.attemptsMade += 1;
     return nextJobData(result, fetchNext);
+  }
+
+  /** The telemetry of the queue or worker the job belongs to. */
+  private get telemetry(): Telemetry | undefined {
+    return this.queue.opts.telemetry as Telemetry | undefined;
   }
 
   /**
@@ -537,14 +555,33 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       defaultKeep: resolveKeepJobs(undefined, this.queue.opts.removeOnFail),
       fetchNext,
     };
-    const result = this.queue._fail
-      ? await this.queue._fail(attempt)
-      : await native((await this.queue._queue()).moveToFailed(attempt));
+    const telemetry = this.telemetry;
+    const result =
+      telemetry === undefined
+        ? await this.failAttempt(attempt)
+        : await traced(
+            telemetry,
+            SpanKind.INTERNAL,
+            this.queue.name,
+            failOperation(attempt, attempts, backoff),
+            this.queue.name,
+            async (span) => {
+              span.setAttributes({ [TelemetryAttributes.JobName]: this.name, [TelemetryAttributes.JobId]: this.id });
+              const failed = await this.failAttempt(attempt);
+              const state = failed.state === 'failed' ? 'failed' : failed.state === 'delayed' ? 'delayed' : 'retried';
+              recordJobMetrics(telemetry, this.queue.name, this, state);
+              return failed;
+            },
+          );
     this.stacktrace = result.stacktrace;
     this.attemptsMade += 1;
     if (result.delay > 0) this.delay = result.delay;
     if (result.finishedOn !== undefined && result.finishedOn !== null) this.finishedOn = result.finishedOn;
     return nextJobData(result.next, fetchNext);
+  }
+
+  private async failAttempt(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed> {
+    return this.queue._fail ? this.queue._fail(attempt) : native((await this.queue._queue()).moveToFailed(attempt));
   }
 
   /**
@@ -557,6 +594,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     if (token !== undefined) tokenArg('moveToDelayed', token);
     const q = await this.queue._queue();
     this.delay = await native(q.moveToDelayed(idOf(this), token ?? '0', Math.trunc(timestamp)));
+    recordJobMetrics(this.telemetry, this.queue.name, this, 'delayed');
   }
 
   /**
@@ -568,7 +606,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   async moveToWait(token?: string): Promise<number> {
     if (token !== undefined) tokenArg('moveToWait', token);
     const q = await this.queue._queue();
-    return native(q.moveJobFromActiveToWait(idOf(this), token ?? '0'));
+    const ttl = await native(q.moveJobFromActiveToWait(idOf(this), token ?? '0'));
+    recordJobMetrics(this.telemetry, this.queue.name, this, 'waiting');
+    return ttl;
   }
 
   /**
@@ -894,7 +934,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     }
     const child = opts.child ? `${opts.child.queue}:${opts.child.id}` : undefined;
     const q = await this.queue._queue();
-    return native(q.moveToWaitingChildren(idOf(this), token, child));
+    const moved = await native(q.moveToWaitingChildren(idOf(this), token, child));
+    if (moved) recordJobMetrics(this.telemetry, this.queue.name, this, 'waiting-children');
+    return moved;
   }
 
   /**
@@ -1100,4 +1142,26 @@ function idOf(job: { id?: string }): string {
     throw new TypeError('the job has no id; add it to a queue first');
   }
   return job.id;
+}
+
+/**
+ * The span name of a failed attempt, known before the engine moves the job
+ * (as BullMQ names it from its retry decision): `fail` when no retry is
+ * left, `delay` when the backoff gives a delay, `retry` otherwise. The
+ * delay of a built-in backoff is the engine's, a custom one's is the
+ * strategy's (-1: no retry).
+ */
+function failOperation(attempt: Native.BindingFailedAttempt, attempts: number, backoff: JobsOptions['backoff']): string {
+  if (attempt.unrecoverable || attempt.attemptsMade + 1 >= attempts) return 'fail';
+  let delay = attempt.customDelay;
+  if (delay === undefined && backoff !== undefined && backoff !== null) {
+    try {
+      delay = binding.backoffDelay(backoff, attempt.attemptsMade + 1) ?? 0;
+    } catch {
+      // The engine rejects this backoff: the attempt fails with its error.
+      return 'fail';
+    }
+  }
+  if (delay === -1) return 'fail';
+  return delay !== undefined && delay > 0 ? 'delay' : 'retry';
 }

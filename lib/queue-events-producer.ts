@@ -9,7 +9,7 @@ import { QueueBase } from './queue-base';
 import type { QueueBaseOptions } from './types';
 
 export class QueueEventsProducer extends QueueBase {
-  constructor(name: string, opts: QueueBaseOptions = {}) {
+  constructor(name: string, opts: Omit<QueueBaseOptions, 'telemetry'> = {}) {
     super(name, opts);
   }
 

@@ -12,7 +12,8 @@ import { describe } from './queue-args';
 import { QueueBase } from './queue-base';
 import type { JobProgress, QueueBaseOptions } from './types';
 
-export interface QueueEventsOptions extends QueueBaseOptions {
+/** As BullMQ's: QueueEvents records no spans, so it takes no `telemetry`. */
+export interface QueueEventsOptions extends Omit<QueueBaseOptions, 'telemetry'> {
   /** Start reading when constructed (default true); otherwise call `run()`. */
   autorun?: boolean;
   /**

@@ -31,6 +31,7 @@ import type {
 import { PRIORITY_LIMIT, QueueKeys } from './utils';
 import { version } from './version';
 import { JobScheduler } from './job-scheduler';
+import { instrumentQueue, recordJobCounts } from './telemetry';
 
 /** Checks job options once, with BullMQ's rules and messages. */
 export function checkJobOptions(opts: JobsOptions): void {
@@ -222,6 +223,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   constructor(name: string, opts: QueueOptions = {}) {
     super(name, opts, metaOnOpen(opts));
     this.jobsOpts = opts.defaultJobOptions ?? {};
+    if (opts.telemetry) instrumentQueue(this, opts.telemetry);
     this.nativeQueue.then(
       (q) => {
         this.handle = q;
@@ -441,6 +443,16 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
    */
   async getJobCounts(...types: JobType[]): Promise<{ [index: string]: number }> {
     return this.countsOf('getJobCounts', types);
+  }
+
+  /**
+   * `getJobCounts`, also recorded on the telemetry's meter (when there is
+   * one) as the gauge `bullmq.queue.jobs`, one value per state.
+   */
+  async recordJobCountsMetric(...types: JobType[]): Promise<{ [index: string]: number }> {
+    const counts = await this.countsOf('recordJobCountsMetric', types);
+    recordJobCounts(this.opts.telemetry, this.name, counts);
+    return counts;
   }
 
   private async countsOf(method: string, types: JobType[]): Promise<{ [index: string]: number }> {

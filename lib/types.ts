@@ -1,5 +1,6 @@
 /** Option and data types, named and shaped as in BullMQ. */
 import type { ConnectionOptions } from './connection';
+import type { JobTelemetryOptions, Telemetry } from './telemetry';
 
 export interface BackoffOptions {
   /** `fixed`, `exponential`, or the name of a custom strategy. */
@@ -90,6 +91,11 @@ export interface BaseJobOptions {
   repeat?: RepeatOptions;
   /** Set on a scheduler's pattern iterations: their scheduled time. */
   prevMillis?: number;
+  /**
+   * Telemetry of the job: `metadata` is the context of the span that added
+   * it (set by the producer), `omitContext` stores none.
+   */
+  telemetry?: JobTelemetryOptions;
   [key: string]: unknown;
 }
 
@@ -102,6 +108,11 @@ export interface QueueBaseOptions {
   connection?: ConnectionOptions;
   /** Key prefix, default `bull`. */
   prefix?: string;
+  /**
+   * Records spans (and with a meter, metrics) of the operations, as BullMQ
+   * does: for example `new BullMQOtel()` from `bullmq-otel`.
+   */
+  telemetry?: Telemetry;
 }
 
 export interface QueueOptions extends QueueBaseOptions {

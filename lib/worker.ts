@@ -25,6 +25,7 @@ import { binding } from './native';
 import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
 import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
+import { instrumentWorker, type JobTrace, type WorkerTracing } from './telemetry';
 import type { JobJson, JobJsonRaw, JobsOptions, RepeatStrategy, WorkerOptions } from './types';
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (
@@ -54,6 +55,8 @@ interface InFlight {
   reported: boolean;
   /** Reporting the outcome found the queue drained (emitted after it). */
   drained?: boolean;
+  /** The job's spans, when the worker has telemetry. */
+  trace?: JobTrace;
 }
 
 /** A completion waiting to be sent with the others of the same tick. */
@@ -270,6 +273,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private readonly runnerEvents = new Delivery<Native.BindingRunnerEvent>((event) => this.onRunnerEvent(event));
   /** `settings.repeatStrategy`: computes the next time of pattern schedulers. */
   private readonly repeatStrategy?: RepeatStrategy;
+  /** The spans of the process path and of engine reports (with `telemetry` only). */
+  private readonly tracing?: WorkerTracing;
 
   constructor(
     name: string,
@@ -324,6 +329,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       () => setTimeout(() => this.emit('ready'), 0),
       () => undefined,
     );
+    if (o.telemetry) this.tracing = instrumentWorker(this, o.telemetry, this.processFn !== undefined);
     if (this.processFn && o.autorun) {
       this.run().catch((err) => this.emit('error', err));
     }
@@ -449,15 +455,18 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         this.emit('drained');
         break;
       case 'stalled':
+        this.tracing?.stalled(event.jobIds ?? []);
         for (const jobId of event.jobIds ?? []) this.emit('stalled', jobId, 'active');
         break;
       case 'locksRenewed': {
         const jobIds = event.jobIds ?? [];
+        this.tracing?.locksExtended(jobIds);
         this.emit('locksRenewed', { count: jobIds.length, jobIds });
         break;
       }
       case 'lockRenewalFailed': {
         const ids = event.jobIds ?? [];
+        this.tracing?.locksExtended(ids);
         this.emit('lockRenewalFailed', ids);
         for (const jobId of ids) {
           const err = new Error(`could not renew lock for job ${jobId}`);
@@ -508,8 +517,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.inFlight.set(id, entry);
     this.unsettled += 1;
     if (this.ownsNextIteration(job)) {
-      void this.continueSchedule(job).then(() => this.process(entry));
+      const next = this.continueSchedule(job);
+      this.tracing?.schedulerContinued(job, next);
+      void next.then(() => this.process(entry));
     } else {
+      if (this.tracing !== undefined && job.repeatJobKey) this.tracing.engineContinued(job, this.nativeQueue);
       this.process(entry);
     }
   }
@@ -528,14 +540,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * repeat strategy gives, before the job is processed (as BullMQ does). A
    * failure is reported as an `error` event.
    */
-  private async continueSchedule(job: Job): Promise<void> {
+  private async continueSchedule(job: Job): Promise<string | undefined> {
     try {
       const prev = typeof job.opts.prevMillis === 'number' ? job.opts.prevMillis : 0;
       const next = await this.repeatStrategy!(Math.max(Date.now(), prev), job.opts.repeat!, job.name);
       const q = await this.nativeQueue;
-      await native(q.continueJobScheduler(job.id as string, typeof next === 'number' ? next : undefined));
+      return (await native(q.continueJobScheduler(job.id as string, typeof next === 'number' ? next : undefined))) ?? undefined;
     } catch (err) {
       this.emit('error', new Error(`Failed to add repeatable job for next iteration: ${toError(err).message}`));
+      return undefined;
     }
   }
 
@@ -553,6 +566,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** Emits `active` and runs the processor on a job handed out. */
   private process(entry: InFlight): void {
+    if (this.tracing !== undefined && entry.trace === undefined) {
+      // The processor, and what its outcome settles into, run in the job's span.
+      const trace = (entry.trace = this.tracing.process(entry.job));
+      trace.run(() => this.process(entry));
+      return;
+    }
     const { job, token, controller } = entry;
     this.emit('active', job, 'waiting');
     const unrecoverable = this.unrecoverableReason(job);
@@ -579,6 +598,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** A job's outcome was handled. */
   private settled(entry: InFlight): void {
+    entry.trace?.end();
     if (this.inFlight.get(entry.job.id as string) === entry) this.inFlight.delete(entry.job.id as string);
     this.unsettled -= 1;
     if (this.unsettled === 0) {
@@ -606,6 +626,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     const json =
       `[${jsonString(job.id as string)},"${entry.token}",${text ?? 'null'},${this.keepText(job.opts.removeOnComplete)},` +
       `${typeof attempts === 'number' && Number.isInteger(attempts) ? attempts : jsonNumber(attempts ?? 0)},1]`;
+    entry.trace?.completing();
     this.completions.push({ entry, value, json });
     if (this.completions.length === 1) queueMicrotask(() => this.flushCompletions());
   }
@@ -661,8 +682,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (!batch) return;
     this.sentBatches.delete(event.batch!);
     if (event.jobs === undefined || event.jobs === null) {
-      for (const c of batch) this.settled(c.entry);
-      this.emit('error', fromNative(new Error(event.message ?? 'completing jobs failed')));
+      const err = fromNative(new Error(event.message ?? 'completing jobs failed'));
+      for (const c of batch) {
+        c.entry.trace?.completionFailed(err);
+        this.settled(c.entry);
+      }
+      this.emit('error', err);
       return;
     }
     const results = JSON.parse(event.jobs) as (string | number | [string, string[]] | null)[];
@@ -673,6 +698,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       const next = results[3 * i + 2] as [string, string[]] | 0;
       if (error !== null) {
         const err = fromNative(new Error(error));
+        entry.trace?.completionFailed(err);
         this.emit('error', err);
         if (COMPLETION_REFUSED.has((err as { code?: number }).code as number)) {
           // As BullMQ: a parent that cannot complete fails with the reason.
@@ -684,6 +710,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         job.returnvalue = value as ResultType;
         job.finishedOn = Date.now();
         job.attemptsMade += 1;
+        entry.trace?.completed(value);
         this.emit('completed', job, value, 'active');
       }
       if (results[3 * i + 1] === 1) this.emit('drained');
@@ -698,8 +725,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    */
   private async failRefusedCompletion(entry: InFlight, err: Error): Promise<void> {
     try {
-      await entry.job.moveToFailed(err, entry.token, false);
+      const fail = () => entry.job.moveToFailed(err, entry.token, false);
+      // Reported from the engine's callback: the failure's span goes back into the job's.
+      await (entry.trace ? entry.trace.run(fail) : fail());
       this.emit('failed', entry.job, err, 'active');
+      entry.trace?.failed(err);
     } catch (e) {
       this.emit('error', e);
     } finally {
@@ -716,6 +746,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       if (err.message === RATE_LIMIT_MESSAGE) {
         entry.reported = true;
         await native(w.rateLimitJob(job.id as string, token));
+        entry.trace?.counted('waiting');
         return;
       }
       if (isMovedError(err)) {
@@ -726,6 +757,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       entry.failing = true;
       const next = await job.moveToFailed(err, token, true);
       this.emit('failed', job, err, 'active');
+      entry.trace?.failed(err);
       if (entry.drained) this.emit('drained');
       if (next[0]) this.startJob(next[1], token, next[0]);
     } catch (e) {
@@ -817,7 +849,13 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (!raw) return undefined;
     const job = Job.fromJSON<DataType, ResultType, NameType>(this, rawFromFlat(raw.fields), raw.id);
     job.token = token;
-    if (this.ownsNextIteration(job)) await this.continueSchedule(job);
+    if (this.ownsNextIteration(job)) {
+      const next = this.continueSchedule(job);
+      this.tracing?.schedulerContinued(job, next);
+      await next;
+    } else if (this.tracing !== undefined && job.repeatJobKey) {
+      this.tracing.engineContinued(job, this.nativeQueue);
+    }
     this.emit('active', job, 'waiting');
     return job;
   }
@@ -873,6 +911,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           this.emit('error', new Error(report.error));
           return;
         }
+        this.tracing?.stalled(report.jobIds);
         for (const jobId of report.jobIds) this.emit('stalled', jobId, 'active');
       }),
     );

@@ -59,7 +59,8 @@ pub enum RunnerEvent {
     /// The run loop's fetch found the queue empty (once per transition, as
     /// BullMQ's `drained`; a finish's fetch-next reports it in `Finished`).
     Drained,
-    /// This worker's stalled check moved these jobs back to wait.
+    /// This worker's stalled check ran and moved these jobs (often none)
+    /// back to wait.
     Stalled(Vec<String>),
     /// These locks were renewed (BullMQ's `locksRenewed`).
     LocksRenewed(Vec<String>),
