@@ -394,3 +394,33 @@ test('lock renewal records extendLocks spans as bullmq 6.7', async () => {
   assert.deepEqual(first.official.attributes['bullmq.worker.jobs.to.extend.locks'], ['1']);
   assert.deepEqual(first.ours, first.official);
 });
+
+test('a job failed unrun (deferred failure, past maxStartedAttempts) records the spans of bullmq 6.7', async () => {
+  const conn = await connection();
+  const redis = await rawClient();
+  const recorded = {};
+  for (const [which, pkg] of Object.entries(PACKAGES)) {
+    const name = queueName(`tm-unrun-${which}`);
+    const telemetry = new BullMQOtel({ tracerName: 'unrun' });
+    takeSpans();
+    const queue = track(new pkg.Queue(name, { connection: conn, telemetry }));
+    const deferred = await queue.add('deferred', {});
+    await redis.hset(`bull:${name}:${deferred.id}`, 'defa', 'child bull:x:1 failed');
+    await queue.add('step', {});
+    const worker = track(
+      new pkg.Worker(
+        name,
+        async (job, token) => {
+          await job.moveToDelayed(Date.now() + 5, token);
+          throw new pkg.DelayedError();
+        },
+        { connection: conn, telemetry, maxStartedAttempts: 1 },
+      ),
+    );
+    await spansEnded('fail', 2, 'both failures');
+    await worker.close();
+    recorded[which] = normalSpans(takeSpans(), { q: name }).filter((s) => !s.name.startsWith('moveStalledJobsToWait'));
+  }
+  assert.deepEqual(recorded.ours, recorded.official);
+  assert.equal(recorded.ours.filter((s) => s.name === 'fail <q>').length, 2);
+});
