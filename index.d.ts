@@ -614,6 +614,12 @@ export declare function openWorker(queue: BindingQueue, options: BindingWorkerOp
 export declare function patternNextMillis(millis: number, repeat: string): number | null
 
 /**
+ * Why `id` cannot be a job id (it names one of the queue's own keys), or
+ * null when it can. Adds refuse such ids; getters treat them as unknown.
+ */
+export declare function reservedJobIdError(id: string): string | null
+
+/**
  * BullMQ's `getNextMillis`: the next time after `millis` of an `every` or
  * pattern schedule.
  */

@@ -849,4 +849,5 @@ module.exports.openQueue = nativeBinding.openQueue
 module.exports.openQueueEvents = nativeBinding.openQueueEvents
 module.exports.openWorker = nativeBinding.openWorker
 module.exports.patternNextMillis = nativeBinding.patternNextMillis
+module.exports.reservedJobIdError = nativeBinding.reservedJobIdError
 module.exports.scheduleNextMillis = nativeBinding.scheduleNextMillis

@@ -3,7 +3,7 @@
  */
 import { fromNative, native } from './errors';
 import { Job, progressText, rawFromFlat } from './job';
-import type { Native } from './native';
+import { binding, type Native } from './native';
 import { QueueBase } from './queue-base';
 import {
   booleanArg,
@@ -74,6 +74,9 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (opts.jobId.includes(':') && opts.jobId.split(':').length !== 3) {
       throw new Error('Custom Id cannot contain :');
     }
+    // An id naming one of the queue's keys would be written over that key.
+    const reserved = binding.reservedJobIdError(opts.jobId);
+    if (reserved !== null && reserved !== undefined) throw new Error(reserved);
   }
   const exclusive = [
     'removeDependencyOnFailure',

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod flow;
 mod job_api;
+mod keys;
 mod meta_api;
 mod moves;
 mod queue;

@@ -186,6 +186,9 @@ impl StoredOpts {
             Some(Value::Number(n)) => n.to_string(),
             Some(_) => return Err(EngineError::invalid("opts.jobId must be a string")),
         };
+        if super::keys::is_reserved_job_id(&custom_id) {
+            return Err(EngineError::invalid(super::keys::reserved_job_id_message(&custom_id)));
+        }
         let timestamp = match opts.get("timestamp") {
             None | Some(Value::Null) => None,
             Some(_) => Some(int_opt(opts, "timestamp")?),

@@ -3,6 +3,7 @@
 //! finished job back to wait (`job.retry`).
 
 use super::error::{EngineError, Result};
+use super::keys::is_reserved_job_id;
 use super::queue::Queue;
 
 crate::lua_script!(
@@ -81,9 +82,14 @@ pub struct Reprocess {
     pub reset_attempts_started: bool,
 }
 
-fn check_id(id: &str) -> Result<()> {
+/// Refuses an empty id; an id that names one of the queue's own keys is no
+/// job's, so `command` fails on it as on a missing job (code -1).
+fn check_id(id: &str, command: &str) -> Result<()> {
     if id.is_empty() {
         return Err(EngineError::invalid("job id must be a non-empty string"));
+    }
+    if is_reserved_job_id(id) {
+        return Err(EngineError::from_code(-1, id, command, ""));
     }
     Ok(())
 }
@@ -99,7 +105,7 @@ fn checked(code: i64, id: &str, command: &str, state: &str) -> Result<i64> {
 impl Queue {
     /// Stores `progress` (JSON text) and emits `progress` with it as `data`.
     pub async fn update_progress(&self, id: &str, progress: &str) -> Result<()> {
-        check_id(id)?;
+        check_id(id, "updateProgress")?;
         let mut inv = self.script(&UPDATE_PROGRESS);
         inv.arg(id).arg(progress);
         let code: i64 = inv.invoke_async(&mut self.cmd()).await?;
@@ -108,7 +114,7 @@ impl Queue {
 
     /// Replaces the job's data with `data` (JSON text).
     pub async fn update_data(&self, id: &str, data: &str) -> Result<()> {
-        check_id(id)?;
+        check_id(id, "updateData")?;
         let mut inv = self.script(&UPDATE_DATA);
         inv.arg(id).arg(data);
         let code: i64 = inv.invoke_async(&mut self.cmd()).await?;
@@ -118,7 +124,7 @@ impl Queue {
     /// Appends a log line; with `keep_logs` > 0 only the newest that many are
     /// kept. Returns the number of lines kept.
     pub async fn add_log(&self, id: &str, line: &str, keep_logs: Option<i64>) -> Result<i64> {
-        check_id(id)?;
+        check_id(id, "addLog")?;
         if let Some(k) = keep_logs {
             if k < 0 {
                 return Err(EngineError::invalid(format!("keepLogs must not be negative, got {k}")));
@@ -133,7 +139,13 @@ impl Queue {
     /// Keeps only the newest `keep` log lines; deletes the log when `keep` is
     /// absent or 0.
     pub async fn clear_logs(&self, id: &str, keep: Option<i64>) -> Result<()> {
-        check_id(id)?;
+        if id.is_empty() {
+            return Err(EngineError::invalid("job id must be a non-empty string"));
+        }
+        if is_reserved_job_id(id) {
+            // No job has that id: it has no log to clear.
+            return Ok(());
+        }
         let key = self.keys.logs(id);
         match keep {
             Some(k) if k < 0 => {
@@ -152,7 +164,7 @@ impl Queue {
 
     /// Moves a delayed job to wait (or prioritized) now.
     pub async fn promote(&self, id: &str) -> Result<()> {
-        check_id(id)?;
+        check_id(id, "promote")?;
         let mut inv = self.script(&PROMOTE);
         inv.arg(id);
         let code: i64 = inv.invoke_async(&mut self.cmd()).await?;
@@ -161,7 +173,7 @@ impl Queue {
 
     /// Re-schedules a delayed job to run `delay` ms after `timestamp`.
     pub async fn change_delay(&self, id: &str, delay: i64, timestamp: i64) -> Result<()> {
-        check_id(id)?;
+        check_id(id, "changeDelay")?;
         if delay < 0 {
             return Err(EngineError::invalid(format!("delay must not be negative, got {delay}")));
         }
@@ -173,7 +185,7 @@ impl Queue {
 
     /// Sets the job's priority (0 = none); a waiting job is re-queued.
     pub async fn change_priority(&self, id: &str, priority: i64, lifo: bool) -> Result<()> {
-        check_id(id)?;
+        check_id(id, "changePriority")?;
         if !(0..=PRIORITY_LIMIT).contains(&priority) {
             return Err(EngineError::invalid(format!(
                 "priority must be an integer between 0 and {PRIORITY_LIMIT}, got {priority}"
@@ -188,7 +200,11 @@ impl Queue {
     /// Removes the job (and with `remove_children` its whole subtree).
     /// `false` when it or a pending descendant is locked by a worker.
     pub async fn remove_job(&self, id: &str, remove_children: bool, timestamp: i64) -> Result<bool> {
-        check_id(id)?;
+        if is_reserved_job_id(id) {
+            // As for an unknown job: nothing to remove, nothing locked.
+            return Ok(true);
+        }
+        check_id(id, "removeJob")?;
         let mut inv = self.script(&REMOVE_JOB);
         inv.arg(id).arg(if remove_children { "1" } else { "0" }).arg(timestamp);
         let code: i64 = inv.invoke_async(&mut self.cmd()).await?;
@@ -197,7 +213,7 @@ impl Queue {
 
     /// Sends a completed or failed job back to wait (`job.retry`).
     pub async fn reprocess_job(&self, id: &str, opts: &Reprocess) -> Result<()> {
-        check_id(id)?;
+        check_id(id, "reprocessJob")?;
         let flag = |b: bool| if b { "1" } else { "0" };
         let mut inv = self.script(&REPROCESS_JOB);
         inv.arg(id)
@@ -212,7 +228,10 @@ impl Queue {
     /// `completed`, `failed`, `delayed`, `prioritized`, `active`, `waiting`,
     /// `waiting-children` or `unknown`.
     pub async fn job_state(&self, id: &str) -> Result<String> {
-        check_id(id)?;
+        if is_reserved_job_id(id) {
+            return Ok("unknown".into());
+        }
+        check_id(id, "getState")?;
         let mut inv = self.script(&GET_STATE);
         inv.arg(id);
         Ok(inv.invoke_async(&mut self.cmd()).await?)

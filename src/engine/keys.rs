@@ -3,6 +3,30 @@
 
 use base64::Engine as _;
 
+/// Suffixes of a queue's own keys (BullMQ's layout, the legacy ones
+/// included): a job with one of them as its id would have its hash written
+/// over (or refused by) that key.
+const QUEUE_KEY_NAMES: &[&str] = &[
+    "wait", "paused", "active", "prioritized", "pc", "delayed", "waiting-children", "completed",
+    "failed", "stalled", "stalled-check", "limiter", "marker", "meta", "events", "id", "repeat",
+    "de", "dn", "metrics", "delay", "priority",
+];
+
+/// Prefixes of keys a queue holds per deduplication id and per metrics kind
+/// (`de:{id}`, `dn:{id}`, `metrics:completed:data`, ...).
+const QUEUE_KEY_PREFIXES: &[&str] = &["de:", "dn:", "metrics:"];
+
+/// Whether `id` names one of the queue's own keys, so that a job with that id
+/// cannot be stored: such ids are refused when adding and unknown to getters.
+pub fn is_reserved_job_id(id: &str) -> bool {
+    QUEUE_KEY_NAMES.contains(&id) || QUEUE_KEY_PREFIXES.iter().any(|p| id.starts_with(p))
+}
+
+/// The error for adding a job with a reserved id.
+pub fn reserved_job_id_message(id: &str) -> String {
+    format!("JobId {id:?} is the name of a key of the queue: use another id")
+}
+
 #[derive(Debug, Clone)]
 pub struct QueueKeys {
     prefix: String,
@@ -73,6 +97,16 @@ impl QueueKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_that_name_queue_keys_are_reserved() {
+        for id in ["wait", "meta", "events", "id", "repeat", "de:x:y", "metrics:completed:data", "stalled-check"] {
+            assert!(is_reserved_job_id(id), "{id}");
+        }
+        for id in ["job-1", "waiting", "repeat:a:1", "x:meta:y", "wait2", ""] {
+            assert!(!is_reserved_job_id(id), "{id}");
+        }
+    }
 
     #[test]
     fn keys_follow_bullmq_layout() {

@@ -249,6 +249,9 @@ impl Queue {
 
     /// The job hash, or `None` when the job does not exist.
     pub async fn get_job(&self, id: &str) -> Result<Option<RawJob>> {
+        if super::keys::is_reserved_job_id(id) {
+            return Ok(None);
+        }
         let flat: Vec<String> =
             redis::cmd("HGETALL").arg(self.keys.job(id)).query_async(&mut self.cmd()).await?;
         if flat.is_empty() {

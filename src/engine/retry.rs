@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::active::{FetchSettings, Finish, KeepJobs, Outcome};
 use super::backoff::{Backoff, Strategy};
 use super::error::{EngineError, Result};
+#[cfg(test)]
 use super::job::RawJob;
 use super::queue::Queue;
 use super::reply::{parse_fetch, Fetched};
