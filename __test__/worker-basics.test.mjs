@@ -542,3 +542,40 @@ test('pause() with many jobs in flight resolves with none active', async () => {
     await w.close();
   }
 });
+
+test('pause and resume in the same tick, in any order, leave the worker as asked last', async () => {
+  const { queue, worker } = await setup('pause-resume');
+  await queue.addBulk(Array.from({ length: 2000 }, () => ({ name: 'j', data: {} })));
+  let processed = 0;
+  const w = worker(
+    async () => {
+      processed += 1;
+      await sleep(1);
+    },
+    { concurrency: 10 },
+  );
+  await waitFor(() => processed > 0, { message: 'processing started' });
+  for (const doNotWaitActive of [true, false, true, false]) {
+    // pause then resume: running, and the pause call settles at once.
+    const pausing = w.pause(doNotWaitActive);
+    w.resume();
+    const settled = await Promise.race([pausing.then(() => 'settled'), sleep(1000).then(() => 'pending')]);
+    assert.equal(settled, 'settled', `pause(${doNotWaitActive}) superseded by resume settles`);
+    assert.equal(w.isPaused(), false);
+    assert.equal(w.isRunning(), true);
+    const before = processed;
+    await waitFor(() => processed > before + 20, { message: `processing goes on after pause(${doNotWaitActive}) + resume()` });
+    // resume then pause: paused, and no job starts once the pause settled.
+    w.resume();
+    await w.pause(doNotWaitActive);
+    if (doNotWaitActive) await waitFor(async () => (await queue.getActiveCount()) === 0, { message: 'active jobs done' });
+    assert.equal(w.isPaused(), true);
+    const atPause = processed;
+    await sleep(150);
+    assert.equal(processed, atPause, 'a paused worker starts no job');
+    w.resume();
+  }
+  // A later pause still settles.
+  const last = await Promise.race([w.pause().then(() => 'settled'), sleep(5000).then(() => 'pending')]);
+  assert.equal(last, 'settled');
+});

@@ -250,6 +250,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private _concurrency = 1;
   private running = false;
   private paused = false;
+  /** Counts pause and resume calls: a pause acts only while it is the latest. */
+  private pauseRequests = 0;
+  /** Ends the wait of the pause in progress when a resume supersedes it. */
+  private supersedePause?: () => void;
   /** Set once a forced close began: outcomes are no longer reported. */
   private abandoned = false;
   /** The native run loop, once started. */
@@ -814,14 +818,22 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   async pause(doNotWaitActive?: boolean): Promise<void> {
     if (this.paused) return;
     this.paused = true;
+    // A resume() while this pause waits supersedes it: the worker stays in
+    // the state asked for last, and this call resolves without pausing.
+    const request = ++this.pauseRequests;
+    const superseded = new Promise<void>((resolve) => (this.supersedePause = resolve));
+    const current = () => request === this.pauseRequests;
     if (this.runnerStarted) {
-      await this.runnerStarted.catch(() => undefined);
+      await Promise.race([this.runnerStarted.catch(() => undefined), superseded]);
+      if (!current()) return;
       this.runner?.pauseRunner();
       if (!doNotWaitActive) {
-        await this.whenCurrentJobsFinished();
+        await Promise.race([this.whenCurrentJobsFinished(), superseded]);
+        if (!current()) return;
         this.endRun?.();
       }
     }
+    this.supersedePause = undefined;
     this.emit('paused');
   }
 
@@ -829,6 +841,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   resume(): void {
     if (this.running && !this.paused) return;
     this.paused = false;
+    this.pauseRequests += 1;
+    this.supersedePause?.();
+    this.supersedePause = undefined;
     if (this.running) {
       this.runner?.resumeRunner().catch((err) => this.emit('error', fromNative(err)));
     } else if (this.processFn && !this.closing) {
