@@ -124,6 +124,12 @@ export declare class BindingQueue {
   /** 1 when the lock held by `token` was extended, 0 otherwise. */
   extendLock(jobId: string, token: string, duration: number): Promise<number>
   /**
+   * Calls `callback` once per Redis outage on this queue's connection
+   * (BullMQ's `error` event for a lost connection). Never keeps Node's
+   * event loop alive.
+   */
+  onOutage(callback: (message: string) => void): void
+  /**
    * Adds jobs given as the JSON text of `[[name, data, opts, timestamp],
    * ...]` (see `JobBatch`); resolves with the JSON text of their ids, in
    * input order. One string each way instead of an object per job. The

@@ -55,6 +55,10 @@ export class QueueBase extends EventEmitter {
     }
     const connection = normalizeConnection(opts.connection);
     this.nativeQueue = native(binding.openQueue(connection, this.opts.prefix!, name, meta));
+    this.nativeQueue.then(
+      (q) => q.onOutage((message) => this.reportOutage(new Error(message))),
+      () => undefined,
+    );
     this.nativeQueue.catch((err: Error) => {
       // Surface connection failures as an `error` event, as BullMQ does; an
       // unhandled 'error' event must not crash a process that awaits
@@ -63,6 +67,16 @@ export class QueueBase extends EventEmitter {
         this.emit('error', err);
       }
     });
+  }
+
+  /**
+   * Redis became unreachable (once per outage, as BullMQ emits its
+   * connection's error): an `error` event, or printed when nobody listens.
+   */
+  protected reportOutage(err: Error): void {
+    if (this.closing) return;
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else console.error(err);
   }
 
   get prefix(): string {

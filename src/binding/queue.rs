@@ -46,8 +46,21 @@ impl BindingQueue {
     }
 }
 
+/// A weak (unref'd) callback taking a message.
+type MessageCallback = napi::threadsafe_function::ThreadsafeFunction<String, (), String, Status, false, true>;
+
 #[napi]
 impl BindingQueue {
+    /// Calls `callback` once per Redis outage on this queue's connection
+    /// (BullMQ's `error` event for a lost connection). Never keeps Node's
+    /// event loop alive.
+    #[napi(ts_args_type = "callback: (message: string) => void")]
+    pub fn on_outage(&self, callback: MessageCallback) {
+        self.queue.connection().on_outage(Box::new(move |message| {
+            callback.call(message.to_string(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
+        }));
+    }
+
     /// Adds jobs given as the JSON text of `[[name, data, opts, timestamp],
     /// ...]` (see `JobBatch`); resolves with the JSON text of their ids, in
     /// input order. One string each way instead of an object per job. The

@@ -9,8 +9,8 @@
 //! whose reply was lost in flight may thus run twice.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -24,6 +24,88 @@ pub const RETRY_WINDOW: Duration = Duration::from_secs(10);
 /// First pause between retries; doubled up to [`MAX_RETRY_PAUSE`].
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// How often an idle connection checks that Redis still answers.
+const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Told once per outage, with what was lost and why.
+pub type OutageListener = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Whether Redis answers on a connection, and who to tell when it stops.
+///
+/// An outage is reported once, when a command (or the idle check) fails
+/// again after the connection was re-established or could not be: a drop
+/// that the first reconnect repairs is not an outage. A later success ends
+/// it, silently, so the next one is reported again.
+struct Health {
+    down: AtomicBool,
+    /// When a command last succeeded, in ms since `epoch` (for the idle check).
+    last_ok: AtomicU64,
+    epoch: Instant,
+    listeners: Mutex<Vec<OutageListener>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self { down: AtomicBool::new(false), last_ok: AtomicU64::new(0), epoch: Instant::now(), listeners: Mutex::default() }
+    }
+}
+
+impl Health {
+    fn up(&self) {
+        // Plain stores: this runs on every command.
+        if self.down.load(Ordering::Relaxed) {
+            self.down.store(false, Ordering::SeqCst);
+        }
+        self.last_ok.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn down(&self, message: &str) {
+        if self.down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::warn!(message, "Redis is unreachable");
+        if let Ok(listeners) = self.listeners.lock() {
+            for l in listeners.iter() {
+                l(message);
+            }
+        }
+    }
+
+    fn idle_for(&self, d: Duration) -> bool {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_ok.load(Ordering::Relaxed)) >= d.as_millis() as u64
+    }
+}
+
+/// Checks an idle connection every [`HEALTH_CHECK_EVERY`] (a PING, only
+/// when no command succeeded meanwhile), so an outage is noticed while
+/// nothing is sent; ends with the connection.
+async fn watch_health(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(HEALTH_CHECK_EVERY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        if !inner.health.idle_for(HEALTH_CHECK_EVERY) {
+            continue;
+        }
+        let Some(mut manager) = inner.manager.read().ok().and_then(|m| m.clone()) else { return };
+        let address = inner.address.clone();
+        let health = inner.health.clone();
+        drop(inner);
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(HEALTH_CHECK_EVERY * 2, ping.query_async::<()>(&mut manager)).await {
+            Ok(Ok(())) => health.up(),
+            Ok(Err(e)) if is_connection_error(&e) => {
+                health.down(&format!("Lost the connection to Redis at {address}: {e}"))
+            }
+            Ok(Err(_)) => health.up(),
+            Err(_) => health.down(&format!("Lost the connection to Redis at {address}: no answer to PING")),
+        }
+    }
+}
 
 /// What a BullMQ user passes as `connection`, normalized by the facade.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -156,6 +238,7 @@ struct Inner {
     /// The shared command connection; `None` once closed.
     manager: RwLock<Option<ConnectionManager>>,
     closed: Arc<AtomicBool>,
+    health: Arc<Health>,
 }
 
 impl Connection {
@@ -186,16 +269,34 @@ impl Connection {
         let manager = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| connect_error(&address, e))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                options,
-                address,
-                client,
-                manager: RwLock::new(Some(manager)),
-                closed: Arc::new(AtomicBool::new(false)),
-            }),
-        })
+        let health = Arc::new(Health::default());
+        health.up();
+        let inner = Arc::new(Inner {
+            options,
+            address,
+            client,
+            manager: RwLock::new(Some(manager)),
+            closed: Arc::new(AtomicBool::new(false)),
+            health,
+        });
+        tokio::spawn(watch_health(Arc::downgrade(&inner)));
+        Ok(Self { inner })
     }
+
+    /// Calls `listener` once per outage of Redis (see `Health`): BullMQ's
+    /// `error` event for a lost connection.
+    pub fn on_outage(&self, listener: OutageListener) {
+        if let Ok(mut l) = self.inner.health.listeners.lock() {
+            l.push(listener);
+        }
+    }
+
+    /// Reports an outage seen on a dedicated connection (a blocking read
+    /// that failed again after reconnecting).
+    pub fn report_outage(&self, message: &str) {
+        self.inner.health.down(message);
+    }
+
 
     /// The shared command connection (cheap to clone). Commands that fail
     /// because the connection dropped are retried after reconnecting.
@@ -206,6 +307,7 @@ impl Connection {
             address: self.inner.address.clone(),
             closed: self.inner.closed.clone(),
             db: self.inner.options.db.unwrap_or(0),
+            health: self.inner.health.clone(),
         }
     }
 
@@ -304,6 +406,7 @@ pub struct Commands {
     address: Arc<str>,
     closed: Arc<AtomicBool>,
     db: i64,
+    health: Arc<Health>,
 }
 
 fn closed_error() -> RedisError {
@@ -343,7 +446,10 @@ impl Commands {
         };
         let mut last = match send(manager, req).await {
             Err(e) if is_connection_error(&e) => e,
-            other => return other,
+            other => {
+                self.health.up();
+                return other;
+            }
         };
         let deadline = Instant::now() + RETRY_WINDOW;
         let mut pause = FIRST_RETRY_PAUSE;
@@ -360,8 +466,15 @@ impl Commands {
             let remaining = deadline.saturating_duration_since(Instant::now());
             // The manager may be waiting on a reconnect; never past the window.
             match tokio::time::timeout(remaining, send(manager, req)).await {
-                Ok(Err(e)) if is_connection_error(&e) => last = e,
-                Ok(result) => return result,
+                Ok(Err(e)) if is_connection_error(&e) => {
+                    // Failing again after a reconnect: an outage, not a drop.
+                    self.health.down(&format!("Lost the connection to Redis at {}: {e}", self.address));
+                    last = e;
+                }
+                Ok(result) => {
+                    self.health.up();
+                    return result;
+                }
                 Err(_) => break,
             }
         }

@@ -473,6 +473,7 @@ impl WorkerCore {
             Ok(c) => c,
             Err(err) => {
                 tracing::warn!(%err, "could not reopen the blocking connection");
+                self.queue.connection().report_outage(&err.message);
                 return None;
             }
         };
