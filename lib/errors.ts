@@ -112,3 +112,19 @@ export async function native<T>(promise: Promise<T>): Promise<T> {
     throw fromNative(err);
   }
 }
+
+/**
+ * As `native`, for a call that reads queue keys on behalf of `method`: an
+ * error about a key of the wrong Redis type names the method.
+ */
+export async function nativeIn<T>(method: string, promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    const out = fromNative(err);
+    if (out.message.includes('WRONGTYPE') && !out.message.startsWith(`${method}: `)) {
+      out.message = `${method}: ${out.message}`;
+    }
+    throw out;
+  }
+}

@@ -6,7 +6,7 @@
  * the current one. This side checks argument shapes and turns the results
  * into Jobs and JobSchedulerJson objects.
  */
-import { fromNative, native } from './errors';
+import { fromNative, native, nativeIn } from './errors';
 import { Job, optsFromStored, type JobHost } from './job';
 import { binding, type Native } from './native';
 import { describe } from './queue-args';
@@ -225,7 +225,7 @@ export class JobScheduler extends QueueBase {
   /** One scheduler; undefined when there is none with this id. */
   async getScheduler<D = any>(id: string): Promise<JobSchedulerJson<D> | undefined> {
     const q = await this.nativeQueue;
-    const s = await native(q.getJobScheduler(idArg('getJobScheduler', id)));
+    const s = await nativeIn('getJobScheduler', q.getJobScheduler(idArg('getJobScheduler', id)));
     return s ? schedulerJson(s) : undefined;
   }
 
@@ -238,13 +238,13 @@ export class JobScheduler extends QueueBase {
       if (!Number.isInteger(v)) throw new TypeError(`getJobSchedulers: ${what} must be an integer, got ${describe(v)}`);
     }
     const q = await this.nativeQueue;
-    return (await native(q.getJobSchedulers(start, end, asc === true))).map(schedulerJson);
+    return (await nativeIn('getJobSchedulers', q.getJobSchedulers(start, end, asc === true))).map(schedulerJson);
   }
 
   /** The number of schedulers. */
   async getSchedulersCount(): Promise<number> {
     const q = await this.nativeQueue;
-    return native(q.getJobSchedulersCount());
+    return nativeIn('getJobSchedulersCount', q.getJobSchedulersCount());
   }
 
   /** The id of a scheduler's iteration at `nextMillis`: `repeat:{id}:{millis}`. */

@@ -3,9 +3,9 @@
  * Every Redis operation goes through the native layer.
  */
 import { SpanKind, TelemetryAttributes } from './enums';
-import { native, UnrecoverableError } from './errors';
+import { native, nativeIn, UnrecoverableError } from './errors';
 import { binding, type Native } from './native';
-import { integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
+import { booleanArg, integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
 import { recordJobMetrics, traced, type Telemetry } from './telemetry';
 import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
 import type {
@@ -271,7 +271,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   ): Promise<Job<T, R, N> | undefined> {
     if (!jobId) return undefined;
     const q = await queue._queue();
-    const raw = await native(q.getJob(String(jobId)));
+    const raw = await nativeIn('getJob', q.getJob(String(jobId)));
     return raw ? Job.fromJSON<T, R, N>(queue, rawFromFlat(raw.fields), raw.id) : undefined;
   }
 
@@ -474,6 +474,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   private async complete(returnValue: ReturnType, token: string, fetchNext: boolean): Promise<NextJobData> {
     tokenArg('moveToCompleted', token);
+    booleanArg('moveToCompleted', 'fetchNext', fetchNext);
     const value = JSON.stringify(returnValue === undefined ? null : returnValue);
     if (value === undefined) {
       throw new TypeError('returnValue is not JSON-serializable');
@@ -515,6 +516,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       throw new TypeError(`moveToFailed: err must be an Error, got ${describe(err)}`);
     }
     tokenArg('moveToFailed', token);
+    booleanArg('moveToFailed', 'fetchNext', fetchNext);
     const reason = err.message === undefined ? '' : String(err.message);
     this.failedReason = reason;
     // A job started as often as the worker's maxStartedAttempts allows is
@@ -682,7 +684,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    */
   async getState(): Promise<JobState | 'unknown'> {
     const q = await this.queue._queue();
-    return (await native(q.jobState(idOf(this)))) as JobState | 'unknown';
+    return (await nativeIn('getState', q.jobState(idOf(this)))) as JobState | 'unknown';
   }
 
   /** Whether the job is in `state` (one of the names getState returns). */
@@ -884,7 +886,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     };
     const paged = Object.values(pages).some((p) => p !== undefined);
     const q = await this.queue._queue();
-    const d = await native(q.getDependencies(idOf(this), paged ? pages : undefined));
+    const d = await nativeIn('getDependencies', q.getDependencies(idOf(this), paged ? pages : undefined));
     const out: Dependencies = {};
     if (d.processed) out.processed = valuesByKey(d.processed, (v) => JSON.parse(v));
     if (d.nextProcessedCursor !== undefined && d.nextProcessedCursor !== null) out.nextProcessedCursor = d.nextProcessedCursor;

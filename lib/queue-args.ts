@@ -90,11 +90,22 @@ export function optionsArg<T extends object>(method: string, value: unknown): Pa
   return value as Partial<T>;
 }
 
+/** A UTF-16 surrogate without its pair: such a string has no UTF-8 form for Redis. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Refuses a string that cannot be stored as it is (a lone surrogate). */
+export function wellFormedArg(method: string, what: string, value: string): string {
+  if (LONE_SURROGATE.test(value)) {
+    throw new TypeError(`${method}: ${what} must be well-formed Unicode, got a string with a lone surrogate`);
+  }
+  return value;
+}
+
 /** A job id: a non-empty string (a number is taken as its decimal text). */
 export function jobIdArg(method: string, value: unknown): string {
   if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
   if (typeof value !== 'string' || value.length === 0) fail(method, 'jobId', 'a non-empty string', value);
-  return value;
+  return wellFormedArg(method, 'jobId', value);
 }
 
 /** A deduplication id: a non-empty string (a number is taken as its text, as in the key BullMQ builds). */
@@ -107,7 +118,7 @@ export function dedupIdArg(method: string, value: unknown): string {
 /** A lock token: a non-empty string. */
 export function tokenArg(method: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) fail(method, 'token', 'a non-empty string', value);
-  return value;
+  return wellFormedArg(method, 'token', value);
 }
 
 /**

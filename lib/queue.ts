@@ -1,7 +1,7 @@
 /**
  * Queue: the producer API (add, addBulk, getters, control), as in BullMQ.
  */
-import { fromNative, native } from './errors';
+import { fromNative, native, nativeIn } from './errors';
 import { Job, progressText, rawFromFlat } from './job';
 import { binding, type Native } from './native';
 import { QueueBase } from './queue-base';
@@ -16,6 +16,7 @@ import {
   nonNegativeNumberArg,
   optionsArg,
   type CleanType,
+  wellFormedArg,
 } from './queue-args';
 import type {
   JobProgress,
@@ -65,6 +66,7 @@ export function checkJobOptions(opts: JobsOptions): void {
     if (typeof opts.jobId !== 'string') {
       throw new TypeError('opts.jobId must be a string');
     }
+    wellFormedArg('add', 'opts.jobId', opts.jobId);
     if (opts.jobId === '0' || opts.jobId.startsWith('0:')) {
       throw new Error("JobId cannot be '0' or start with 0:");
     }
@@ -435,7 +437,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     integerArg('getJobs', 'end', end);
     booleanArg('getJobs', 'asc', asc);
     const q = await this.nativeQueue;
-    const raws = await native(q.getJobs(list, start, end, asc));
+    const raws = await nativeIn('getJobs', q.getJobs(list, start, end, asc));
     return raws.map((raw) => Job.fromJSON<DataType, ResultType, NameType>(this, rawFromFlat(raw.fields), raw.id));
   }
 
@@ -461,7 +463,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   private async countsOf(method: string, types: JobType[]): Promise<{ [index: string]: number }> {
     const list = jobTypesArg(method, types);
     const q = await this.nativeQueue;
-    const counts = await native(q.getJobCounts(list));
+    const counts = await nativeIn('getJobCounts', q.getJobCounts(list));
     const out: { [index: string]: number } = {};
     list.forEach((t, i) => {
       out[t] = counts[i] ?? 0;
@@ -484,7 +486,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async getJobState(jobId: string): Promise<JobState | 'unknown'> {
     const id = jobIdArg('getJobState', jobId);
     const q = await this.nativeQueue;
-    return (await native(q.jobState(id))) as JobState | 'unknown';
+    return (await nativeIn('getJobState', q.jobState(id))) as JobState | 'unknown';
   }
 
   /** Number of jobs waiting to be processed (the wait list). */
@@ -507,7 +509,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       throw new TypeError(`timestamp must be a safe integer in milliseconds, got ${describe(timestamp)}`);
     }
     const q = await this.nativeQueue;
-    const [count] = await native(q.getJobCounts(['delayed'], timestamp));
+    const [count] = await nativeIn('getCountByTypes', q.getJobCounts(['delayed'], timestamp));
     return count ?? 0;
   }
 
@@ -576,7 +578,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     integerArg('getJobLogs', 'end', end);
     booleanArg('getJobLogs', 'asc', asc);
     const q = await this.nativeQueue;
-    return native(q.getJobLogs(id, start, end, asc));
+    return nativeIn('getJobLogs', q.getJobLogs(id, start, end, asc));
   }
 
   /**
@@ -739,7 +741,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     integerArg('getMetrics', 'start', start);
     integerArg('getMetrics', 'end', end);
     const q = await this.nativeQueue;
-    const m = await native(q.getMetrics(type, start, end));
+    const m = await nativeIn('getMetrics', q.getMetrics(type, start, end));
     return { meta: { count: m.count, prevTS: m.prevTs, prevCount: m.prevCount }, data: m.data, count: m.points };
   }
 
@@ -870,7 +872,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const unique = [...new Set(priorities)];
     unique.forEach((p, i) => integerArg('getCountsPerPriority', `priorities[${i}]`, p, 0));
     const q = await this.nativeQueue;
-    const counts = await native(q.getCountsPerPriority(unique));
+    const counts = await nativeIn('getCountsPerPriority', q.getCountsPerPriority(unique));
     const out: { [index: string]: number } = {};
     unique.forEach((p, i) => {
       out[`${p}`] = counts[i] ?? 0;

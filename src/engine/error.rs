@@ -83,7 +83,18 @@ impl std::error::Error for EngineError {}
 
 impl From<redis::RedisError> for EngineError {
     fn from(err: redis::RedisError) -> Self {
-        Self { kind: ErrorKind::Redis, code: 0, message: err.to_string() }
+        // Also inside a pipeline's aggregated failure, hence the text test.
+        let text = err.to_string();
+        let message = if text.contains("WRONGTYPE") {
+            // Only something outside BullMQ's layout gets here: say so.
+            format!(
+                "a key of the queue holds another Redis type than BullMQ's layout gives it \
+                 (written by something other than a BullMQ client?): {text}"
+            )
+        } else {
+            text
+        };
+        Self { kind: ErrorKind::Redis, code: 0, message }
     }
 }
 
