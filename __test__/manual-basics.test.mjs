@@ -57,7 +57,8 @@ test('getNextJob locks the job with the token and moveToCompleted fetches the ne
   assert.deepEqual(await redis.zrange(`bull:${name}:completed`, 0, -1), ['1']);
 
   const none = await next.moveToCompleted({ ok: true }, token, true);
-  assert.deepEqual(none, []);
+  // Nothing left (BullMQ 6.7's shape: no job, no rate limit, no delayed job).
+  assert.deepEqual(none, [null, 0, 0, 0]);
   const events = await streamEvents(redis, 'bull', name);
   const names = events.map((e) => e.event);
   assert.ok(names.includes('completed'));
