@@ -463,7 +463,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   private async countsOf(method: string, types: JobType[]): Promise<{ [index: string]: number }> {
     const list = jobTypesArg(method, types);
     const q = await this.nativeQueue;
-    const counts = await nativeIn('getJobCounts', q.getJobCounts(list));
+    const counts = await nativeIn(method, q.getJobCounts(list));
     const out: { [index: string]: number } = {};
     list.forEach((t, i) => {
       out[t] = counts[i] ?? 0;
@@ -509,7 +509,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       throw new TypeError(`timestamp must be a safe integer in milliseconds, got ${describe(timestamp)}`);
     }
     const q = await this.nativeQueue;
-    const [count] = await nativeIn('getCountByTypes', q.getJobCounts(['delayed'], timestamp));
+    const [count] = await nativeIn('getDelayedCount', q.getJobCounts(['delayed'], timestamp));
     return count ?? 0;
   }
 

@@ -139,13 +139,11 @@ impl Queue {
     /// Keeps only the newest `keep` log lines; deletes the log when `keep` is
     /// absent or 0.
     pub async fn clear_logs(&self, id: &str, keep: Option<i64>) -> Result<()> {
-        if id.is_empty() {
-            return Err(EngineError::invalid("job id must be a non-empty string"));
-        }
         if is_reserved_job_id(id) {
             // No job has that id: it has no log to clear.
             return Ok(());
         }
+        check_id(id, "clearLogs")?;
         let key = self.keys.logs(id);
         match keep {
             Some(k) if k < 0 => {
