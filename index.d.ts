@@ -152,10 +152,23 @@ export declare class BindingQueue {
   getJobCounts(types: Array<string>, delayedBefore?: number | undefined | null): Promise<Array<number>>
   /** Jobs of the given types with their hashes; `asc` = oldest first. */
   getJobs(types: Array<string>, start: number, end: number, asc: boolean): Promise<Array<BindingRawJob>>
+  /** Ids of jobs of the given types (BullMQ's getRanges). */
+  getRanges(types: Array<string>, start: number, end: number, asc: boolean): Promise<Array<string>>
+  /** Children `start..=end` of a parent: completed ones (`processed`) or pending ones. */
+  getChildrenPage(parentId: string, processed: boolean, start: number, end: number): Promise<BindingChildrenPage>
+  /** Removes jobs no state holds; how many were removed. */
+  removeOrphanedJobs(count: number, limit: number): Promise<number>
+  /**
+   * Extends the locks of jobs held by the given tokens (pairwise); the ids
+   * whose lock is gone or held by another token.
+   */
+  extendLocks(jobIds: Array<string>, tokens: Array<string>, duration: number): Promise<Array<string>>
   getJobLogs(id: string, start: number, end: number, asc: boolean): Promise<BindingJobLogs>
   isPaused(): Promise<boolean>
   /** The worker connections of this queue, as `CLIENT LIST` fields. */
   getWorkers(): Promise<Array<Record<string, string>>>
+  /** The QueueEvents connections of this queue, as `CLIENT LIST` fields. */
+  getQueueEvents(): Promise<Array<Record<string, string>>>
   /** Remaining rate-limit time; `maxJobs` 0 means "not given". */
   getRateLimitTtl(maxJobs: number): Promise<number>
   pause(): Promise<void>
@@ -244,6 +257,11 @@ export declare class BindingWorker {
    * keeps Node's event loop alive.
    */
   onError(callback: (error: string) => void): void
+  /**
+   * The shortest marker block this worker's server allows, in seconds
+   * (BullMQ's `minimumBlockTimeout`).
+   */
+  get minimumBlockTimeout(): number
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
   /** Completes or finally fails a job; the next job when `fetchNext` found one. */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
@@ -267,6 +285,23 @@ export declare class BindingWorker {
  * strategy that is not built in.
  */
 export declare function backoffDelay(backoff: any, attemptsMade: number): number | null
+
+/** A page of a parent's children (Queue.getDependencies). */
+export interface BindingChildrenPage {
+  /** Child job keys. */
+  ids: Array<string>
+  /**
+   * For completed children, the stored value of each (JSON text), in the
+   * order of `ids`; absent for pending children.
+   */
+  values?: Array<string>
+  /**
+   * The job hash of each child as a flat field/value list (empty when the
+   * child is gone), in the order of `ids`.
+   */
+  jobs: Array<Array<string>>
+  total: number
+}
 
 /** Connection options after the facade normalized BullMQ's `connection`. */
 export interface BindingConnectionOptions {
@@ -582,7 +617,18 @@ export interface BindingWorkerOptions {
   customRepeatStrategy?: boolean
   /** `metrics.maxDataPoints`; absent or 0 records no metrics. */
   metricsMaxDataPoints?: number
+  /** `maximumRateLimitDelay` in ms (absent: BullMQ's 30000). */
+  maximumRateLimitDelay?: number
+  /** `skipVersionCheck`. */
+  skipVersionCheck?: boolean
 }
+
+/**
+ * BullMQ's `Worker.getBlockTimeout`: seconds to block on the marker until
+ * `blockUntil` (ms; 0 = no delayed job known), or `drainDelay`; <= 0 means
+ * "fetch now". `minimumBlockTimeout` is the worker's.
+ */
+export declare function blockTimeout(blockUntil: number, now: number, drainDelay: number, minimumBlockTimeout: number): number
 
 /**
  * The first run of `pattern` in zone `tz` strictly after `currentMillis`, in
@@ -601,6 +647,9 @@ export declare const LEGACY_REPEATABLE_JOBS_MIGRATION_URL: string
 
 /** BullMQ's message for a legacy repeatable job where a scheduler was expected. */
 export declare function legacyRepeatableJobMessage(key: string): string
+
+/** BullMQ's `maximumBlockTimeout`: the longest marker block, in seconds. */
+export declare function maximumBlockTimeout(): number
 
 /** Connects and returns the native handle of a FlowProducer. */
 export declare function openFlowProducer(connection: BindingConnectionOptions): Promise<BindingFlowProducer>

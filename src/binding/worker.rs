@@ -15,7 +15,7 @@ use crate::engine::active::{FetchSettings, Finish, KeepJobs, Outcome};
 use crate::engine::queue::now_ms;
 use crate::engine::retry::FailedAttempt;
 use crate::engine::runner::Runner;
-use crate::engine::worker::{WorkerCore, WorkerOptions};
+use crate::engine::worker::{WorkerCore, WorkerOptions, DEFAULT_MAX_RATE_LIMIT_DELAY_MS, MAX_BLOCK_SECS};
 
 #[napi(object)]
 pub struct BindingWorkerOptions {
@@ -32,6 +32,10 @@ pub struct BindingWorkerOptions {
     pub custom_repeat_strategy: Option<bool>,
     /// `metrics.maxDataPoints`; absent or 0 records no metrics.
     pub metrics_max_data_points: Option<i64>,
+    /// `maximumRateLimitDelay` in ms (absent: BullMQ's 30000).
+    pub maximum_rate_limit_delay: Option<i64>,
+    /// `skipVersionCheck`.
+    pub skip_version_check: Option<bool>,
 }
 
 #[napi(object)]
@@ -106,13 +110,36 @@ pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) ->
         stalled_interval: options.stalled_interval,
         max_stalled_count: options.max_stalled_count,
         external_pattern_strategy: options.custom_repeat_strategy.unwrap_or(false),
+        max_rate_limit_delay: options.maximum_rate_limit_delay.unwrap_or(DEFAULT_MAX_RATE_LIMIT_DELAY_MS),
+        skip_version_check: options.skip_version_check.unwrap_or(false),
     };
     let core = WorkerCore::open(queue.queue.clone(), opts).await.napi()?;
     Ok(BindingWorker { core, runner: Default::default(), events: Default::default() })
 }
 
+/// BullMQ's `Worker.getBlockTimeout`: seconds to block on the marker until
+/// `blockUntil` (ms; 0 = no delayed job known), or `drainDelay`; <= 0 means
+/// "fetch now". `minimumBlockTimeout` is the worker's.
+#[napi]
+pub fn block_timeout(block_until: f64, now: f64, drain_delay: f64, minimum_block_timeout: f64) -> f64 {
+    crate::engine::worker::block_timeout(block_until, now, drain_delay, minimum_block_timeout)
+}
+
+/// BullMQ's `maximumBlockTimeout`: the longest marker block, in seconds.
+#[napi]
+pub fn maximum_block_timeout() -> f64 {
+    MAX_BLOCK_SECS
+}
+
 #[napi]
 impl BindingWorker {
+    /// The shortest marker block this worker's server allows, in seconds
+    /// (BullMQ's `minimumBlockTimeout`).
+    #[napi(getter)]
+    pub fn minimum_block_timeout(&self) -> f64 {
+        self.core.min_block_secs()
+    }
+
     #[napi]
     pub async fn get_next_job(&self, token: String, block: bool) -> Result<Option<BindingRawJob>> {
         Ok(self.core.get_next_job(&token, block).await.napi()?.map(Into::into))

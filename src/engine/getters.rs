@@ -17,6 +17,10 @@ crate::lua_script!(
     GET_JOBS => ["includes/common.lua", "getJobs.lua"]
 );
 crate::lua_script!(
+    /// Job ids of some states, without their hashes.
+    GET_RANGES => ["includes/common.lua", "getRanges.lua"]
+);
+crate::lua_script!(
     /// Remaining time of the rate limit.
     GET_RATE_LIMIT_TTL => ["includes/common.lua", "getRateLimitTtl.lua"]
 );
@@ -68,18 +72,20 @@ fn parse_client_line(line: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The clients of `CLIENT LIST` output whose name marks them as workers of
-/// the queue (`{prefix}:{base64(name)}` or `...:w:{workerName}`). As BullMQ
-/// does, `name` is replaced by the queue name and the client name is kept as
-/// `rawname`.
-pub fn workers_from_client_list(list: &str, client_name: &str, queue_name: &str) -> Vec<Vec<(String, String)>> {
-    let named_prefix = format!("{client_name}:w:");
+/// The clients of `CLIENT LIST` output whose name `is_ours` accepts. As
+/// BullMQ does, `name` is replaced by the queue name and the client name is
+/// kept as `rawname`.
+fn clients_from_client_list(
+    list: &str,
+    queue_name: &str,
+    is_ours: impl Fn(&str) -> bool,
+) -> Vec<Vec<(String, String)>> {
     list.lines()
         .map(|line| parse_client_line(line.trim_end_matches('\r')))
         .filter_map(|mut fields| {
             let pos = fields.iter().position(|(k, _)| k == "name")?;
             let raw = fields[pos].1.clone();
-            if raw != client_name && !raw.starts_with(&named_prefix) {
+            if !is_ours(&raw) {
                 return None;
             }
             fields[pos].1 = queue_name.to_string();
@@ -87,6 +93,13 @@ pub fn workers_from_client_list(list: &str, client_name: &str, queue_name: &str)
             Some(fields)
         })
         .collect()
+}
+
+/// The clients of `CLIENT LIST` output whose name marks them as workers of
+/// the queue (`{prefix}:{base64(name)}` or `...:w:{workerName}`).
+pub fn workers_from_client_list(list: &str, client_name: &str, queue_name: &str) -> Vec<Vec<(String, String)>> {
+    let named_prefix = format!("{client_name}:w:");
+    clients_from_client_list(list, queue_name, |raw| raw == client_name || raw.starts_with(&named_prefix))
 }
 
 impl Queue {
@@ -163,6 +176,33 @@ impl Queue {
         Ok(jobs)
     }
 
+    /// Ids of jobs of the given types, each range `start..=end` read per
+    /// type as BullMQ's getRanges reads it (`asc`: oldest first), in the
+    /// order of the types, an id listed under two types once. Unlike
+    /// `get_jobs`, ids whose job hash is gone are kept and nothing fills in
+    /// for them.
+    pub async fn get_ranges(&self, types: &[String], start: i64, end: i64, asc: bool) -> Result<Vec<String>> {
+        let mut inv = self.script(&GET_RANGES);
+        inv.arg(start).arg(end).arg(if asc { "1" } else { "0" });
+        for t in types {
+            inv.arg(state_key(t)?.0);
+        }
+        if types.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reply: Vec<Value> = inv.invoke_async(&mut self.cmd()).await?;
+        let mut seen = HashSet::new();
+        let mut ids = Vec::new();
+        for per_type in &reply {
+            for id in as_strings(per_type) {
+                if seen.insert(id.clone()) {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// Log lines of a job, `start..=end` counted from the oldest line (`asc`)
     /// or from the newest, and the total number of lines.
     pub async fn get_job_logs(&self, job_id: &str, start: i64, end: i64, asc: bool) -> Result<JobLogs> {
@@ -197,6 +237,14 @@ impl Queue {
     pub async fn get_workers(&self) -> Result<Vec<Vec<(String, String)>>> {
         let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut self.cmd()).await?;
         Ok(workers_from_client_list(&list, &self.keys.client_name(), self.keys.name()))
+    }
+
+    /// The QueueEvents connections of this queue (named
+    /// `{prefix}:{base64(name)}:qe`), from `CLIENT LIST`.
+    pub async fn get_queue_events(&self) -> Result<Vec<Vec<(String, String)>>> {
+        let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut self.cmd()).await?;
+        let name = super::events::events_client_name(&self.keys);
+        Ok(clients_from_client_list(&list, self.keys.name(), |raw| raw == name))
     }
 
     /// Milliseconds the rate limit still holds: against `max_jobs` when > 0,

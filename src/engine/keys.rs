@@ -3,23 +3,48 @@
 
 use base64::Engine as _;
 
-/// Suffixes of a queue's own keys (BullMQ's layout, the legacy ones
-/// included): a job with one of them as its id would have its hash written
-/// over (or refused by) that key.
-const QUEUE_KEY_NAMES: &[&str] = &[
-    "wait", "paused", "active", "prioritized", "pc", "delayed", "waiting-children", "completed",
-    "failed", "stalled", "stalled-check", "limiter", "marker", "meta", "events", "id", "repeat",
-    "de", "dn", "metrics", "delay", "priority",
+/// The queue-level key suffixes BullMQ's `QueueKeys.getKeys` names (besides
+/// the empty one, the base itself). `removeOrphanedJobs` takes no key under
+/// these for a job, and searches the states among them for job ids.
+pub const QUEUE_KEY_SUFFIXES: [&str; 18] = [
+    "active",
+    "wait",
+    "waiting-children",
+    "paused",
+    "id",
+    "delayed",
+    "prioritized",
+    "stalled-check",
+    "completed",
+    "failed",
+    "stalled",
+    "repeat",
+    "limiter",
+    "meta",
+    "events",
+    "pc",
+    "marker",
+    "de",
 ];
 
-/// Prefixes of keys a queue holds per deduplication id and per metrics kind
-/// (`de:{id}`, `dn:{id}`, `metrics:completed:data`, ...).
-const QUEUE_KEY_PREFIXES: &[&str] = &["de:", "dn:", "metrics:"];
+/// Other first segments of keys BullMQ writes under the base that are not
+/// jobs: metrics (`metrics:completed`, ...) and keep-last deduplication
+/// payloads (`dn:{id}`).
+pub const OTHER_KEY_PREFIXES: [&str; 2] = ["metrics", "dn"];
+
+/// The keys of a job besides its hash: `{jobKey}:{suffix}`.
+pub const JOB_SUB_KEYS: [&str; 6] = ["logs", "dependencies", "processed", "failed", "unsuccessful", "lock"];
+
+/// Legacy queue keys a job id must not name either: Bull's `delay` and
+/// `priority`, and the bare first segments of per-id and metrics keys.
+const LEGACY_QUEUE_KEY_NAMES: [&str; 4] = ["delay", "priority", "dn", "metrics"];
 
 /// Whether `id` names one of the queue's own keys, so that a job with that id
 /// cannot be stored: such ids are refused when adding and unknown to getters.
 pub fn is_reserved_job_id(id: &str) -> bool {
-    QUEUE_KEY_NAMES.contains(&id) || QUEUE_KEY_PREFIXES.iter().any(|p| id.starts_with(p))
+    QUEUE_KEY_SUFFIXES.contains(&id)
+        || LEGACY_QUEUE_KEY_NAMES.contains(&id)
+        || ["de", "dn", "metrics"].iter().any(|p| id.strip_prefix(p).is_some_and(|r| r.starts_with(':')))
 }
 
 /// The error for adding a job with a reserved id.

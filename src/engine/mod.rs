@@ -21,6 +21,7 @@ pub mod limiter;
 pub mod lock;
 pub mod meta;
 pub mod metrics;
+pub mod orphans;
 pub mod queue;
 pub mod reply;
 pub mod runner;

@@ -31,6 +31,12 @@ pub struct WorkerOptions {
     /// The worker has its own repeat strategy (`settings.repeatStrategy`):
     /// the next iteration of a pattern scheduler is left to the caller.
     pub external_pattern_strategy: bool,
+    /// Longest sleep while rate limited, in ms (BullMQ's
+    /// `maximumRateLimitDelay`): delayed jobs are promoted at least this often.
+    pub max_rate_limit_delay: i64,
+    /// BullMQ's `skipVersionCheck`: the server is taken to be the oldest
+    /// supported Redis, so the marker is never blocked on for less than 2 ms.
+    pub skip_version_check: bool,
 }
 
 impl Default for WorkerOptions {
@@ -41,6 +47,8 @@ impl Default for WorkerOptions {
             stalled_interval: 30_000,
             max_stalled_count: 1,
             external_pattern_strategy: false,
+            max_rate_limit_delay: DEFAULT_MAX_RATE_LIMIT_DELAY_MS,
+            skip_version_check: false,
         }
     }
 }
@@ -49,10 +57,55 @@ impl Default for WorkerOptions {
 /// `error` event), such as a next scheduler iteration that could not be added.
 pub type ErrorSink = Box<dyn Fn(EngineError) + Send + Sync>;
 
-/// Longest block while waiting for a delayed job (BullMQ's cap).
-const MAX_BLOCK_SECS: f64 = 10.0;
-/// Cap on sleeping while rate limited (BullMQ's maximumRateLimitDelay).
-const MAX_RATE_LIMIT_DELAY_MS: i64 = 30_000;
+/// Longest block while waiting for a delayed job (BullMQ's cap, its
+/// `maximumBlockTimeout`).
+pub const MAX_BLOCK_SECS: f64 = 10.0;
+/// Default cap on sleeping while rate limited (BullMQ's maximumRateLimitDelay).
+pub const DEFAULT_MAX_RATE_LIMIT_DELAY_MS: i64 = 30_000;
+/// Shortest marker block on servers that block for 1 ms (Redis 7.0.8+,
+/// Valkey, Dragonfly); older Redis treats shorter timeouts as "forever".
+const MIN_BLOCK_SECS: f64 = 0.001;
+const MIN_BLOCK_SECS_OLD_REDIS: f64 = 0.002;
+
+/// How long to block on the marker, in seconds, as BullMQ's worker computes
+/// it (`getBlockTimeout`): until the next delayed job is due (`block_until`,
+/// ms; 0 = none known), at least `min_block` and at most 10 s; without a due
+/// time, `drain_delay`. A value <= 0 (ms overdue) means "fetch now".
+pub fn block_timeout(block_until: f64, now: f64, drain_delay: f64, min_block: f64) -> f64 {
+    if block_until != 0.0 && !block_until.is_nan() {
+        let delay = block_until - now;
+        if delay <= 0.0 {
+            delay
+        } else if delay < min_block * 1000.0 {
+            min_block
+        } else {
+            (delay / 1000.0).min(MAX_BLOCK_SECS)
+        }
+    } else {
+        drain_delay.max(min_block)
+    }
+}
+
+/// Whether the server blocks for 1 ms (`INFO server`): any Valkey or
+/// Dragonfly, Redis from 7.0.8. Decided as BullMQ 6.7 decides it.
+fn blocks_for_1ms(info: &str) -> bool {
+    let mut version = None;
+    for line in info.lines() {
+        if line.contains("dragonfly_version:") || line.contains("server:Dragonfly") {
+            return true;
+        }
+        if line.contains("valkey_version:") || line.contains("server:Valkey") {
+            return true;
+        }
+        if let Some(v) = line.strip_prefix("redis_version:") {
+            version = Some(v.trim().to_string());
+        }
+    }
+    let Some(version) = version else { return true };
+    let mut parts = version.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty());
+    let mut next = || parts.next().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    (next(), next(), next()) >= (7, 0, 8)
+}
 /// How long past its timeout a `BZPOPMIN` reply is awaited before the
 /// connection is considered dead.
 const BLOCK_WATCHDOG: Duration = Duration::from_secs(2);
@@ -85,6 +138,8 @@ pub struct WorkerCore {
     /// without fetching.
     interrupted: AtomicBool,
     interrupt_notify: Notify,
+    /// Shortest marker block in seconds (BullMQ's `minimumBlockTimeout`).
+    min_block_secs: f64,
     /// The running stalled-job timer (see `stalled.rs`).
     pub(super) stalled_timer: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
     errors: std::sync::Mutex<Option<ErrorSink>>,
@@ -97,9 +152,21 @@ impl WorkerCore {
         let name = options.fetch.worker_name.clone();
         let client_name = queue.keys().worker_client_name(Some(name.as_str()));
         let conn = queue.connection().open_blocking(Some(&client_name)).await?;
+        let min_block_secs = if options.skip_version_check {
+            MIN_BLOCK_SECS_OLD_REDIS
+        } else {
+            let info: redis::RedisResult<String> =
+                redis::cmd("INFO").arg("server").query_async(&mut queue.cmd()).await;
+            // A server without INFO (some proxies) is taken to be recent.
+            match info {
+                Ok(info) if !blocks_for_1ms(&info) => MIN_BLOCK_SECS_OLD_REDIS,
+                _ => MIN_BLOCK_SECS,
+            }
+        };
         Ok(Arc::new(Self {
             queue,
             options,
+            min_block_secs,
             state: Mutex::new(FetchState::default()),
             blocking: Mutex::new(Some(conn)),
             client_name,
@@ -115,6 +182,11 @@ impl WorkerCore {
 
     pub fn queue(&self) -> &Queue {
         &self.queue
+    }
+
+    /// Shortest marker block in seconds (BullMQ's `minimumBlockTimeout`).
+    pub fn min_block_secs(&self) -> f64 {
+        self.min_block_secs
     }
 
     /// Where errors that fail no call go (else they are logged).
@@ -369,14 +441,14 @@ impl WorkerCore {
     }
 
     /// Sleeps until the rate limit recorded by the last fetch has passed (at
-    /// most BullMQ's 30 s); false when the worker closed meanwhile.
+    /// most `maximumRateLimitDelay`); false when the worker closed meanwhile.
     pub async fn wait_rate_limit(&self) -> bool {
         let limit_until = self.state.lock().await.limit_until;
         let now = now_ms();
         if limit_until <= now {
             return !self.is_closing();
         }
-        let wait = (limit_until - now).min(MAX_RATE_LIMIT_DELAY_MS);
+        let wait = (limit_until - now).min(self.options.max_rate_limit_delay.max(0));
         self.sleep_unless_closed(Duration::from_millis(wait as u64)).await
     }
 
@@ -390,13 +462,10 @@ impl WorkerCore {
     /// connection is reopened (and renamed) and the wait goes on until its
     /// timeout; a reply that never comes is abandoned a little after it.
     async fn wait_for_job(&self, block_until: i64) -> i64 {
-        let now = now_ms();
-        let timeout = if block_until > 0 {
-            ((block_until - now) as f64 / 1000.0).min(MAX_BLOCK_SECS)
-        } else {
-            self.options.drain_delay
+        let timeout = block_timeout(block_until as f64, now_ms() as f64, self.options.drain_delay, self.min_block_secs);
+        if timeout <= 0.0 {
+            return 0;
         }
-        .max(0.001);
         // Any drainDelay the facade accepts, however large, gives a deadline.
         let wait = Duration::try_from_secs_f64(timeout).unwrap_or(MAX_WAIT).min(MAX_WAIT);
         let deadline = Instant::now() + wait;
@@ -413,7 +482,7 @@ impl WorkerCore {
                 }
                 continue;
             };
-            let secs = remaining.as_secs_f64().max(0.001);
+            let secs = remaining.as_secs_f64().max(self.min_block_secs);
             let cmd = redis::cmd("BZPOPMIN").arg(&marker).arg(format!("{secs:.3}")).to_owned();
             let notified = self.close_notify.notified();
             let interrupted = self.interrupt_notify.notified();
@@ -482,5 +551,32 @@ impl WorkerCore {
             return None;
         }
         Some(guard.get_or_insert(conn).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_timeout_follows_bullmq() {
+        let now = 1_000_000.0;
+        assert_eq!(block_timeout(0.0, now, 5.0, 0.001), 5.0);
+        assert_eq!(block_timeout(0.0, now, 0.0005, 0.002), 0.002);
+        assert_eq!(block_timeout(now + 2500.0, now, 5.0, 0.001), 2.5);
+        assert_eq!(block_timeout(now + 60_000.0, now, 5.0, 0.001), MAX_BLOCK_SECS);
+        assert_eq!(block_timeout(now + 1.0, now, 5.0, 0.002), 0.002);
+        assert_eq!(block_timeout(now - 30.0, now, 5.0, 0.001), -30.0);
+        assert_eq!(block_timeout(now, now, 5.0, 0.001), 0.0);
+    }
+
+    #[test]
+    fn servers_that_block_for_1ms() {
+        assert!(blocks_for_1ms("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n"));
+        assert!(blocks_for_1ms("redis_version:7.0.8\r\n"));
+        assert!(!blocks_for_1ms("redis_version:7.0.7\r\n"));
+        assert!(!blocks_for_1ms("redis_version:6.2.14\r\n"));
+        assert!(blocks_for_1ms("redis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n"));
+        assert!(blocks_for_1ms("redis_version:6.2.4\r\ndragonfly_version:df-v1.20.0\r\n"));
     }
 }

@@ -8,7 +8,7 @@ use redis::Value;
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::queue::Queue;
-use crate::engine::reply::{as_int, as_strings};
+use crate::engine::reply::{as_int, as_string, as_strings};
 
 crate::lua_script!(
     /// Moves an active job to waiting-children while it has pending children.
@@ -17,6 +17,10 @@ crate::lua_script!(
 crate::lua_script!(
     /// Detaches a pending child from its parent.
     REMOVE_CHILD_DEPENDENCY => ["includes/common.lua", "removeChildDependency.lua"]
+);
+crate::lua_script!(
+    /// One step of paging through a set or hash of children.
+    PAGINATE => ["includes/common.lua", "paginate.lua"]
 );
 crate::lua_script!(
     /// Removes a job's pending children, recursively.
@@ -72,6 +76,20 @@ pub struct Dependencies {
     pub failed: Option<Vec<String>>,
     pub next_failed_cursor: Option<i64>,
 }
+
+/// A page of one kind of children of a parent (Queue.getDependencies): each
+/// child's key, with its stored value for completed children; the job hash
+/// of each child, in the same order (empty when the child is gone); and how
+/// many children of that kind there are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChildrenPage {
+    pub items: Vec<(String, Option<String>)>,
+    pub jobs: Vec<Vec<String>>,
+    pub total: i64,
+}
+
+/// Scan steps of the paginate script per call, as BullMQ.
+const PAGINATE_ITERATIONS: i64 = 5;
 
 fn pairs(flat: Vec<String>) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(flat.len() / 2);
@@ -198,6 +216,53 @@ impl Queue {
             }
         }
         Ok(out)
+    }
+
+    /// Children `start..=end` (`end` -1: all) of the parent `parent_id`:
+    /// completed ones (`processed`) or pending ones. As BullMQ pages them:
+    /// script calls that SCAN on from where the last one stopped, until the
+    /// page is full or the scan is done. Sets are unordered, so which
+    /// children make a page is only stable while they do not change.
+    pub async fn children_page(&self, parent_id: &str, processed: bool, start: i64, end: i64) -> Result<ChildrenPage> {
+        check_id(parent_id)?;
+        let kind = if processed { "processed" } else { "dependencies" };
+        let wanted = if end >= 0 { Some(end - start + 1) } else { None };
+        let (mut cursor, mut offset) = ("0".to_string(), 0i64);
+        let mut page = ChildrenPage::default();
+        loop {
+            let mut inv = self.script(&PAGINATE);
+            inv.arg(format!("{parent_id}:{kind}"))
+                .arg(start + page.items.len() as i64)
+                .arg(end)
+                .arg(&cursor)
+                .arg(offset)
+                .arg(PAGINATE_ITERATIONS)
+                .arg("1");
+            let reply: Vec<Value> = inv.invoke_async(&mut self.cmd()).await?;
+            let [next, at, items, total, jobs] = reply.as_slice() else {
+                return Err(EngineError::other("unexpected reply from the paginate script"));
+            };
+            cursor = as_string(next).unwrap_or_else(|| "0".into());
+            offset = as_int(at).unwrap_or(0);
+            page.total = as_int(total).unwrap_or(0);
+            if let Value::Array(items) = items {
+                for item in items {
+                    match item {
+                        Value::Array(pair) => {
+                            let key = pair.first().and_then(as_string).unwrap_or_default();
+                            page.items.push((key, Some(pair.get(1).and_then(as_string).unwrap_or_default())));
+                        }
+                        other => page.items.push((as_string(other).unwrap_or_default(), None)),
+                    }
+                }
+            }
+            if let Value::Array(jobs) = jobs {
+                page.jobs.extend(jobs.iter().map(as_strings));
+            }
+            if cursor == "0" || wanted.is_some_and(|n| page.items.len() as i64 >= n) {
+                return Ok(page);
+            }
+        }
     }
 
     /// How many children of each kind (`processed`, `unprocessed`,
