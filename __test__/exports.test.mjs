@@ -14,7 +14,9 @@ function documentedDifferences() {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   const start = readme.indexOf("### Exports that differ from BullMQ's");
   assert.ok(start >= 0, "README.md has a section \"Exports that differ from BullMQ's\"");
-  const section = readme.slice(start, readme.indexOf('\n## ', start));
+  // Up to the next heading of any level.
+  const end = readme.indexOf('\n#', start + 4);
+  const section = readme.slice(start, end < 0 ? undefined : end);
   const names = new Set();
   for (const line of section.split('\n')) {
     if (!line.startsWith('| `')) continue;

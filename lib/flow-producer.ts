@@ -299,7 +299,8 @@ export class FlowProducer extends EventEmitter {
     const defaults = queuesOpts?.[node.queueName]?.defaultJobOptions ?? {};
     const opts: JobsOptions = { ...defaults, ...((node.opts ?? {}) as JobsOptions) };
     for (const key of Object.keys(opts)) {
-      if (opts[key] === null || opts[key] === undefined) delete opts[key];
+      // A `debounce` key is refused whatever its value, as in BullMQ.
+      if ((opts[key] === null || opts[key] === undefined) && key !== 'debounce') delete opts[key];
     }
     if (isChild) delete opts.parent;
     const prepared = {} as PreparedNode;

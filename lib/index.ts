@@ -5,7 +5,13 @@
 export { FlowProducer } from './flow-producer';
 export type { FlowChildJob, FlowJob, FlowJobBase, FlowOpts, FlowQueuesOpts, JobNode, NodeOpts } from './flow-producer';
 export { Job } from './job';
-export type { JobHost } from './job';
+export type {
+  DependenciesOpts,
+  DependencyPageOpts,
+  DependencyPageOpts as DependencyOpts,
+  FlowParentKeyOpts as ParentKeyOpts,
+  JobHost,
+} from './job';
 export { Queue } from './queue';
 export {
   JobScheduler,

@@ -6,12 +6,14 @@ import { SpanKind, TelemetryAttributes } from './enums';
 import { native, nativeIn, UnrecoverableError } from './errors';
 import { binding, type Native } from './native';
 import { booleanArg, integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
+import { checkJobOptions } from './queue';
 import { recordJobMetrics, traced, type Telemetry } from './telemetry';
 import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
 import type {
   FinishedStatus,
   JobJson,
   JobJsonRaw,
+  JobJsonSandbox,
   JobProgress,
   JobsOptions,
   JobState,
@@ -26,6 +28,16 @@ const PARENT_FLAGS: [string, 'fpof' | 'rdof' | 'idof' | 'cpof'][] = [
   ['ignoreDependencyOnFailure', 'idof'],
   ['continueParentOnFailure', 'cpof'],
 ];
+
+/** How a flow entry links to its parent (BullMQ's ParentKeyOpts). */
+export interface FlowParentKeyOpts {
+  /** Add the job to `waiting-children` (it has children of its own). */
+  addToWaitingChildren?: boolean;
+  /** Leave releasing the parent to the end of the flow insert. */
+  deferParentRelease?: boolean;
+  parentDependenciesKey?: string;
+  parentKey?: string;
+}
 
 /** The `parent` field of a child job. */
 export interface ParentKeys {
@@ -53,21 +65,63 @@ export interface JobHost {
   emit(event: string | symbol, ...args: any[]): boolean;
 }
 
-/** Expands BullMQ's stored option keys back to their public names. */
-export function optsFromStored(stored: Record<string, any>): JobsOptions {
+/**
+ * Expands BullMQ's stored option keys back to their public names (`decode`:
+ * short key to long name), folding `tm` and `omc` into `telemetry`, as
+ * BullMQ's reader does; every other key is kept as stored.
+ */
+export function optsFromStored(
+  stored: Record<string, any>,
+  decode: Readonly<Record<string, string>> = SHORT_KEYS,
+): JobsOptions {
   const out: Record<string, any> = {};
   for (const key of Object.keys(stored)) {
-    out[SHORT_KEYS[key] ?? key] = stored[key];
-  }
-  if (out.tm !== undefined || out.omc !== undefined) {
-    const telemetry: Record<string, unknown> = {};
-    if (out.tm !== undefined) telemetry.metadata = out.tm;
-    if (out.omc !== undefined) telemetry.omitContext = out.omc;
-    out.telemetry = telemetry;
-    delete out.tm;
-    delete out.omc;
+    const value = stored[key];
+    if (decode[key]) {
+      out[decode[key]] = value;
+    } else if (key === 'tm') {
+      out.telemetry = { ...out.telemetry, metadata: value };
+    } else if (key === 'omc') {
+      out.telemetry = { ...out.telemetry, omitContext: value };
+    } else {
+      out[key] = value;
+    }
   }
   return out as JobsOptions;
+}
+
+/**
+ * BullMQ's JobJson of a job hash read from Redis (what Queue.getDependencies
+ * lists for each child): numbers parsed, `opts` and `progress` decoded,
+ * `data`, `stacktrace` and `returnvalue` left as JSON text; fields the hash
+ * lacks are undefined (no `id`: the hash has none).
+ */
+export function jobJsonFromHash(raw: Record<string, string | undefined>): JobJson {
+  return {
+    id: raw.id,
+    name: raw.name,
+    data: raw.data || '{}',
+    opts: Job.optsFromJSON(raw.opts),
+    progress: JSON.parse(raw.progress || '0'),
+    delay: parseInt(raw.delay as string, 10),
+    priority: parseInt(raw.priority as string, 10),
+    timestamp: parseInt(raw.timestamp as string, 10),
+    attemptsStarted: parseInt(raw.ats || '0', 10),
+    attemptsMade: parseInt(raw.attemptsMade || raw.atm || '0', 10),
+    stalledCounter: parseInt(raw.stc || '0', 10),
+    finishedOn: raw.finishedOn ? parseInt(raw.finishedOn, 10) : undefined,
+    processedOn: raw.processedOn ? parseInt(raw.processedOn, 10) : undefined,
+    repeatJobKey: raw.rjk,
+    debounceId: raw.deid,
+    deduplicationId: raw.deid,
+    failedReason: raw.failedReason,
+    deferredFailure: raw.defa,
+    stacktrace: raw.stacktrace,
+    returnvalue: raw.returnvalue,
+    parentKey: raw.parentKey,
+    parent: raw.parent ? JSON.parse(raw.parent) : undefined,
+    processedBy: raw.pb,
+  } as JobJson;
 }
 
 function parseJson<T>(text: string | undefined, fallback: T): T {
@@ -178,10 +232,10 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   progress: JobProgress = 0;
   /** Value returned by the processor when the job completed. */
   returnvalue: ReturnType = null as ReturnType;
-  /** Stack traces of the failed attempts. */
-  stacktrace: string[] = [];
-  /** Milliseconds the job was delayed when added. */
-  delay = 0;
+  /** Stack traces of the failed attempts (null until the job is read or fails). */
+  stacktrace: string[] | null = null;
+  /** Milliseconds the job was delayed when added (undefined when not given). */
+  delay: number = 0;
   /** Priority of the job (0 = none). */
   priority = 0;
   /** Creation time in milliseconds. */
@@ -229,7 +283,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.opts = { attempts: 0, ...rest };
     this.id = id;
     this.timestamp = this.opts.timestamp ?? Date.now();
-    this.delay = this.opts.delay ?? 0;
+    this.delay = this.opts.delay as number;
     this.priority = this.opts.priority ?? 0;
     if (typeof repeatJobKey === 'string') this.repeatJobKey = repeatJobKey;
     const parent = this.opts.parent;
@@ -262,6 +316,28 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     jobs: { name: N; data: T; opts?: JobsOptions }[],
   ): Promise<Job<T, R, N>[]> {
     return queue.addBulk(jobs);
+  }
+
+  /**
+   * Job options from their stored JSON text (`opts` of a job hash): short
+   * keys expanded by `optsDecode` (BullMQ's optsDecodeMap by default),
+   * `tm`/`omc` folded into `telemetry`. Throws on text that is not JSON.
+   */
+  static optsFromJSON(rawOpts?: string, optsDecode: Readonly<Record<string, string>> = SHORT_KEYS): JobsOptions {
+    return optsFromStored(JSON.parse(rawOpts || '{}'), optsDecode);
+  }
+
+  /**
+   * Appends a line to the log of job `jobId` of `queue`, keeping only the
+   * newest `keepLogs` lines when given. Returns the number of lines kept.
+   */
+  static async addJobLog(queue: JobHost, jobId: string, logRow: string, keepLogs?: number): Promise<number> {
+    if (typeof logRow !== 'string') {
+      throw new TypeError(`addJobLog: logRow must be a string, got ${describe(logRow)}`);
+    }
+    if (keepLogs !== undefined && keepLogs !== null) nonNegativeInteger(keepLogs, 'keepLogs');
+    const q = await queue._queue();
+    return native(q.addJobLog(idOf({ id: jobId }), logRow, typeof keepLogs === 'number' && keepLogs > 0 ? keepLogs : undefined));
   }
 
   /** Reads a job from Redis; undefined when it does not exist. */
@@ -395,10 +471,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     job.attemptsStarted = intField(firstPresent(j.attemptsStarted, j.ats)) ?? 0;
     job.stalledCounter = intField(firstPresent(j.stalledCounter, j.stc)) ?? 0;
     if (j.failedReason) job.failedReason = j.failedReason;
-    if (j.stacktrace !== undefined) {
-      const traces = typeof j.stacktrace === 'string' ? parseJson<unknown>(j.stacktrace, []) : j.stacktrace;
-      job.stacktrace = Array.isArray(traces) ? traces : [];
-    }
+    const traces = typeof j.stacktrace === 'string' ? parseJson<unknown>(j.stacktrace, []) : j.stacktrace;
+    job.stacktrace = Array.isArray(traces) ? traces : [];
     if (typeof j.returnvalue === 'string') {
       job.returnvalue = parseJson<R>(j.returnvalue, undefined as R);
     } else if (j.returnvalue !== undefined) {
@@ -451,6 +525,42 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   toJSON(): Record<string, unknown> {
     const { queue: _queue, ...rest } = this as any;
     return rest;
+  }
+
+  /**
+   * `asJSON()` with the queue's name, qualified name and prefix: what a
+   * sandboxed processor gets to rebuild the job in its process.
+   */
+  asJSONSandbox(): JobJsonSandbox {
+    return { ...this.asJSON(), queueName: this.queueName, queueQualifiedName: this.queueQualifiedName, prefix: this.prefix };
+  }
+
+  /**
+   * The job as one entry of a flow insert: its JobJson (after checking its
+   * options as an add does), id, the parent links given, and its queue. The
+   * entry describes the job; adding it is the FlowProducer's work.
+   */
+  toFlowEntry(parentOpts: FlowParentKeyOpts = {}): {
+    jobData: JobJson;
+    jobId: string;
+    parentKeyOpts: FlowParentKeyOpts;
+    prefix: string;
+    queueName: string;
+  } {
+    const jobData = this.asJSON();
+    if (this.opts.sizeLimit && Buffer.byteLength(jobData.data, 'utf8') > this.opts.sizeLimit) {
+      throw new Error(`The size of job ${this.name} exceeds the limit ${this.opts.sizeLimit} bytes`);
+    }
+    // The parent check looks at the job's parent link, as BullMQ's does.
+    const { parent: _parent, ...opts } = this.opts;
+    checkJobOptions(this.parentKey ? { ...opts, parent: { id: '', queue: '' } } : opts);
+    return {
+      jobData,
+      jobId: this.id as string,
+      parentKeyOpts: parentOpts,
+      prefix: this.prefix,
+      queueName: this.queueName,
+    };
   }
 
   /**

@@ -7,6 +7,7 @@ import { normalizeConnection } from './connection';
 import { native } from './errors';
 import { binding, type Native } from './native';
 import type { QueueBaseOptions } from './types';
+import { QueueKeys } from './utils';
 
 export function checkQueueName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.length === 0) {
@@ -91,6 +92,28 @@ export class QueueBase extends EventEmitter {
   /** `{prefix}:{name}:{type}`. */
   toKey(type: string): string {
     return `${this.qualifiedName}:${type}`;
+  }
+
+  /**
+   * The key of every queue structure, by its suffix (`''` is the queue's
+   * base `{prefix}:{name}:`), as BullMQ's `keys`.
+   */
+  get keys(): { [index: string]: string } {
+    return new QueueKeys(this.prefix).getKeys(this.name);
+  }
+
+  /**
+   * Drops the connection at once, without the steps of `close()` (a worker
+   * neither stops its loop nor waits for its jobs; commands in flight and
+   * later ones fail). `close()` still works afterwards.
+   */
+  async disconnect(): Promise<void> {
+    try {
+      const q = await this.nativeQueue;
+      q.close();
+    } catch {
+      // Never connected: nothing to drop.
+    }
   }
 
   /** @internal Finishes a job fetched outside a worker, through this connection. */

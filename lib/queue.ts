@@ -1,8 +1,10 @@
 /**
  * Queue: the producer API (add, addBulk, getters, control), as in BullMQ.
  */
+import { randomUUID } from 'node:crypto';
+
 import { fromNative, native, nativeIn } from './errors';
-import { Job, progressText, rawFromFlat } from './job';
+import { Job, jobJsonFromHash, progressText, rawFromFlat } from './job';
 import { binding, type Native } from './native';
 import { QueueBase } from './queue-base';
 import {
@@ -20,6 +22,7 @@ import {
 } from './queue-args';
 import type {
   JobProgress,
+  JobJson,
   JobSchedulerJson,
   JobSchedulerTemplateOptions,
   JobState,
@@ -29,7 +32,7 @@ import type {
   QueueOptions,
   RepeatOptions,
 } from './types';
-import { PRIORITY_LIMIT, QueueKeys } from './utils';
+import { PRIORITY_LIMIT } from './utils';
 import { version } from './version';
 import { JobScheduler } from './job-scheduler';
 import { instrumentQueue, recordJobCounts } from './telemetry';
@@ -218,6 +221,8 @@ export interface PromoteJobsOpts {
 
 export class Queue<DataType = any, ResultType = any, NameType extends string = string> extends QueueBase {
   declare readonly opts: QueueOptions;
+  /** A random id of this Queue instance, as BullMQ gives one. */
+  readonly token: string = randomUUID();
   /** Options applied to every job unless the job overrides them. */
   readonly jobsOpts: JobsOptions;
 
@@ -595,6 +600,66 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return (await this.getWorkers()).length;
   }
 
+  /**
+   * The QueueEvents connected to this queue, from Redis' client list (as
+   * getWorkers: `name` is the queue name, `rawname` the client name).
+   * @deprecated as in BullMQ.
+   */
+  async getQueueEvents(): Promise<{ [index: string]: string }[]> {
+    const q = await this.nativeQueue;
+    return native(q.getQueueEvents());
+  }
+
+  /**
+   * Ids of the jobs in the given states, positions `start..end` of each
+   * state (default 0..1; negative counts from the end), oldest first with
+   * `asc`, newest first by default; an id in two states once. Unlike
+   * getJobs, the jobs are not read.
+   */
+  async getRanges(types: JobType[], start = 0, end = 1, asc = false): Promise<string[]> {
+    if (!Array.isArray(types)) {
+      throw new TypeError(`getRanges: types must be an array of job types, got ${describe(types)}`);
+    }
+    const list = types.length === 0 ? [] : jobTypesArg('getRanges', types);
+    integerArg('getRanges', 'start', start);
+    integerArg('getRanges', 'end', end);
+    booleanArg('getRanges', 'asc', asc);
+    const q = await this.nativeQueue;
+    return native(q.getRanges(list, start, end, asc));
+  }
+
+  /**
+   * Children `start..end` (`end` -1: all) of the parent job `parentId`:
+   * completed ones (`type` 'processed', each item with its return value
+   * `v`, or `err` when that is not JSON) or pending ones; `jobs` are the
+   * children's job data, `total` the number of children of that type. The
+   * children come in Redis' set order, so a page is stable only while the
+   * children do not change.
+   */
+  async getDependencies(
+    parentId: string,
+    type: 'processed' | 'pending',
+    start: number,
+    end: number,
+  ): Promise<{ items: { id: string; v?: any; err?: string }[]; jobs: JobJson[]; total: number }> {
+    const id = jobIdArg('getDependencies', parentId);
+    integerArg('getDependencies', 'start', start);
+    integerArg('getDependencies', 'end', end);
+    const processed = type === 'processed';
+    const q = await this.nativeQueue;
+    const page = await native(q.getChildrenPage(id, processed, start, end));
+    const items = page.ids.map((childKey, i) => {
+      if (!page.values) return { id: childKey };
+      try {
+        return { id: childKey, v: JSON.parse(page.values[i]) };
+      } catch (err) {
+        return { id: childKey, err: (err as Error).message };
+      }
+    });
+    const jobs = page.jobs.map((flat) => jobJsonFromHash(rawFromFlat(flat) as unknown as Record<string, string>));
+    return { items, jobs, total: page.total };
+  }
+
   /** True when the queue is paused globally. */
   async isPaused(): Promise<boolean> {
     const q = await this.nativeQueue;
@@ -764,14 +829,6 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   // ---- Queue-wide settings (the `meta` hash) --------------------------------
 
-  /**
-   * The key of every queue structure, by its suffix (`''` is the queue's
-   * base `{prefix}:{name}:`), as BullMQ's `queue.keys`.
-   */
-  get keys(): { [index: string]: string } {
-    return new QueueKeys(this.prefix).getKeys(this.name);
-  }
-
   /** What this Queue records in `meta` when it connects (unless `skipMetasUpdate`). */
   get metaValues(): { [index: string]: string | number } {
     return {
@@ -919,6 +976,20 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     }
     const q = await this.nativeQueue;
     return native(q.cancelJob(id, reason));
+  }
+
+  /**
+   * Removes jobs whose keys exist while no state of the queue holds them
+   * (left by a crash or by deleting state keys by hand), with their logs,
+   * lock and dependency keys. Scans the queue's keys `count` at a time;
+   * with `limit` > 0 stops once that many were removed. Returns how many
+   * were removed. To go in steps: `while (await queue.removeOrphanedJobs(1000, 10000)) {}`.
+   */
+  async removeOrphanedJobs(count = 1000, limit = 0): Promise<number> {
+    integerArg('removeOrphanedJobs', 'count', count, 1);
+    integerArg('removeOrphanedJobs', 'limit', limit, 0);
+    const q = await this.nativeQueue;
+    return native(q.removeOrphanedJobs(count, limit));
   }
 
   /** Closes the queue's connections. */

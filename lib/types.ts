@@ -96,6 +96,8 @@ export interface BaseJobOptions {
    * it (set by the producer), `omitContext` stores none.
    */
   telemetry?: JobTelemetryOptions;
+  /** Internal: the job scheduler an iteration belongs to (stored as `rjk`). */
+  repeatJobKey?: string;
   [key: string]: unknown;
 }
 
@@ -113,6 +115,15 @@ export interface QueueBaseOptions {
    * does: for example `new BullMQOtel()` from `bullmq-otel`.
    */
   telemetry?: Telemetry;
+  /** @deprecated not in use, as in BullMQ. */
+  blockingConnection?: boolean;
+  /**
+   * BullMQ's check of the Redis version (this engine makes none); a Worker
+   * then takes the server for an old Redis (`minimumBlockTimeout` 2 ms).
+   */
+  skipVersionCheck?: boolean;
+  /** Accepted for BullMQ compatibility; calls wait for the connection either way. */
+  skipWaitingForReady?: boolean;
 }
 
 export interface QueueOptions extends QueueBaseOptions {
@@ -253,6 +264,11 @@ export interface WorkerOptions extends QueueBaseOptions {
   workerThreadsOptions?: import('node:worker_threads').WorkerOptions;
   /** Milliseconds to wait after a failed fetch before trying again. */
   runRetryDelay?: number;
+  /**
+   * Longest sleep in milliseconds while rate limited (default 30000): the
+   * worker fetches again, promoting due delayed jobs, at least this often.
+   */
+  maximumRateLimitDelay?: number;
 }
 
 export type BackoffStrategy = (
@@ -331,3 +347,55 @@ export interface JobJson {
   delay?: number;
   priority?: number;
 }
+
+/** `asJSON()` of a job with its queue's names (what a sandboxed processor gets). */
+export interface JobJsonSandbox extends JobJson {
+  queueName: string;
+  queueQualifiedName: string;
+  prefix: string;
+}
+
+/** The options of a job of `addBulk`. */
+export type BulkJobOptions = Omit<JobsOptions, 'repeat'>;
+
+/** The options BullMQ lets a queue apply to all its jobs. */
+export type DefaultJobOptions = Pick<
+  BaseJobOptions,
+  | 'timestamp'
+  | 'priority'
+  | 'delay'
+  | 'attempts'
+  | 'backoff'
+  | 'lifo'
+  | 'removeOnComplete'
+  | 'removeOnFail'
+  | 'keepLogs'
+  | 'stackTraceLimit'
+  | 'sizeLimit'
+>;
+
+/** Options of `worker.getNextJob`. */
+export interface GetNextJobOptions {
+  /** Wait on the queue's marker when no job is ready (default true). */
+  block?: boolean;
+}
+
+/** Options of `job.retry`. */
+export interface RetryOptions {
+  /** Set `attemptsMade` back to 0. */
+  resetAttemptsMade?: boolean;
+  /** Set `attemptsStarted` back to 0. */
+  resetAttemptsStarted?: boolean;
+}
+
+/** Options of `job.moveToWaitingChildren`. */
+export interface MoveToWaitingChildrenOpts {
+  /** Wait only while this child is pending. */
+  child?: { id: string; queue: string };
+}
+
+/** Options of a FlowProducer. */
+export type FlowProducerOptions = QueueBaseOptions;
+
+/** Options of a QueueEventsProducer. */
+export type QueueEventsProducerOptions = QueueBaseOptions;

@@ -20,6 +20,7 @@ import {
 } from './errors';
 import { Delivery } from './delivery';
 import { Job, rawFromFlat, resolveKeepJobs } from './job';
+import { JobScheduler } from './job-scheduler';
 import type { Native } from './native';
 import { binding } from './native';
 import { integerArg, tokenArg } from './queue-args';
@@ -27,6 +28,7 @@ import { QueueBase } from './queue-base';
 import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
 import { instrumentWorker, type JobTrace, type WorkerTracing } from './telemetry';
 import type { JobJson, JobJsonRaw, JobsOptions, RepeatStrategy, WorkerOptions } from './types';
+import { DELAY_TIME_1, delay } from './utils';
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (
   job: Job<DataType, ResultType, NameType>,
@@ -106,7 +108,8 @@ function checkNumber(
     | 'maxStalledCount'
     | 'maxStartedAttempts'
     | 'lockRenewTime'
-    | 'runRetryDelay',
+    | 'runRetryDelay'
+    | 'maximumRateLimitDelay',
   message: string,
   allowZero: boolean,
 ): void {
@@ -117,13 +120,19 @@ function checkNumber(
   }
 }
 
+/** BullMQ's check and message; a fraction is allowed (the engine rounds it up, as BullMQ's loop does). */
 function checkConcurrency(value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
-    throw new TypeError(`concurrency must be a finite number greater than 0, got ${describeValue(value)}`);
+  if (typeof value !== 'number' || value < 1 || !Number.isFinite(value)) {
+    throw new Error('concurrency must be a finite number greater than 0');
   }
-  if (!Number.isInteger(value)) {
-    throw new TypeError(`concurrency must be an integer, got ${value}`);
+}
+
+/** The options a Worker requires, with BullMQ's message. */
+function requireConnection(opts: WorkerOptions | undefined): WorkerOptions {
+  if (!opts || opts.connection === undefined || opts.connection === null) {
+    throw new Error('Worker requires a connection');
   }
+  return opts;
 }
 
 /** The worker's `metrics.maxDataPoints`, checked (undefined: no metrics). */
@@ -191,6 +200,7 @@ const WORKER_DEFAULTS: WorkerOptions = {
   stalledInterval: 30000,
   autorun: true,
   runRetryDelay: 15000,
+  maximumRateLimitDelay: 30000,
 };
 
 /** Refuses invalid worker options (BullMQ's messages where it has them); returns them as given. */
@@ -203,6 +213,7 @@ function checkWorkerOptions(opts: WorkerOptions, processor: unknown): WorkerOpti
   checkNumber(o, 'drainDelay', 'drainDelay must be greater than 0', false);
   checkNumber(o, 'lockRenewTime', 'lockRenewTime must be a number >= 0', true);
   checkNumber(o, 'runRetryDelay', 'runRetryDelay must be a number >= 0', true);
+  checkNumber(o, 'maximumRateLimitDelay', 'maximumRateLimitDelay must be a number >= 0', true);
   checkConcurrency(o.concurrency);
   if (o.limiter !== undefined) {
     if (
@@ -247,6 +258,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   /** The pool running a processor given as a file. */
   private readonly sandbox?: SandboxedProcessor;
   private readonly nativeWorker: Promise<Native.BindingWorker>;
+  /** The native worker once open (for the synchronous getters). */
+  private opened?: Native.BindingWorker;
+  private scheduler?: JobScheduler;
+  /** processJob's fetch-next found no job (`drained` is emitted once until one comes). */
+  private processDrained = false;
   private _concurrency = 1;
   private running = false;
   private paused = false;
@@ -283,11 +299,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   constructor(
     name: string,
     processor?: Processor<DataType, ResultType, NameType> | string | URL | null,
-    opts: WorkerOptions = {},
+    opts?: WorkerOptions,
   ) {
     // Checked before the base class opens a connection: a refused option
     // leaves nothing open.
-    super(name, checkWorkerOptions(opts, processor));
+    super(name, checkWorkerOptions(requireConnection(opts), processor));
     const o: WorkerOptions = {
       ...WORKER_DEFAULTS,
       ...opts,
@@ -323,8 +339,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           name: o.name,
           customRepeatStrategy: repeatStrategy !== undefined,
           metricsMaxDataPoints,
+          maximumRateLimitDelay: Math.trunc(o.maximumRateLimitDelay!),
+          skipVersionCheck: o.skipVersionCheck === true,
         }),
       ).then((w) => {
+        this.opened = w;
         w.onError((message) => this.emit('error', fromNative(new Error(message))));
         return w;
       }),
@@ -366,7 +385,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     checkConcurrency(value);
     this._concurrency = value;
     try {
-      this.runner?.setConcurrency(value);
+      this.runner?.setConcurrency(Math.ceil(value));
     } catch {
       // The loop is starting; run() applies the value once it started.
     }
@@ -414,7 +433,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         this.runnerStarted = native(
           w.run(
             {
-              concurrency: this._concurrency,
+              concurrency: Math.ceil(this._concurrency),
               lockRenewTime: this.opts.skipLockRenewal ? 0 : Math.trunc(this.opts.lockRenewTime!),
               skipStalledCheck: this.opts.skipStalledCheck === true,
               tokenPrefix: this.id,
@@ -873,6 +892,159 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
     this.emit('active', job, 'waiting');
     return job;
+  }
+
+  /**
+   * Runs the processor on a job this worker holds with `token` (from
+   * getNextJob) and records the outcome as the automatic worker does:
+   * completes it, or fails the attempt (retrying while attempts remain),
+   * emitting `completed` or `failed`; a `RateLimitError` sends it back to
+   * wait, a `DelayedError`/`WaitingError`/`WaitingChildrenError` leaves it
+   * where the processor moved it. Unless `fetchNextCallback()` is false (or
+   * the worker is closing or paused), resolves with the next job, locked by
+   * the same token and announced with `active`; otherwise with undefined.
+   */
+  async processJob(
+    job: Job<DataType, ResultType, NameType>,
+    token: string,
+    fetchNextCallback: () => boolean = () => true,
+  ): Promise<void | Job<DataType, ResultType, NameType>> {
+    tokenArg('processJob', token);
+    if (!this.processFn) throw new Error('No process function is defined.');
+    const controller = this.wantsSignal ? new AbortController() : undefined;
+    // Tracked so that cancelJob reaches its signal.
+    const entry: InFlight = { job, token, controller, failing: false, reported: false };
+    const id = job.id as string;
+    this.inFlight.set(id, entry);
+    try {
+      if (job.deferredFailure) {
+        return await this.recordFailed(new UnrecoverableError(job.deferredFailure), job, token, fetchNextCallback);
+      }
+      let result: ResultType;
+      try {
+        result = await this.processFn(job, token, controller?.signal);
+      } catch (err) {
+        return await this.recordFailed(toError(err), job, token, fetchNextCallback);
+      }
+      if (this.closed) return;
+      const next = await job.moveToCompleted(result, token, this.mayFetchNext(fetchNextCallback));
+      this.emit('completed', job, result, 'active');
+      return this.nextFetched(next, token);
+    } finally {
+      if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
+    }
+  }
+
+  /** Whether a finish of processJob fetches the next job. */
+  private mayFetchNext(fetchNextCallback: () => boolean): boolean {
+    return fetchNextCallback() && !(this.closing || this.paused);
+  }
+
+  /** processJob's handling of a processor that threw. */
+  private async recordFailed(
+    err: Error,
+    job: Job<DataType, ResultType, NameType>,
+    token: string,
+    fetchNextCallback: () => boolean,
+  ): Promise<void | Job<DataType, ResultType, NameType>> {
+    if (this.closed) return;
+    if (err.message === RATE_LIMIT_MESSAGE) {
+      await job.moveToWait(token);
+      return;
+    }
+    const fetchNext = this.mayFetchNext(fetchNextCallback);
+    if (isMovedError(err)) {
+      return fetchNext ? this.getNextJob(token, { block: false }) : undefined;
+    }
+    const next = await job.moveToFailed(err, token, fetchNext);
+    this.emit('failed', job, err, 'active');
+    return fetchNext ? this.nextFetched(next, token) : undefined;
+  }
+
+  /** The job a fetch-next of processJob brought (announced with `active`), or `drained` once. */
+  private async nextFetched(
+    next: [JobJsonRaw, string] | [],
+    token: string,
+  ): Promise<Job<DataType, ResultType, NameType> | undefined> {
+    if (next.length !== 2) {
+      if (!this.processDrained) {
+        this.processDrained = true;
+        this.emit('drained');
+      }
+      return undefined;
+    }
+    this.processDrained = false;
+    const job = Job.fromJSON<DataType, ResultType, NameType>(this, next[0], next[1]);
+    job.token = token;
+    if (this.ownsNextIteration(job)) await this.continueSchedule(job);
+    this.emit('active', job, 'waiting');
+    return job;
+  }
+
+  /** The job schedulers of this worker's queue (on the worker's connection). */
+  get jobScheduler(): Promise<JobScheduler> {
+    if (!this.scheduler) {
+      this.scheduler = new JobScheduler(this.name, this.opts, this);
+      this.scheduler.on('error', (err) => this.emit('error', err));
+    }
+    return Promise.resolve(this.scheduler);
+  }
+
+  /**
+   * Extends to `duration` ms the locks of `jobIds`, each held by the token
+   * at the same index of `tokens`; resolves with the ids whose lock was gone
+   * or held by another token.
+   */
+  async extendJobLocks(jobIds: string[], tokens: string[], duration: number): Promise<string[]> {
+    if (!Array.isArray(jobIds) || !Array.isArray(tokens)) {
+      throw new TypeError('extendJobLocks: jobIds and tokens must be arrays');
+    }
+    integerArg('extendJobLocks', 'duration', duration, 1);
+    const q = await this.nativeQueue;
+    // A job without a token cannot hold its lock: it is reported as failed.
+    const paired = jobIds.map((_, i) => (typeof tokens[i] === 'string' ? tokens[i] : ''));
+    return native(q.extendLocks(jobIds.map(String), paired, duration));
+  }
+
+  /**
+   * The shortest time, in seconds, this worker blocks waiting for a job:
+   * 0.001, or 0.002 on Redis before 7.0.8 (and with `skipVersionCheck`).
+   */
+  get minimumBlockTimeout(): number {
+    return this.opened?.minimumBlockTimeout ?? 0.001;
+  }
+
+  /** The longest time, in seconds, this worker blocks waiting for a job (10). */
+  get maximumBlockTimeout(): number {
+    return binding.maximumBlockTimeout();
+  }
+
+  /**
+   * Seconds to block waiting for a job: until `blockUntil` (ms, the due time
+   * of the next delayed job; 0 when none is known) within the minimum and
+   * maximum block timeouts, otherwise `drainDelay`. A value <= 0 means the
+   * time has come: fetch without blocking.
+   */
+  protected getBlockTimeout(blockUntil: number): number {
+    return binding.blockTimeout(blockUntil, Date.now(), this.opts.drainDelay!, this.minimumBlockTimeout);
+  }
+
+  /** Waits `milliseconds` (default 100), or until `abortController` aborts. */
+  async delay(milliseconds?: number, abortController?: AbortController): Promise<void> {
+    await delay(milliseconds || DELAY_TIME_1, abortController);
+  }
+
+  /**
+   * Drops the worker's connections at once, without the steps of `close()`
+   * (running jobs are not waited for; fetching fails until it is closed).
+   */
+  async disconnect(): Promise<void> {
+    try {
+      await (await this.nativeWorker).close();
+    } catch {
+      // Never connected.
+    }
+    await super.disconnect();
   }
 
   /** @internal */
