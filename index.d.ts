@@ -275,7 +275,9 @@ export declare class BindingWorker {
   /**
    * Closes the worker: stops the run loop, lock renewal and the cancel
    * subscription, and releases the run loop's callback.
+   * Drops the blocking connection, leaving the worker open (`disconnect`).
    */
+  dropBlockingConnection(): Promise<void>
   close(): Promise<void>
 }
 

@@ -176,6 +176,12 @@ impl BindingWorker {
 
     /// Closes the worker: stops the run loop, lock renewal and the cancel
     /// subscription, and releases the run loop's callback.
+    /// Drops the blocking connection, leaving the worker open (`disconnect`).
+    #[napi]
+    pub async fn drop_blocking_connection(&self) {
+        self.core.drop_blocking().await;
+    }
+
     #[napi]
     pub async fn close(&self) {
         self.shutdown_runner().await;

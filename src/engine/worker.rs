@@ -220,6 +220,13 @@ impl WorkerCore {
         self.closing.load(Ordering::SeqCst)
     }
 
+    /// Drops the blocking connection without closing the worker (BullMQ's
+    /// `disconnect`): a later wait tries to reopen it, which fails once the
+    /// command connection is closed too.
+    pub async fn drop_blocking(&self) {
+        self.blocking.lock().await.take();
+    }
+
     /// Stops blocked calls at once; later calls return no job.
     pub async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
@@ -449,7 +456,13 @@ impl WorkerCore {
             return !self.is_closing();
         }
         let wait = (limit_until - now).min(self.options.max_rate_limit_delay.max(0));
-        self.sleep_unless_closed(Duration::from_millis(wait as u64)).await
+        let open = self.sleep_unless_closed(Duration::from_millis(wait as u64)).await;
+        // As BullMQ, the next fetch goes to Redis even if the limit still
+        // holds: it promotes due delayed jobs and reads the limit anew.
+        let mut st = self.state.lock().await;
+        st.limit_until = 0;
+        st.drained = false;
+        open
     }
 
     /// Sleeps; false when the worker closed meanwhile.
