@@ -119,9 +119,10 @@ test('the manual surface records metrics with the worker option too', async () =
   assert.equal((await queue.getMetrics('failed')).meta.count, 1);
 });
 
-test('the metrics option is checked', () => {
-  assert.throws(() => new Worker('x', null, { metrics: { maxDataPoints: -1 }, autorun: false }), /metrics.maxDataPoints must be an integer >= 0/);
-  assert.throws(() => new Worker('x', null, { metrics: 5, autorun: false }), /metrics must be an object/);
+test('the metrics option is checked', async () => {
+  const conn = await connection();
+  assert.throws(() => new Worker('x', null, { connection: conn, metrics: { maxDataPoints: -1 }, autorun: false }), /metrics.maxDataPoints must be an integer >= 0/);
+  assert.throws(() => new Worker('x', null, { connection: conn, metrics: 5, autorun: false }), /metrics must be an object/);
 });
 
 test('exportPrometheusMetrics gives the text bullmq gives for the same queue', async () => {

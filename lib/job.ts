@@ -6,10 +6,12 @@ import { SpanKind, TelemetryAttributes } from './enums';
 import { native, nativeIn, UnrecoverableError } from './errors';
 import { binding, type Native } from './native';
 import { booleanArg, integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
+import { Backoffs } from './backoffs';
 import { checkJobOptions } from './queue';
 import { recordJobMetrics, traced, type Telemetry } from './telemetry';
 import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
 import type {
+  BackoffOptions,
   FinishedStatus,
   JobJson,
   JobJsonRaw,
@@ -284,7 +286,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.id = id;
     this.timestamp = this.opts.timestamp ?? Date.now();
     this.delay = this.opts.delay as number;
-    this.priority = this.opts.priority ?? 0;
+    this.priority = this.opts.priority || 0;
+    // As BullMQ: the key is set even when there is no backoff.
+    this.opts.backoff = Backoffs.normalize(this.opts.backoff as number | BackoffOptions | undefined);
     if (typeof repeatJobKey === 'string') this.repeatJobKey = repeatJobKey;
     const parent = this.opts.parent;
     if (parent && typeof parent === 'object') {
@@ -622,6 +626,20 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     token: string,
     fetchNext = false,
   ): Promise<NextJobData> {
+    return (await this._failAttempt(err, token, fetchNext)).next;
+  }
+
+  /**
+   * `moveToFailed`, also saying where the job went: `failed`, `delayed`
+   * (retry after its backoff) or `waiting` (retried now, when no next job
+   * is fetched).
+   * @internal
+   */
+  async _failAttempt<E extends Error>(
+    err: E,
+    token: string,
+    fetchNext = false,
+  ): Promise<{ state: string; next: NextJobData }> {
     if (err === null || typeof err !== 'object') {
       throw new TypeError(`moveToFailed: err must be an Error, got ${describe(err)}`);
     }
@@ -689,7 +707,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.attemptsMade += 1;
     if (result.delay > 0) this.delay = result.delay;
     if (result.finishedOn !== undefined && result.finishedOn !== null) this.finishedOn = result.finishedOn;
-    return nextJobData(result.next, fetchNext);
+    return { state: result.state, next: nextJobData(result.next, fetchNext) };
   }
 
   private async failAttempt(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed> {

@@ -19,7 +19,7 @@ import {
   WaitingError,
 } from './errors';
 import { Delivery } from './delivery';
-import { Job, rawFromFlat, resolveKeepJobs } from './job';
+import { Job, rawFromFlat, resolveKeepJobs, type NextJobData } from './job';
 import { JobScheduler } from './job-scheduler';
 import type { Native } from './native';
 import { binding } from './native';
@@ -127,11 +127,15 @@ function checkConcurrency(value: unknown): asserts value is number {
   }
 }
 
-/** The options a Worker requires, with BullMQ's message. */
-function requireConnection(opts: WorkerOptions | undefined): WorkerOptions {
+/**
+ * The checks of a Worker's options that come before it connects (so that a
+ * refused Worker leaves no connection behind), with BullMQ's messages.
+ */
+function checkBeforeConnecting(opts: WorkerOptions | undefined): WorkerOptions {
   if (!opts || opts.connection === undefined || opts.connection === null) {
     throw new Error('Worker requires a connection');
   }
+  if (opts.concurrency !== undefined) checkConcurrency(opts.concurrency);
   return opts;
 }
 
@@ -303,7 +307,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   ) {
     // Checked before the base class opens a connection: a refused option
     // leaves nothing open.
-    super(name, checkWorkerOptions(requireConnection(opts), processor));
+    super(name, checkWorkerOptions(checkBeforeConnecting(opts), processor));
     const o: WorkerOptions = {
       ...WORKER_DEFAULTS,
       ...opts,
@@ -956,17 +960,18 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (isMovedError(err)) {
       return fetchNext ? this.getNextJob(token, { block: false }) : undefined;
     }
-    const next = await job.moveToFailed(err, token, fetchNext);
+    const { state, next } = await job._failAttempt(err, token, fetchNext);
     this.emit('failed', job, err, 'active');
-    return fetchNext ? this.nextFetched(next, token) : undefined;
+    // An attempt retried at once fetches nothing, as in BullMQ.
+    return fetchNext && state !== 'waiting' ? this.nextFetched(next, token) : undefined;
   }
 
   /** The job a fetch-next of processJob brought (announced with `active`), or `drained` once. */
   private async nextFetched(
-    next: [JobJsonRaw, string] | [],
+    next: NextJobData,
     token: string,
   ): Promise<Job<DataType, ResultType, NameType> | undefined> {
-    if (next.length !== 2) {
+    if (next.length === 0 || next[0] === null) {
       if (!this.processDrained) {
         this.processDrained = true;
         this.emit('drained');
@@ -974,7 +979,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return undefined;
     }
     this.processDrained = false;
-    const job = Job.fromJSON<DataType, ResultType, NameType>(this, next[0], next[1]);
+    const job = Job.fromJSON<DataType, ResultType, NameType>(this, next[0], next[1] as string);
     job.token = token;
     if (this.ownsNextIteration(job)) await this.continueSchedule(job);
     this.emit('active', job, 'waiting');
@@ -1035,12 +1040,13 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   /**
-   * Drops the worker's connections at once, without the steps of `close()`
-   * (running jobs are not waited for; fetching fails until it is closed).
+   * Drops the worker's connections at once, without the steps of `close()`:
+   * the worker is not closed (running jobs are not waited for) and its
+   * Redis calls fail from now on. `close()` still works afterwards.
    */
   async disconnect(): Promise<void> {
     try {
-      await (await this.nativeWorker).close();
+      await (await this.nativeWorker).dropBlockingConnection();
     } catch {
       // Never connected.
     }

@@ -91,12 +91,7 @@ export function resolveProcessorFile(processorFile: string | URL): string {
 
 /** The job as sent to a child: BullMQ's JobJson plus the queue's names. */
 function sandboxJobJson(job: Job): SandboxJobJson {
-  return {
-    ...(job.asJSON() as unknown as SandboxJobJson),
-    queueName: job.queueName,
-    queueQualifiedName: job.queueQualifiedName,
-    prefix: job.prefix,
-  };
+  return job.asJSONSandbox() as unknown as SandboxJobJson;
 }
 
 /** Children of one processor file: idle ones are reused, new ones started when none is idle. */
