@@ -364,11 +364,21 @@ test('disconnect drops the connection; close still resolves', async () => {
     await assert.rejects(queue.getJobCounts(), /Connection is closed/, lib === ours ? 'ours' : 'bullmq');
     await queue.close();
   }
-  const worker = new Worker(queueName('disconnect-w'), null, { connection: conn, autorun: false });
+  const name = queueName('disconnect-w');
+  const queue = track(new Queue(name, { connection: conn }));
+  const worker = new Worker(name, null, { connection: conn, autorun: false, name: 'dropped' });
   await worker.waitUntilReady();
+  await waitFor(async () => (await queue.getWorkers()).length === 1, { message: 'the worker listed' });
   await worker.disconnect();
-  await assert.rejects(worker.getNextJob('t', { block: false }), /Connection is closed|closed/i);
+  await assert.rejects(worker.getNextJob('t', { block: false }), /Connection is closed/);
+  await waitFor(async () => (await queue.getWorkers()).length === 0, { message: 'its connection gone' });
   await worker.close();
+  const events = new QueueEvents(name, { connection: conn });
+  await events.waitUntilReady();
+  await waitFor(async () => (await queue.getQueueEvents()).length === 1, { message: 'the reader listed' });
+  await events.disconnect();
+  await waitFor(async () => (await queue.getQueueEvents()).length === 0, { message: 'the reader gone' });
+  await events.close();
 });
 
 test('Job helpers: optsFromJSON, addJobLog, asJSONSandbox, toFlowEntry and fresh jobs as bullmq 6.7', async () => {

@@ -183,6 +183,19 @@ export class QueueEvents<ReturnType = any> extends QueueBase {
     return this.closing;
   }
 
+  /**
+   * Drops the connections at once, without the steps of `close()`: no more
+   * events arrive, `run()` does not end and `close()` still works afterwards.
+   */
+  async disconnect(): Promise<void> {
+    try {
+      await (await this.nativeEvents).close();
+    } catch {
+      // Never connected.
+    }
+    await super.disconnect();
+  }
+
   on<U extends keyof QueueEventsListener<ReturnType>>(event: U, listener: QueueEventsListener<ReturnType>[U]): this;
   on(event: string | symbol, listener: Listener): this;
   on(event: string | symbol, listener: Listener): this {
