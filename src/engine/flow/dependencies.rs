@@ -329,3 +329,46 @@ impl Queue {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::test_support::{raw, test_queue};
+
+    #[tokio::test]
+    async fn children_pages_cover_every_child_once() {
+        let q = test_queue("children-page").await;
+        let mut c = raw(&q).await;
+        // More members than one SCAN step returns, so pages take several steps.
+        let kids: Vec<String> = (0..250).map(|i| q.keys().job(&format!("kid-{i}"))).collect();
+        let pending = format!("{}:dependencies", q.keys().job("p"));
+        let _: () = redis::cmd("SADD").arg(&pending).arg(&kids).query_async(&mut c).await.unwrap();
+        let _: () = redis::cmd("HSET").arg(&kids[0]).arg("name").arg("k0").query_async(&mut c).await.unwrap();
+
+        let all = q.children_page("p", false, 0, -1).await.unwrap();
+        assert_eq!(all.total, 250);
+        assert!(all.items.iter().all(|(_, v)| v.is_none()), "pending children have no value");
+        let mut ids: Vec<&str> = all.items.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 250);
+        assert_eq!(all.jobs.len(), 250);
+        let k0 = all.items.iter().position(|(id, _)| id == &kids[0]).unwrap();
+        assert_eq!(all.jobs[k0], vec!["name".to_string(), "k0".to_string()]);
+
+        let page = q.children_page("p", false, 100, 109).await.unwrap();
+        assert_eq!(page.items, all.items[100..110].to_vec());
+        assert!(q.children_page("p", true, 0, -1).await.unwrap().items.is_empty());
+
+        let _: () = redis::cmd("HSET")
+            .arg(format!("{}:processed", q.keys().job("p")))
+            .arg(&kids[1])
+            .arg("{\"v\":1}")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let done = q.children_page("p", true, 0, -1).await.unwrap();
+        assert_eq!(done.items, vec![(kids[1].clone(), Some("{\"v\":1}".to_string()))]);
+        assert_eq!(done.jobs, vec![Vec::<String>::new()], "the child's hash is gone");
+    }
+}
