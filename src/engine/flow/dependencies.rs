@@ -332,7 +332,6 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::engine::test_support::{raw, test_queue};
 
     #[tokio::test]
