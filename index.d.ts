@@ -282,6 +282,14 @@ export declare class BindingWorker {
 }
 
 /**
+ * Makes the engine panic once, the next time it passes `site`: `sync` (the
+ * synchronous `addJobs`), `adder`, `runner`, `complete`, `events` or
+ * `stalled` (see `engine::guard::Site`). How the tests check that a panic
+ * reaches the caller as an error.
+ */
+export declare function __injectPanic(site: string): void
+
+/**
  * The delay before retry number `attemptsMade` (1 for the first retry) of a
  * job with this `backoff` option; undefined without a backoff or for a
  * strategy that is not built in.

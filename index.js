@@ -839,6 +839,7 @@ module.exports.BindingFlowProducer = nativeBinding.BindingFlowProducer
 module.exports.BindingQueue = nativeBinding.BindingQueue
 module.exports.BindingQueueEvents = nativeBinding.BindingQueueEvents
 module.exports.BindingWorker = nativeBinding.BindingWorker
+module.exports.__injectPanic = nativeBinding.__injectPanic
 module.exports.backoffDelay = nativeBinding.backoffDelay
 module.exports.blockTimeout = nativeBinding.blockTimeout
 module.exports.cronNextMillis = nativeBinding.cronNextMillis

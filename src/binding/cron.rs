@@ -20,7 +20,7 @@ fn time_value(ms: f64, what: &str) -> Result<i64> {
 /// when there is none or it would pass `endMillis`. `hashSeed` and `strict`
 /// are cron-parser's options of those names. Throws cron-parser's message
 /// for a pattern (or zone) it refuses.
-#[napi(js_name = "cronNextMillis")]
+#[napi(js_name = "cronNextMillis", catch_unwind)]
 pub fn cron_next_millis(
     pattern: String,
     tz: Option<String>,

@@ -71,7 +71,7 @@ impl BindingFlowProducer {
     }
 
     /// Closes the connection; later calls fail with "Connection is closed.".
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         self.flows.connection().close();
     }

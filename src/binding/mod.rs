@@ -16,6 +16,7 @@ mod queue_api;
 mod runner;
 mod runtime;
 mod scheduler;
+mod test_hooks;
 mod worker;
 
 use std::sync::Once;

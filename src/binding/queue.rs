@@ -66,8 +66,9 @@ impl BindingQueue {
     /// input order. One string each way instead of an object per job. The
     /// batch is queued by this call, behind the batches of earlier calls:
     /// adds reach Redis in call order, without waiting for each other.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<string>", catch_unwind)]
     pub fn add_jobs<'env>(&self, env: &'env Env, batch: String) -> Result<Object<'env>> {
+        crate::engine::guard::injection_point(crate::engine::guard::Site::Sync);
         // Settled straight from the add task: no task per call in between.
         let (deferred, promise) = env.create_deferred::<String, IdsResolver>()?;
         self.adder.submit_with(
@@ -92,7 +93,7 @@ impl BindingQueue {
     }
 
     /// Closes the command connection; later calls fail with "Connection is closed.".
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         self.queue.connection().close();
     }

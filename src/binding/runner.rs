@@ -16,6 +16,7 @@ use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
 use super::worker::BindingWorker;
 use crate::engine::active::{Finish, KeepJobs, Outcome};
+use crate::engine::guard;
 use crate::engine::job_json::push_json_str;
 use crate::engine::queue::now_ms;
 use crate::engine::reply::into_text;
@@ -270,14 +271,14 @@ impl BindingWorker {
     }
 
     /// Changes the number of jobs processed at once.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_concurrency(&self, concurrency: u32) -> Result<()> {
         self.runner()?.set_concurrency(concurrency.max(1) as usize);
         Ok(())
     }
 
     /// Stops fetching new jobs (jobs in flight go on).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pause_runner(&self) -> Result<()> {
         self.runner()?.pause();
         Ok(())
@@ -314,7 +315,7 @@ impl BindingWorker {
     /// `completions` is a JSON array of `[jobId, token, returnValue,
     /// keepCount, keepAge, keepLimit, attempts, fetchNext]` (the return value
     /// as JSON in place); the results are JSON too (see `completions_json`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn complete_jobs(&self, batch: u32, completions: String) -> Result<()> {
         let runner = self.runner()?;
         let events = self.events.clone();
@@ -323,8 +324,18 @@ impl BindingWorker {
             let event = match serde_json::from_str::<Vec<CompletionIn>>(&completions) {
                 Ok(parsed) => {
                     let finishes: Vec<Finish> = parsed.into_iter().map(Into::into).collect();
-                    let results = task_runner.complete_many(finishes).await;
-                    BindingRunnerEvent { jobs: Some(completions_json(results)), batch: Some(batch), ..event("completed") }
+                    // A panic fails the batch, as a failed script call does:
+                    // JavaScript is waiting for this event.
+                    match guard::catch("worker's completion", task_runner.complete_many(finishes)).await {
+                        Ok(results) => BindingRunnerEvent {
+                            jobs: Some(completions_json(results)),
+                            batch: Some(batch),
+                            ..event("completed")
+                        },
+                        Err(err) => {
+                            BindingRunnerEvent { message: Some(error_text(err)), batch: Some(batch), ..event("completed") }
+                        }
+                    }
                 }
                 Err(e) => BindingRunnerEvent {
                     message: Some(format!("invalid completions: {e}")),
@@ -349,7 +360,7 @@ impl BindingWorker {
     }
 
     /// Forgets a job the processor moved itself (DelayedError and the like).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release_job(&self, job_id: String, token: String) -> Result<()> {
         self.runner()?.release(&job_id, &token);
         Ok(())

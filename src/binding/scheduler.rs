@@ -152,7 +152,7 @@ impl BindingWorker {
     /// Where errors that fail no call go (BullMQ's `error` event), such as a
     /// next scheduler iteration that could not be added. The callback never
     /// keeps Node's event loop alive.
-    #[napi(ts_args_type = "callback: (error: string) => void")]
+    #[napi(ts_args_type = "callback: (error: string) => void", catch_unwind)]
     pub fn on_error(&self, callback: ErrorCallback) {
         self.core.set_error_sink(Box::new(move |err| {
             callback.call(to_napi(err).reason, ThreadsafeFunctionCallMode::NonBlocking);
@@ -161,7 +161,7 @@ impl BindingWorker {
 }
 
 /// BullMQ's `defaultRepeatStrategy` for a pattern: its next time after `millis`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pattern_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> {
     let repeat = object("defaultRepeatStrategy", "opts", &repeat)?;
     let next = scheduler::pattern_next(&repeat, millis as i64, now_ms()).napi()?;
@@ -170,7 +170,7 @@ pub fn pattern_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> {
 
 /// BullMQ's `getNextMillis`: the next time after `millis` of an `every` or
 /// pattern schedule.
-#[napi]
+#[napi(catch_unwind)]
 pub fn schedule_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> {
     let repeat = object("getNextMillis", "opts", &repeat)?;
     let next = scheduler::next_millis(&repeat, millis as i64, now_ms()).napi()?;
@@ -178,13 +178,13 @@ pub fn schedule_next_millis(millis: f64, repeat: String) -> Result<Option<f64>> 
 }
 
 /// Whether `key` has the shape of a legacy (v5) repeatable job's key.
-#[napi]
+#[napi(catch_unwind)]
 pub fn has_legacy_repeatable_key_shape(key: String) -> bool {
     scheduler::has_legacy_shape(&key)
 }
 
 /// BullMQ's message for a legacy repeatable job where a scheduler was expected.
-#[napi]
+#[napi(catch_unwind)]
 pub fn legacy_repeatable_job_message(key: String) -> String {
     scheduler::legacy_error_message(&key)
 }

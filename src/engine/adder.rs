@@ -15,15 +15,39 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{EngineError, Result};
+use super::guard::{self, Site};
 use super::job::JobBatch;
 use super::queue::{Added, Queue};
 
 /// Called once with the outcome of a batch, on the add task.
 pub type OnAdded = Box<dyn FnOnce(Result<Vec<Added>>) + Send>;
 
+/// What the add task is to answer. A reply dropped unanswered (its add
+/// panicked, or the task did) answers with an error: a JS promise waiting on
+/// it must not wait forever.
+struct Reply(Option<OnAdded>);
+
+impl Reply {
+    fn send(mut self, result: Result<Vec<Added>>) {
+        if let Some(reply) = self.0.take() {
+            reply(result);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(reply) = self.0.take() {
+            reply(Err(guard::abandoned(TASK)));
+        }
+    }
+}
+
+const TASK: &str = "add task";
+
 struct Request {
     batch: String,
-    reply: OnAdded,
+    reply: Reply,
 }
 
 /// Handle to a producer's add task; dropping it ends the task once the adds
@@ -36,7 +60,9 @@ impl Adder {
     /// Starts the add task of `queue`; must be called within a tokio runtime.
     pub fn start(queue: Queue) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(queue, rx));
+        // A panic outside an add drops the channel: the batches in it, and
+        // those submitted later, are answered with an error by their Reply.
+        guard::spawn(TASK, run(queue, rx), |_| {});
         Self { tx }
     }
 
@@ -45,9 +71,9 @@ impl Adder {
     /// No task is spawned per batch: the caller answers its own caller from
     /// `on_added` (the binding settles a JS promise there).
     pub fn submit_with(&self, batch: String, on_added: OnAdded) {
-        if let Err(mpsc::error::SendError(request)) = self.tx.send(Request { batch, reply: on_added }) {
-            (request.reply)(Err(EngineError::closed("Connection is closed.")));
-        }
+        // Refused only once the task is gone: the request's Reply answers as
+        // it is dropped.
+        let _ = self.tx.send(Request { batch, reply: Reply(Some(on_added)) });
     }
 
     /// As [`Adder::submit_with`], as a future. The batch is queued by this
@@ -122,29 +148,35 @@ async fn run(queue: Queue, mut rx: mpsc::UnboundedReceiver<Request>) {
 }
 
 /// Adds the jobs of several batches in one go and answers each batch with
-/// its own ids, or its first error.
+/// its own ids, or its first error. A panic fails this group alone (its
+/// replies, dropped, answer with an error); the task goes on.
 async fn add_group(queue: Queue, group: Vec<Request>) {
+    let _ = guard::catch(TASK, add_group_unguarded(queue, group)).await;
+}
+
+async fn add_group_unguarded(queue: Queue, group: Vec<Request>) {
     let (texts, replies): (Vec<String>, Vec<_>) = group.into_iter().map(|r| (r.batch, r.reply)).unzip();
-    let mut batches: Vec<(JobBatch<'_>, OnAdded)> = Vec::with_capacity(texts.len());
+    let mut batches: Vec<(JobBatch<'_>, Reply)> = Vec::with_capacity(texts.len());
     for (text, reply) in texts.iter().zip(replies) {
         match JobBatch::parse(text) {
             Ok(batch) => batches.push((batch, reply)),
             // A batch that cannot be read fails alone.
-            Err(e) => reply(Err(e)),
+            Err(e) => reply.send(Err(e)),
         }
     }
+    guard::injection_point(Site::Adder);
     let jobs: Vec<_> = batches.iter().flat_map(|(batch, _)| batch.jobs()).collect();
     match queue.add_each(&jobs).await {
         Ok(outcomes) => {
             let mut outcomes = outcomes.into_iter();
             for (batch, reply) in batches {
                 let mine: Vec<Result<Added>> = outcomes.by_ref().take(batch.len()).collect();
-                reply(mine.into_iter().collect());
+                reply.send(mine.into_iter().collect());
             }
         }
         Err(e) => {
             for (_, reply) in batches {
-                reply(Err(e.clone()));
+                reply.send(Err(e.clone()));
             }
         }
     }
@@ -260,6 +292,17 @@ mod tests {
         q.connection().close();
         let err = adder.submit(batch(&["late"])).await.unwrap_err();
         assert_eq!(err.message, "Connection is closed.");
+    }
+
+    #[test]
+    fn a_reply_dropped_unanswered_answers_with_an_error() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let answered = tx.clone();
+        Reply(Some(Box::new(move |r| answered.send(r.map(|_| ())).unwrap()))).send(Ok(Vec::new()));
+        drop(Reply(Some(Box::new(move |r| tx.send(r.map(|_| ())).unwrap()))));
+        assert!(rx.recv().unwrap().is_ok());
+        assert_eq!(rx.recv().unwrap().unwrap_err().message, "bullmq-native: the add task panicked before answering");
+        assert!(rx.recv().is_err(), "each reply answers once");
     }
 
     #[test]

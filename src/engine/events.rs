@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::connection::Connection;
 use super::error::{EngineError, Result};
+use super::guard::{self, Site};
 use super::keys::QueueKeys;
 use super::queue::Queue;
 use super::reply::as_string;
@@ -35,6 +36,8 @@ const BATCH_SIZE: usize = 1000;
 /// Waits between attempts while the connection cannot be reopened.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+
+const READER: &str = "QueueEvents reader";
 
 /// BullMQ's error for a second `run()`.
 pub const ALREADY_RUNNING: &str = "Queue Events is already running.";
@@ -184,7 +187,7 @@ impl EventsReader {
             }
         }
         let shared = self.shared.clone();
-        let handle = tokio::spawn(read_loop(shared, conn, sink));
+        let handle = guard::spawn(READER, read_loop(shared, conn, sink), |_| {});
         *self.task.lock().await = Some(handle);
         Ok(())
     }
@@ -222,90 +225,119 @@ where
     Fut: Future<Output = bool> + Send + 'static,
 {
     let mut retry = RETRY_MIN;
-    // Delivers unless closing; false when the reader must stop.
-    macro_rules! deliver {
-        ($event:expr) => {{
-            let notified = shared.close_notify.notified();
-            if shared.is_closing() {
-                false
-            } else {
-                tokio::select! {
-                    go_on = sink($event) => go_on && !shared.is_closing(),
-                    _ = notified => false,
-                }
-            }
-        }};
-    }
     while !shared.is_closing() {
-        let mut c = match conn.take() {
-            Some(c) => c,
-            None => {
-                let notified = shared.close_notify.notified();
-                if shared.is_closing() {
+        let round = guard::catch(READER, read_once(&shared, &mut conn, &mut sink, &mut retry)).await;
+        match round {
+            Ok(true) => {}
+            Ok(false) => break,
+            // A panic: reported as a failed read is, then reading resumes
+            // after the last entry delivered, on a new connection.
+            Err(err) => {
+                conn = None;
+                if !deliver(&shared, &mut sink, ReaderEvent::Error(err)).await || !shared.pause(retry).await {
                     break;
                 }
-                let opened = tokio::select! {
-                    r = shared.conn.open_blocking(Some(&shared.client_name)) => r,
-                    _ = notified => break,
-                };
-                match opened {
-                    Ok(c) => c,
-                    Err(err) => {
-                        tracing::warn!(%err, "could not reopen the QueueEvents connection");
-                        if !deliver!(ReaderEvent::Error(err)) || !shared.pause(retry).await {
-                            break;
-                        }
-                        retry = (retry * 2).min(RETRY_MAX);
-                        continue;
-                    }
-                }
+                retry = (retry * 2).min(RETRY_MAX);
             }
-        };
-        let last_id = shared.last_id();
-        let cmd = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(BATCH_SIZE)
-            .arg("BLOCK")
-            .arg(shared.block_ms)
-            .arg("STREAMS")
-            .arg(&shared.key)
-            .arg(&last_id)
-            .to_owned();
-        let notified = shared.close_notify.notified();
-        if shared.is_closing() {
-            break;
         }
-        let reply = tokio::select! {
-            r = cmd.query_async::<Value>(&mut c) => r,
-            _ = notified => break,
-        };
-        match reply {
-            Ok(reply) => {
-                retry = RETRY_MIN;
-                conn = Some(c);
-                let entries = parse_read_reply(&reply);
-                if let Some(last) = entries.last() {
-                    shared.set_last_id(&last.id);
-                    if !deliver!(ReaderEvent::Entries(entries)) {
-                        break;
+    }
+}
+
+/// Hands `event` to the sink unless closing; false when the reader must stop.
+async fn deliver<F, Fut>(shared: &Shared, sink: &mut F, event: ReaderEvent) -> bool
+where
+    F: FnMut(ReaderEvent) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let notified = shared.close_notify.notified();
+    if shared.is_closing() {
+        return false;
+    }
+    tokio::select! {
+        go_on = sink(event) => go_on && !shared.is_closing(),
+        _ = notified => false,
+    }
+}
+
+/// One round of the reader: (re)opens the connection if needed, reads once
+/// and delivers what it read. False when the reader must stop.
+async fn read_once<F, Fut>(
+    shared: &Shared,
+    conn: &mut Option<MultiplexedConnection>,
+    sink: &mut F,
+    retry: &mut Duration,
+) -> bool
+where
+    F: FnMut(ReaderEvent) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let mut c = match conn.take() {
+        Some(c) => c,
+        None => {
+            let notified = shared.close_notify.notified();
+            if shared.is_closing() {
+                return false;
+            }
+            let opened = tokio::select! {
+                r = shared.conn.open_blocking(Some(&shared.client_name)) => r,
+                _ = notified => return false,
+            };
+            match opened {
+                Ok(c) => c,
+                Err(err) => {
+                    tracing::warn!(%err, "could not reopen the QueueEvents connection");
+                    if !deliver(shared, sink, ReaderEvent::Error(err)).await || !shared.pause(*retry).await {
+                        return false;
                     }
+                    *retry = (*retry * 2).min(RETRY_MAX);
+                    return true;
                 }
             }
-            Err(err) => {
-                // The connection is dropped either way; the next round reopens it.
-                drop(c);
-                if is_connection_error(&err) {
-                    tracing::debug!(%err, "QueueEvents connection lost; reconnecting");
-                    if !shared.pause(RETRY_MIN).await {
-                        break;
-                    }
-                } else {
-                    tracing::warn!(%err, "XREAD on the events stream failed");
-                    if !deliver!(ReaderEvent::Error(err.into())) || !shared.pause(retry).await {
-                        break;
-                    }
-                    retry = (retry * 2).min(RETRY_MAX);
+        }
+    };
+    let last_id = shared.last_id();
+    let cmd = redis::cmd("XREAD")
+        .arg("COUNT")
+        .arg(BATCH_SIZE)
+        .arg("BLOCK")
+        .arg(shared.block_ms)
+        .arg("STREAMS")
+        .arg(&shared.key)
+        .arg(&last_id)
+        .to_owned();
+    let notified = shared.close_notify.notified();
+    if shared.is_closing() {
+        return false;
+    }
+    let reply = tokio::select! {
+        r = cmd.query_async::<Value>(&mut c) => r,
+        _ = notified => return false,
+    };
+    match reply {
+        Ok(reply) => {
+            *retry = RETRY_MIN;
+            *conn = Some(c);
+            let entries = parse_read_reply(&reply);
+            if let Some(last) = entries.last() {
+                guard::injection_point(Site::Events);
+                shared.set_last_id(&last.id);
+                return deliver(shared, sink, ReaderEvent::Entries(entries)).await;
+            }
+            true
+        }
+        Err(err) => {
+            // The connection is dropped either way; the next round reopens it.
+            drop(c);
+            if is_connection_error(&err) {
+                tracing::debug!(%err, "QueueEvents connection lost; reconnecting");
+                shared.pause(RETRY_MIN).await
+            } else {
+                tracing::warn!(%err, "XREAD on the events stream failed");
+                if !deliver(shared, sink, ReaderEvent::Error(err.into())).await || !shared.pause(*retry).await {
+                    return false;
                 }
+                *retry = (*retry * 2).min(RETRY_MAX);
+                true
             }
         }
     }

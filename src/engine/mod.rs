@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod error;
 pub mod events;
 pub mod flow;
+pub mod guard;
 pub mod getters;
 pub mod job;
 pub mod job_json;

@@ -16,6 +16,12 @@
 //! Completions that JavaScript reports together (`complete_many`) are
 //! finished in one script call, each with its fetch-next; a caller outside
 //! the runtime (JavaScript's thread) starts it with `spawn`.
+//!
+//! Panics: each fetch, renewal round and cancel subscription runs through
+//! `guard::catch`; a panic is reported as an `Error` event and the task goes
+//! on (a fetch after `run_retry_delay`, as after a Redis error). Slots taken
+//! across an await are held by `Held`, which gives them back when dropped,
+//! so a panic cannot leak one (`when_idle`, and so close, would wait forever).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -27,6 +33,7 @@ use tokio::task::AbortHandle;
 
 use super::active::{Fetch, Finish, JobText};
 use super::error::{EngineError, Result};
+use super::guard::{self, Site};
 use super::queue::now_ms;
 use super::reply::Fetched;
 use super::retry::{FailResult, FailedAttempt};
@@ -172,15 +179,31 @@ impl Runner {
                 None
             }
         };
-        let task = tokio::spawn(serve_cancels(Arc::downgrade(self), subscribed));
-        self.add_task(task.abort_handle());
+        let task = self.spawn_task(CANCELS, serve_cancels(Arc::downgrade(self), subscribed));
+        self.add_task(task);
         if self.opts.lock_renew_time > 0 {
-            let task = tokio::spawn(renew_locks(Arc::downgrade(self)));
-            self.add_task(task.abort_handle());
+            let task = self.spawn_task(RENEWAL, renew_locks(Arc::downgrade(self)));
+            self.add_task(task);
         }
         self.start_stalled_checker();
-        let task = tokio::spawn(self.clone().run_loop());
-        self.add_task(task.abort_handle());
+        let task = self.spawn_task(RUN_LOOP, self.clone().run_loop());
+        self.add_task(task);
+    }
+
+    /// Spawns one of the runner's tasks. They catch panics in their units of
+    /// work and go on; a panic outside those is reported here.
+    fn spawn_task(
+        self: &Arc<Self>,
+        what: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> AbortHandle {
+        let weak = Arc::downgrade(self);
+        guard::spawn(what, task, move |err| {
+            if let Some(runner) = weak.upgrade() {
+                runner.emit(RunnerEvent::Error(err));
+            }
+        })
+        .abort_handle()
     }
 
     fn add_task(&self, task: AbortHandle) {
@@ -232,7 +255,7 @@ impl Runner {
             return;
         }
         let runner = self.clone();
-        tokio::spawn(async move {
+        self.spawn_task(STALLED_LOCKS, async move {
             match runner.core.queue().locks_lost(&held).await {
                 Ok(lost) if !lost.is_empty() => runner.emit(RunnerEvent::LockLost(lost)),
                 Ok(_) => {}
@@ -415,32 +438,46 @@ impl Runner {
     async fn run_loop(self: Arc<Self>) {
         while let Some(free) = self.reserve_slot().await {
             let extra = self.reserve_more(free.min(MAX_FETCH_BATCH) - 1);
-            let tokens: Vec<String> = (0..=extra).map(|_| self.next_token()).collect();
-            match self.core.get_next_jobs(&tokens, true).await {
-                Err(err) => {
-                    self.free_slots(tokens.len());
-                    if !self.stopped() {
-                        self.emit(RunnerEvent::Error(err));
-                        self.pause_for(self.opts.run_retry_delay).await;
+            let held = Held { runner: &self, n: extra + 1 };
+            if let Err(err) = guard::catch(RUN_LOOP, self.fetch(held)).await {
+                if !self.stopped() {
+                    self.emit(RunnerEvent::Error(err));
+                    self.pause_for(self.opts.run_retry_delay).await;
+                }
+            }
+        }
+    }
+
+    /// One fetch of the run loop into the slots `held`, delivering what it found.
+    async fn fetch(&self, mut held: Held<'_>) {
+        guard::injection_point(Site::Runner);
+        let tokens: Vec<String> = (0..held.n).map(|_| self.next_token()).collect();
+        match self.core.get_next_jobs(&tokens, true).await {
+            Err(err) => {
+                drop(held);
+                if !self.stopped() {
+                    self.emit(RunnerEvent::Error(err));
+                    self.pause_for(self.opts.run_retry_delay).await;
+                }
+            }
+            Ok(jobs) => {
+                let mut batch = Vec::with_capacity(jobs.len());
+                for (job, token) in jobs.into_iter().zip(tokens) {
+                    if let Some(job) = job {
+                        batch.push(self.track(job, token));
                     }
                 }
-                Ok(jobs) => {
-                    let mut batch = Vec::with_capacity(jobs.len());
-                    for (job, token) in jobs.into_iter().zip(tokens) {
-                        if let Some(job) = job {
-                            batch.push(self.track(job, token));
-                        }
-                    }
-                    let missing = extra + 1 - batch.len();
-                    let found = !batch.is_empty();
-                    self.free_slots(missing);
-                    self.deliver(batch);
-                    if missing > 0 {
-                        self.note_empty().await;
-                    }
-                    if !found {
-                        self.core.wait_rate_limit().await;
-                    }
+                // Each job delivered keeps its slot; the others go back.
+                held.hand_on(batch.len());
+                let missing = held.n;
+                drop(held);
+                let found = !batch.is_empty();
+                self.deliver(batch);
+                if missing > 0 {
+                    self.note_empty().await;
+                }
+                if !found {
+                    self.core.wait_rate_limit().await;
                 }
             }
         }
@@ -487,15 +524,19 @@ impl Runner {
         for f in finishes.iter_mut() {
             f.fetch_next = self.leave(&f.job_id, &f.token, f.fetch_next);
         }
+        // The slots kept for the fetch-nexts.
+        let mut held = Held { runner: self, n: finishes.iter().filter(|f| f.fetch_next).count() };
+        guard::injection_point(Site::Complete);
         let results = match self.core.finish_many(&finishes).await {
             Ok(results) => results,
-            Err(err) => {
-                self.free_slots(finishes.iter().filter(|f| f.fetch_next).count());
-                return finishes.iter().map(|_| Err(err.clone())).collect();
-            }
+            Err(err) => return finishes.iter().map(|_| Err(err.clone())).collect(),
         };
         let mut out = Vec::with_capacity(finishes.len());
         for (f, result) in finishes.iter().zip(results) {
+            if f.fetch_next {
+                // Handed to the next job, or given back, below.
+                held.hand_on(1);
+            }
             out.push(match result {
                 Ok(_) if !f.fetch_next => Ok(Finished::default()),
                 Ok(fetched) => Ok(self.next_from(fetched, &f.token).await),
@@ -516,7 +557,10 @@ impl Runner {
     /// whether the queue just became drained.
     pub async fn fail(&self, mut attempt: FailedAttempt) -> Result<(FailResult, bool)> {
         attempt.fetch_next = self.leave(&attempt.job_id, &attempt.token, attempt.fetch_next);
+        let mut held = Held { runner: self, n: usize::from(attempt.fetch_next) };
         let result = self.core.fail(&attempt).await;
+        // From here the slot is handed on or given back explicitly.
+        held.hand_on(held.n);
         match result {
             Ok(failed) => {
                 let mut drained = false;
@@ -555,11 +599,11 @@ impl Runner {
                 st.jobs.remove(job_id);
             }
         }
+        let _held = Held { runner: self, n: 1 };
         let result = self.core.queue().move_job_from_active_to_wait(job_id, token).await;
         if let Ok(ttl) = result {
             self.core.limit_for(ttl).await;
         }
-        self.free_slot();
         result
     }
 
@@ -618,6 +662,30 @@ impl Drop for Runner {
     }
 }
 
+/// Slots taken and not handed on yet, given back when dropped.
+struct Held<'a> {
+    runner: &'a Runner,
+    n: usize,
+}
+
+impl Held<'_> {
+    /// `k` of the slots now belong to jobs (or were given back by the caller).
+    fn hand_on(&mut self, k: usize) {
+        self.n -= k;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.runner.free_slots(self.n);
+    }
+}
+
+const RUN_LOOP: &str = "worker's run loop";
+const RENEWAL: &str = "worker's lock renewal";
+const CANCELS: &str = "worker's cancel subscriber";
+const STALLED_LOCKS: &str = "worker's lost-lock check";
+
 /// Answers cancel requests while the runner lives, subscribing again (every
 /// second until it works) when the subscription's connection was lost.
 async fn serve_cancels(runner: Weak<Runner>, mut stream: Option<redis::aio::PubSubStream>) {
@@ -625,11 +693,14 @@ async fn serve_cancels(runner: Weak<Runner>, mut stream: Option<redis::aio::PubS
     loop {
         if let Some(stream) = stream.take() {
             let weak = runner.clone();
-            queue
-                .serve_cancel_requests(stream, move |job_id, reason| {
-                    weak.upgrade().is_some_and(|r| r.cancel(job_id, reason))
-                })
-                .await;
+            let served = queue.serve_cancel_requests(stream, move |job_id, reason| {
+                weak.upgrade().is_some_and(|r| r.cancel(job_id, reason))
+            });
+            if let Err(err) = guard::catch(CANCELS, served).await {
+                if let Some(r) = runner.upgrade() {
+                    r.emit(RunnerEvent::Error(err));
+                }
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         if runner.strong_count() == 0 {
@@ -650,7 +721,9 @@ async fn renew_locks(runner: Weak<Runner>) {
     loop {
         interval.tick().await;
         let Some(r) = runner.upgrade() else { return };
-        r.renew_due_locks().await;
+        if let Err(err) = guard::catch(RENEWAL, r.renew_due_locks()).await {
+            r.emit(RunnerEvent::Error(err));
+        }
     }
 }
 

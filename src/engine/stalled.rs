@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::Result;
+use super::guard::{self, Site};
 use super::queue::{now_ms, Queue};
 use super::reply::as_strings;
 use super::worker::WorkerCore;
@@ -18,6 +19,8 @@ crate::lua_script!(
 /// Receives the ids each check moved back to wait (none, often), or the
 /// error it met; not called once the worker is closing.
 pub type StalledListener = Box<dyn Fn(Result<Vec<String>>) + Send + Sync>;
+
+const STALLED_CHECKER: &str = "stalled checker";
 
 impl Queue {
     /// Runs one stalled check unless another worker ran one within
@@ -39,33 +42,42 @@ impl Queue {
 impl WorkerCore {
     /// Starts the stalled checker: a check now, then one every
     /// `stalledInterval`, on a tokio task that ends when the worker closes or
-    /// is dropped. Starting again replaces the running timer.
+    /// is dropped. Starting again replaces the running timer. A check that
+    /// panics is reported to `listener` as an error, as a failed check is,
+    /// and the timer goes on.
     pub fn start_stalled_check_timer(self: &Arc<Self>, listener: StalledListener) {
         if self.is_closing() {
             return;
         }
         let weak = Arc::downgrade(self);
-        let task = tokio::spawn(async move {
-            loop {
-                let Some(core) = weak.upgrade() else { break };
-                if core.is_closing() {
-                    break;
+        let task = guard::spawn(
+            STALLED_CHECKER,
+            async move {
+                loop {
+                    let Some(core) = weak.upgrade() else { break };
+                    if core.is_closing() {
+                        break;
+                    }
+                    let opts = &core.options;
+                    let check = async {
+                        guard::injection_point(Site::Stalled);
+                        core.queue()
+                            .move_stalled_jobs_to_wait(opts.max_stalled_count, opts.stalled_interval, now_ms())
+                            .await
+                    };
+                    let checked = guard::catch(STALLED_CHECKER, check).await.and_then(|checked| checked);
+                    // Every check is reported, also one that moved nothing: a
+                    // traced worker records a span per check, as BullMQ does.
+                    if !core.is_closing() {
+                        listener(checked);
+                    }
+                    let interval = Duration::from_millis(opts.stalled_interval.max(1) as u64);
+                    drop(core);
+                    tokio::time::sleep(interval).await;
                 }
-                let opts = &core.options;
-                let checked = core
-                    .queue()
-                    .move_stalled_jobs_to_wait(opts.max_stalled_count, opts.stalled_interval, now_ms())
-                    .await;
-                // Every check is reported, also one that moved nothing: a
-                // traced worker records a span per check, as BullMQ does.
-                if !core.is_closing() {
-                    listener(checked);
-                }
-                let interval = Duration::from_millis(opts.stalled_interval.max(1) as u64);
-                drop(core);
-                tokio::time::sleep(interval).await;
-            }
-        });
+            },
+            |_| {},
+        );
         let previous = self.stalled_timer.lock().ok().and_then(|mut t| t.replace(task.abort_handle()));
         if let Some(previous) = previous {
             previous.abort();
