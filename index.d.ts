@@ -535,7 +535,8 @@ export interface BindingReprocess {
 export interface BindingRunnerEvent {
   /**
    * `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
-   * `lockLost`, `cancel` or `error`.
+   * `lockLost`, `cancel`, `error` or `ping` (nothing to do: the engine
+   * notes that the call returned, to know the event loop turns).
    */
   kind: string
   /**
@@ -574,6 +575,11 @@ export interface BindingRunOptions {
   tokenPrefix: string
   /** Pause after a failed fetch, in ms (default 15000). */
   runRetryDelay?: number
+  /**
+   * Milliseconds the event loop may go without answering before the
+   * worker stops renewing its locks (default 60000).
+   */
+  maxEventLoopBlock?: number
 }
 
 /** What one stalled check reports to JavaScript. */

@@ -269,6 +269,15 @@ export interface WorkerOptions extends QueueBaseOptions {
    * worker fetches again, promoting due delayed jobs, at least this often.
    */
   maximumRateLimitDelay?: number;
+  /**
+   * An extension (not a BullMQ option). Locks are renewed by the engine, off
+   * the event loop, so a processor that blocks the loop (CPU-bound work)
+   * keeps its jobs; but once the loop has not answered for this many
+   * milliseconds the worker stops renewing the locks of its jobs, so they
+   * expire and the stalled checker hands them to another worker. Default
+   * 60000.
+   */
+  maxEventLoopBlock?: number;
 }
 
 export type BackoffStrategy = (

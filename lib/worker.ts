@@ -109,7 +109,8 @@ function checkNumber(
     | 'maxStartedAttempts'
     | 'lockRenewTime'
     | 'runRetryDelay'
-    | 'maximumRateLimitDelay',
+    | 'maximumRateLimitDelay'
+    | 'maxEventLoopBlock',
   message: string,
   allowZero: boolean,
 ): void {
@@ -218,6 +219,7 @@ function checkWorkerOptions(opts: WorkerOptions, processor: unknown): WorkerOpti
   checkNumber(o, 'lockRenewTime', 'lockRenewTime must be a number >= 0', true);
   checkNumber(o, 'runRetryDelay', 'runRetryDelay must be a number >= 0', true);
   checkNumber(o, 'maximumRateLimitDelay', 'maximumRateLimitDelay must be a number >= 0', true);
+  checkNumber(o, 'maxEventLoopBlock', 'maxEventLoopBlock must be a number of milliseconds greater than 0', false);
   checkConcurrency(o.concurrency);
   if (o.limiter !== undefined) {
     if (
@@ -442,6 +444,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
               skipStalledCheck: this.opts.skipStalledCheck === true,
               tokenPrefix: this.id,
               runRetryDelay: Math.trunc(this.opts.runRetryDelay!),
+              maxEventLoopBlock: this.opts.maxEventLoopBlock === undefined ? undefined : Math.ceil(this.opts.maxEventLoopBlock),
             },
             (event) => this.runnerEvents.push(event),
           ),

@@ -11,7 +11,7 @@ use napi_derive::napi;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::error::{to_napi, IntoNapi};
+use super::error::{invalid, to_napi, IntoNapi};
 use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
 use super::worker::BindingWorker;
@@ -21,7 +21,7 @@ use crate::engine::job_json::push_json_str;
 use crate::engine::queue::now_ms;
 use crate::engine::reply::into_text;
 use crate::engine::retry::FailedAttempt;
-use crate::engine::runner::{Delivered, Finished, Runner, RunnerEvent, RunnerOptions};
+use crate::engine::runner::{Delivered, Finished, Pong, Runner, RunnerEvent, RunnerOptions, DEFAULT_MAX_EVENT_LOOP_BLOCK};
 use crate::engine::EngineError;
 
 #[napi(object)]
@@ -34,6 +34,9 @@ pub struct BindingRunOptions {
     pub token_prefix: String,
     /// Pause after a failed fetch, in ms (default 15000).
     pub run_retry_delay: Option<i64>,
+    /// Milliseconds the event loop may go without answering before the
+    /// worker stops renewing its locks (default 60000).
+    pub max_event_loop_block: Option<i64>,
 }
 
 /// Writes a job to process as `id,token,[field,value,...]` (three elements
@@ -70,7 +73,8 @@ fn jobs_json(jobs: &[Delivered]) -> String {
 #[napi(object)]
 pub struct BindingRunnerEvent {
     /// `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
-    /// `lockLost`, `cancel` or `error`.
+    /// `lockLost`, `cancel`, `error` or `ping` (nothing to do: the engine
+    /// notes that the call returned, to know the event loop turns).
     pub kind: String,
     /// `jobs`: JSON `[id, token, [field, value, ...], id, ...]`, each job
     /// active and locked by its token.
@@ -114,6 +118,7 @@ impl From<RunnerEvent> for BindingRunnerEvent {
                 BindingRunnerEvent { job_ids: Some(vec![job_id]), message: reason, ..event("cancel") }
             }
             RunnerEvent::Error(err) => BindingRunnerEvent { message: Some(error_text(err)), ..event("error") },
+            RunnerEvent::Ping(_) => event("ping"),
         }
     }
 }
@@ -213,6 +218,19 @@ fn send_event(events: &std::sync::Mutex<Option<RunnerCallback>>, event: BindingR
     }
 }
 
+/// Sends a ping through the run callback and answers it once the callback
+/// ran on JavaScript's thread.
+fn send_ping(events: &std::sync::Mutex<Option<RunnerCallback>>, pong: Pong) {
+    if let Ok(guard) = events.lock() {
+        if let Some(callback) = guard.as_ref() {
+            callback.call_with_return_value(event("ping"), ThreadsafeFunctionCallMode::NonBlocking, move |_, _| {
+                pong.answered();
+                Ok(())
+            });
+        }
+    }
+}
+
 impl BindingWorker {
     fn runner(&self) -> Result<Arc<Runner>> {
         self.runner
@@ -248,14 +266,24 @@ impl BindingWorker {
         if let Ok(mut events) = self.events.lock() {
             *events = Some(callback);
         }
+        let max_event_loop_block = options.max_event_loop_block.unwrap_or(DEFAULT_MAX_EVENT_LOOP_BLOCK);
+        if max_event_loop_block <= 0 {
+            return Err(invalid(format!(
+                "maxEventLoopBlock must be a positive number of milliseconds, got {max_event_loop_block}"
+            )));
+        }
         let events = self.events.clone();
-        let sink = Box::new(move |e: RunnerEvent| send_event(&events, e.into()));
+        let sink = Box::new(move |e: RunnerEvent| match e {
+            RunnerEvent::Ping(pong) => send_ping(&events, pong),
+            e => send_event(&events, e.into()),
+        });
         let opts = RunnerOptions {
             concurrency: options.concurrency.max(1) as usize,
             lock_renew_time: options.lock_renew_time.max(0),
             skip_stalled_check: options.skip_stalled_check,
             token_prefix: options.token_prefix,
             run_retry_delay: options.run_retry_delay.unwrap_or(15_000),
+            max_event_loop_block,
         };
         // Installed before it starts: jobs it hands out are reported through it.
         let runner = Runner::new(self.core.clone(), opts, sink);

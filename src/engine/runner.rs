@@ -17,6 +17,13 @@
 //! finished in one script call, each with its fetch-next; a caller outside
 //! the runtime (JavaScript's thread) starts it with `spawn`.
 //!
+//! Lock renewal does not depend on the JavaScript event loop: a processor
+//! that blocks it (CPU-bound work) keeps its locks. But a thread that never
+//! comes back must not hold its jobs forever: each renewal round sends a
+//! `Ping`, which the sink answers once JavaScript ran it; while the oldest
+//! unanswered ping is older than `max_event_loop_block`, no lock is renewed,
+//! so the locks expire and a stalled check (of any worker) recovers the jobs.
+//!
 //! Panics: each fetch, renewal round and cancel subscription runs through
 //! `guard::catch`; a panic is reported as an `Error` event and the task goes
 //! on (a fetch after `run_retry_delay`, as after a Redis error). Slots taken
@@ -24,7 +31,7 @@
 //! so a panic cannot leak one (`when_idle`, and so close, would wait forever).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -80,7 +87,25 @@ pub enum RunnerEvent {
     Cancel { job_id: String, reason: Option<String> },
     /// An error the worker reports (`error` event); the loop goes on.
     Error(EngineError),
+    /// Answer with `Pong::answered` once JavaScript's thread ran it: how lock
+    /// renewal knows the event loop still turns.
+    Ping(Pong),
 }
+
+/// The answer to a `Ping`.
+#[derive(Debug)]
+pub struct Pong(Arc<AtomicI64>);
+
+impl Pong {
+    /// JavaScript's thread ran the ping.
+    pub fn answered(&self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
+}
+
+/// How long the event loop may leave a ping unanswered before lock renewal
+/// stops, unless the worker says otherwise (`maxEventLoopBlock`).
+pub const DEFAULT_MAX_EVENT_LOOP_BLOCK: i64 = 60_000;
 
 /// Receives the runner's events (on tokio threads).
 pub type Sink = Box<dyn Fn(RunnerEvent) + Send + Sync>;
@@ -95,6 +120,9 @@ pub struct RunnerOptions {
     pub token_prefix: String,
     /// Pause after a failed fetch (BullMQ's runRetryDelay).
     pub run_retry_delay: i64,
+    /// Milliseconds a ping may stay unanswered before locks are no longer
+    /// renewed (`maxEventLoopBlock`).
+    pub max_event_loop_block: i64,
 }
 
 #[derive(Debug)]
@@ -130,6 +158,10 @@ pub struct Runner {
     tasks: Mutex<Vec<AbortHandle>>,
     /// The runtime the runner was created on, for `spawn`.
     runtime: Option<tokio::runtime::Handle>,
+    /// When the unanswered ping was sent (ms); 0 = none outstanding.
+    ping_sent_at: Arc<AtomicI64>,
+    /// Renewal is held back (the event loop did not answer in time); reported once.
+    renewal_held_back: AtomicBool,
 }
 
 impl Runner {
@@ -149,6 +181,8 @@ impl Runner {
             tokens: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            ping_sent_at: Arc::new(AtomicI64::new(0)),
+            renewal_held_back: AtomicBool::new(false),
         })
     }
 
@@ -607,10 +641,46 @@ impl Runner {
         result
     }
 
+    /// How long JavaScript has left a ping unanswered (0 when none is
+    /// outstanding; one is sent then).
+    fn event_loop_silence(&self, now: i64) -> i64 {
+        let sent = self.ping_sent_at.load(Ordering::SeqCst);
+        if sent != 0 {
+            return now - sent;
+        }
+        self.ping_sent_at.store(now, Ordering::SeqCst);
+        self.emit(RunnerEvent::Ping(Pong(self.ping_sent_at.clone())));
+        0
+    }
+
+    /// False (reported once) while the event loop has not answered for
+    /// longer than `max_event_loop_block`.
+    fn event_loop_answers(&self, now: i64) -> bool {
+        let silence = self.event_loop_silence(now);
+        if silence <= self.opts.max_event_loop_block {
+            self.renewal_held_back.store(false, Ordering::SeqCst);
+            return true;
+        }
+        if !self.renewal_held_back.swap(true, Ordering::SeqCst) {
+            let err = EngineError::other(format!(
+                "the event loop has not answered for {silence} ms (maxEventLoopBlock is {} ms): the locks of \
+                 the jobs in flight are no longer renewed, so that they can be recovered as stalled",
+                self.opts.max_event_loop_block
+            ));
+            tracing::warn!(%err, "lock renewal held back");
+            // JavaScript reads it once its thread is back.
+            self.emit(RunnerEvent::Error(err));
+        }
+        false
+    }
+
     /// One renewal round: extends the locks of the jobs whose last renewal is
     /// older than half `lock_renew_time`, in one call.
     async fn renew_due_locks(&self) {
         let now = now_ms();
+        if self.st().jobs.is_empty() || !self.event_loop_answers(now) {
+            return;
+        }
         let half = self.opts.lock_renew_time / 2;
         let due: Vec<(String, String)> = {
             let mut st = self.st();
@@ -750,6 +820,7 @@ mod tests {
             skip_stalled_check: true,
             token_prefix: "w".into(),
             run_retry_delay: 100,
+            max_event_loop_block: DEFAULT_MAX_EVENT_LOOP_BLOCK,
         }
     }
 
@@ -902,6 +973,70 @@ mod tests {
         let err = runner.complete_many(vec![completion(&job)]).await.remove(0).unwrap_err();
         assert_eq!(err.code, -6);
         tokio::time::timeout(Duration::from_secs(2), runner.when_idle()).await.unwrap();
+        runner.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn locks_are_renewed_while_the_event_loop_answers_and_left_to_expire_once_it_does_not() {
+        let q = test_queue("runner-liveness").await;
+        add(&q, 1).await;
+        let wo = WorkerOptions { fetch: FetchSettings { lock_duration: 400, ..FetchSettings::default() }, ..short_drain() };
+        let ro = RunnerOptions { lock_renew_time: 200, max_event_loop_block: 600, ..options(1) };
+        let core = WorkerCore::open(q.clone(), wo).await.unwrap();
+        // The sink answers pings while `answering` (JavaScript's thread is
+        // free); otherwise it keeps them for later (the thread is blocked).
+        let answering = Arc::new(AtomicBool::new(true));
+        let unanswered = Arc::new(Mutex::new(Vec::new()));
+        let (tx, mut rx) = unbounded_channel();
+        let (a, u) = (answering.clone(), unanswered.clone());
+        let runner = Runner::new(core, ro, Box::new(move |e| match e {
+            RunnerEvent::Ping(pong) if a.load(Ordering::SeqCst) => pong.answered(),
+            RunnerEvent::Ping(pong) => lock(&u).push(pong),
+            e => {
+                let _ = tx.send(e);
+            }
+        }));
+        runner.start().await;
+        let job = next_jobs(&mut rx).await.remove(0);
+        let mut c = raw(&q).await;
+        let lock_key = q.keys().lock(&job.job.id);
+        // Three lock durations with the loop answering: the lock is kept.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let held: Option<String> = redis::cmd("GET").arg(&lock_key).query_async(&mut c).await.unwrap();
+        assert_eq!(held.as_deref(), Some(job.token.as_str()));
+
+        answering.store(false, Ordering::SeqCst);
+        let reported = loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap() {
+                RunnerEvent::Error(err) => break err.message,
+                _ => continue,
+            }
+        };
+        assert!(reported.contains("maxEventLoopBlock is 600 ms"), "{reported}");
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let exists: bool = redis::cmd("EXISTS").arg(&lock_key).query_async(&mut c).await.unwrap();
+                if !exists {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the lock expires once renewal stopped");
+
+        // The thread is back: renewal resumes and finds the lock gone.
+        answering.store(true, Ordering::SeqCst);
+        for pong in lock(&unanswered).drain(..) {
+            pong.answered();
+        }
+        let failed = loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap() {
+                RunnerEvent::LockRenewalFailed(ids) => break ids,
+                _ => continue,
+            }
+        };
+        assert_eq!(failed, vec![job.job.id.clone()]);
         runner.shutdown().await;
     }
 
