@@ -32,7 +32,7 @@ import type {
   QueueOptions,
   RepeatOptions,
 } from './types';
-import { PRIORITY_LIMIT } from './utils';
+import { MAX_TIMEOUT, PRIORITY_LIMIT } from './utils';
 import { version } from './version';
 import { JobScheduler } from './job-scheduler';
 import { instrumentQueue, recordJobCounts } from './telemetry';
@@ -57,6 +57,12 @@ export function checkJobOptions(opts: JobsOptions): void {
   intOpt('timestamp');
   intOpt('stackTraceLimit');
   intOpt('keepLogs');
+  if (opts.timeout !== undefined) {
+    const t = opts.timeout;
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > MAX_TIMEOUT) {
+      throw new TypeError(`opts.timeout must be a number of ms from 0 to ${MAX_TIMEOUT}, got ${describe(t)}`);
+    }
+  }
   if (opts.priority !== undefined) {
     if (!Number.isInteger(opts.priority)) {
       throw new Error('Priority should not be float');

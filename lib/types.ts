@@ -81,6 +81,14 @@ export interface BaseJobOptions {
   keepLogs?: number;
   /** Maximum size in bytes of the job's data. */
   sizeLimit?: number;
+  /**
+   * Milliseconds an attempt may run (an extension of bullmq-native): then
+   * the processor's signal aborts with a `TimeoutError` and the attempt fails
+   * with `job <id> timed out after <ms> ms`, retried while attempts remain,
+   * whatever the processor does next. Overrides the worker's `timeout`; 0
+   * means none. The official bullmq stores and ignores it.
+   */
+  timeout?: number;
   parent?: ParentOptions;
   failParentOnFailure?: boolean;
   ignoreDependencyOnFailure?: boolean;
@@ -278,6 +286,11 @@ export interface WorkerOptions extends QueueBaseOptions {
    * 60000.
    */
   maxEventLoopBlock?: number;
+  /**
+   * Default attempt timeout in ms for jobs without their own `timeout` job
+   * option (an extension of bullmq-native; see that option). 0 or unset: none.
+   */
+  timeout?: number;
 }
 
 export type BackoffStrategy = (

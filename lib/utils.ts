@@ -52,6 +52,9 @@ export const QUEUE_KEY_SUFFIXES: readonly string[] = [
 
 /** The highest priority a job may have (2^21 - 1). */
 export const PRIORITY_LIMIT = 2 ** 21 - 1;
+
+/** The longest job `timeout` in ms (the longest delay a Node timer takes; a longer one fires at once). */
+export const MAX_TIMEOUT = 2 ** 31 - 1;
 /** Suffix of the connection name of a QueueEvents (`{prefix}:{base64(queue)}:qe`). */
 export const QUEUE_EVENT_SUFFIX = ':qe';
 /** Pauses BullMQ's loops use, in milliseconds. */

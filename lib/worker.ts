@@ -25,6 +25,7 @@ import type { Native } from './native';
 import { binding } from './native';
 import { integerArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
+import { MAX_TIMEOUT } from './utils';
 import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
 import { instrumentWorker, type JobTrace, type WorkerTracing } from './telemetry';
 import type { JobJson, JobJsonRaw, JobsOptions, RepeatStrategy, WorkerOptions } from './types';
@@ -59,6 +60,10 @@ interface InFlight {
   drained?: boolean;
   /** The job's spans, when the worker has telemetry. */
   trace?: JobTrace;
+  /** The attempt's outcome is taken (the processor settled, or it timed out): later ones are ignored. */
+  done?: boolean;
+  /** Fails the attempt when its `timeout` passes (only for jobs with one). */
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 /** A completion waiting to be sent with the others of the same tick. */
@@ -81,6 +86,23 @@ const MAX_COMPLETIONS_PER_CALL = 64;
 function jsonNumber(v: unknown): string {
   const n = typeof v === 'number' ? v : Number(v);
   return Number.isFinite(n) ? String(n) : 'null';
+}
+
+/**
+ * The attempt timeout of a job in ms: its own `timeout` option, else the
+ * worker's; 0 (or a value no timer can hold, as a job added elsewhere may
+ * carry) means none.
+ */
+function timeoutOf(jobTimeout: unknown, workerTimeout: number | undefined): number {
+  const ms = jobTimeout === undefined || jobTimeout === null ? workerTimeout : jobTimeout;
+  return typeof ms === 'number' && ms > 0 && ms <= MAX_TIMEOUT ? ms : 0;
+}
+
+/** Why a processor's signal aborts, and its attempt fails, when its job timed out. */
+function timeoutError(jobId: string, ms: number): Error {
+  const err = new Error(`job ${jobId} timed out after ${ms} ms`);
+  err.name = 'TimeoutError';
+  return err;
 }
 
 /** Why a processor's signal is aborted when its job's lock is gone. */
@@ -110,7 +132,8 @@ function checkNumber(
     | 'lockRenewTime'
     | 'runRetryDelay'
     | 'maximumRateLimitDelay'
-    | 'maxEventLoopBlock',
+    | 'maxEventLoopBlock'
+    | 'timeout',
   message: string,
   allowZero: boolean,
 ): void {
@@ -220,6 +243,10 @@ function checkWorkerOptions(opts: WorkerOptions, processor: unknown): WorkerOpti
   checkNumber(o, 'runRetryDelay', 'runRetryDelay must be a number >= 0', true);
   checkNumber(o, 'maximumRateLimitDelay', 'maximumRateLimitDelay must be a number >= 0', true);
   checkNumber(o, 'maxEventLoopBlock', 'maxEventLoopBlock must be a number of milliseconds greater than 0', false);
+  checkNumber(o, 'timeout', 'timeout must be a number >= 0', true);
+  if (typeof o.timeout === 'number' && o.timeout > MAX_TIMEOUT) {
+    throw new TypeError(`timeout must be at most ${MAX_TIMEOUT} ms, got ${o.timeout}`);
+  }
   checkConcurrency(o.concurrency);
   if (o.limiter !== undefined) {
     if (
@@ -609,21 +636,46 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       void this.settleFailed(entry, new UnrecoverableError(unrecoverable));
       return;
     }
+    const timeout = timeoutOf(job.opts.timeout, this.opts.timeout);
+    if (timeout > 0) {
+      // Unref'd: a pending timeout alone does not keep a closed worker's process alive.
+      entry.timer = setTimeout(() => this.timedOut(entry, timeout), timeout);
+      entry.timer.unref();
+    }
     let result: unknown;
     try {
       result = this.processFn!(job as Job<DataType, ResultType, NameType>, token, controller?.signal);
     } catch (err) {
-      void this.settleFailed(entry, err);
+      if (this.takeOutcome(entry)) void this.settleFailed(entry, err);
       return;
     }
     if (isThenable(result)) {
       Promise.resolve(result).then(
-        (value) => this.settleCompleted(entry, value),
-        (err) => void this.settleFailed(entry, err),
+        (value) => this.takeOutcome(entry) && this.settleCompleted(entry, value),
+        (err) => this.takeOutcome(entry) && void this.settleFailed(entry, err),
       );
-    } else {
+    } else if (this.takeOutcome(entry)) {
       this.settleCompleted(entry, result);
     }
+  }
+
+  /** True for the first outcome of an attempt (the processor's, or its timeout); stops the timer. */
+  private takeOutcome(entry: InFlight): boolean {
+    if (entry.done) return false;
+    entry.done = true;
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    return true;
+  }
+
+  /**
+   * The job's timeout passed: its signal aborts and the attempt fails (and
+   * is retried while attempts remain) whatever the processor does next.
+   */
+  private timedOut(entry: InFlight, ms: number): void {
+    if (!this.takeOutcome(entry)) return;
+    const err = timeoutError(entry.job.id as string, ms);
+    entry.controller?.abort(err);
+    void this.settleFailed(entry, err);
   }
 
   /** A job's outcome was handled. */
