@@ -15,7 +15,7 @@ import { checkJobOptions, dataValue } from './queue';
 import { checkQueueName } from './queue-base';
 import { describe } from './queue-args';
 import { SpanKind, TelemetryAttributes } from './enums';
-import { FlowTracing, propagatedTelemetry, traced, type Telemetry } from './telemetry';
+import { attributeText, FlowTracing, propagatedTelemetry, traced, type Telemetry } from './telemetry';
 import type { JobsOptions, QueueBaseOptions, QueueOptions } from './types';
 
 /** A node of a flow: a job of queue `queueName` and the jobs it waits for. */
@@ -216,7 +216,7 @@ export class FlowProducer extends EventEmitter {
     return traced(telemetry, SpanKind.PRODUCER, '', 'addBulkFlows', '', (span) => {
       span.setAttributes({
         [TelemetryAttributes.BulkCount]: flows.length,
-        [TelemetryAttributes.BulkNames]: flows.map((f) => f.name).join(','),
+        [TelemetryAttributes.BulkNames]: flows.map((f) => attributeText(f.name)).join(','),
       });
       return this.addFlows(flows, new FlowTracing(telemetry));
     });

@@ -9,7 +9,7 @@
 import { fromNative, native, nativeIn } from './errors';
 import { Job, optsFromStored, type JobHost } from './job';
 import { binding, type Native } from './native';
-import { describe } from './queue-args';
+import { describe, optionsArg } from './queue-args';
 import { QueueBase } from './queue-base';
 import { instrumentJobScheduler } from './telemetry';
 import type {
@@ -94,6 +94,11 @@ export const getNextMillis = (millis: number, opts: RepeatOptions): number | und
 
 /** A template from its stored data and options (JSON text). */
 function templateFromJSON<D = any>(rawData?: string | null, rawOpts?: string | null): JobSchedulerTemplateJson<D> {
+  for (const [what, raw] of [['rawData', rawData], ['rawOpts', rawOpts]] as const) {
+    if (raw !== undefined && raw !== null && typeof raw !== 'string') {
+      throw new TypeError(`getTemplateFromJSON: ${what} must be JSON text, got ${describe(raw)}`);
+    }
+  }
   const template: JobSchedulerTemplateJson<D> = {};
   if (rawData) template.data = JSON.parse(rawData);
   if (rawOpts) template.opts = optsFromStored(JSON.parse(rawOpts));
@@ -163,9 +168,10 @@ export class JobScheduler extends QueueBase {
     jobName: N,
     jobData: T,
     opts: JobsOptions,
-    { override, producerId }: { override: boolean; producerId?: string },
+    overrideOpts?: { override?: boolean; producerId?: string },
   ): Promise<Job<T, R, N> | undefined> {
     const method = 'upsertJobScheduler';
+    const { override, producerId } = optionsArg<{ override: boolean; producerId: string }>(method, overrideOpts);
     idArg(method, jobSchedulerId);
     if (typeof jobName !== 'string') throw new TypeError(`${method}: the template name must be a string, got ${describe(jobName)}`);
     if (opts === null || typeof opts !== 'object') throw new TypeError(`${method}: opts must be an object, got ${describe(opts)}`);
@@ -248,7 +254,14 @@ export class JobScheduler extends QueueBase {
   }
 
   /** The id of a scheduler's iteration at `nextMillis`: `repeat:{id}:{millis}`. */
-  getSchedulerNextJobId({ nextMillis, jobSchedulerId }: { nextMillis: number; jobSchedulerId: string }): string {
+  getSchedulerNextJobId(opts: { nextMillis: number; jobSchedulerId: string }): string {
+    const method = 'getSchedulerNextJobId';
+    if (opts === null || typeof opts !== 'object') throw new TypeError(`${method}: opts must be an object, got ${describe(opts)}`);
+    const { nextMillis, jobSchedulerId } = opts;
+    if (typeof jobSchedulerId !== 'string') {
+      throw new TypeError(`${method}: jobSchedulerId must be a string, got ${describe(jobSchedulerId)}`);
+    }
+    if (typeof nextMillis !== 'number') throw new TypeError(`${method}: nextMillis must be a number, got ${describe(nextMillis)}`);
     return `repeat:${jobSchedulerId}:${nextMillis}`;
   }
 

@@ -5,7 +5,7 @@
 import { SpanKind, TelemetryAttributes } from './enums';
 import { native, nativeIn, UnrecoverableError } from './errors';
 import { binding, type Native } from './native';
-import { booleanArg, integerArg, nonNegativeNumberArg, tokenArg } from './queue-args';
+import { booleanArg, integerArg, jobIdArg, nonNegativeNumberArg, optionsArg, tokenArg } from './queue-args';
 import { Backoffs } from './backoffs';
 import { checkJobOptions } from './queue';
 import { recordJobMetrics, traced, type Telemetry } from './telemetry';
@@ -70,13 +70,16 @@ export interface JobHost {
 /**
  * Expands BullMQ's stored option keys back to their public names (`decode`:
  * short key to long name), folding `tm` and `omc` into `telemetry`, as
- * BullMQ's reader does; every other key is kept as stored.
+ * BullMQ's reader does; every other key is kept as stored. Stored options
+ * that are not an object (`null`, a number: another client's writing) read
+ * as none.
  */
 export function optsFromStored(
   stored: Record<string, any>,
   decode: Readonly<Record<string, string>> = SHORT_KEYS,
 ): JobsOptions {
   const out: Record<string, any> = {};
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return out as JobsOptions;
   for (const key of Object.keys(stored)) {
     const value = stored[key];
     if (decode[key]) {
@@ -350,8 +353,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     jobId: string,
   ): Promise<Job<T, R, N> | undefined> {
     if (!jobId) return undefined;
+    const id = jobIdArg('Job.fromId', jobId);
     const q = await queue._queue();
-    const raw = await nativeIn('getJob', q.getJob(String(jobId)));
+    const raw = await nativeIn('getJob', q.getJob(id));
     return raw ? Job.fromJSON<T, R, N>(queue, rawFromFlat(raw.fields), raw.id) : undefined;
   }
 
@@ -818,7 +822,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   /** Whether the job is in `state` (one of the names getState returns). */
   async isInState(state: JobState): Promise<boolean> {
     if (!JOB_STATES.includes(state)) {
-      throw new TypeError(`Unknown job state: ${String(state)}`);
+      throw new TypeError(`Unknown job state: ${describe(state)}`);
     }
     return (await this.getState()) === state;
   }
@@ -864,7 +868,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    * locked by a worker, and for the current iteration of a job scheduler.
    * Emits `removed` (the job) on the job's Queue or Worker.
    */
-  async remove({ removeChildren = true }: { removeChildren?: boolean } = {}): Promise<void> {
+  async remove(opts?: { removeChildren?: boolean }): Promise<void> {
+    const { removeChildren = true } = optionsArg<{ removeChildren: boolean }>('remove', opts);
     if (typeof removeChildren !== 'boolean') {
       throw new TypeError(`removeChildren must be a boolean, got ${describe(removeChildren)}`);
     }
@@ -1062,7 +1067,11 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     if (opts === null || typeof opts !== 'object') {
       throw new TypeError('moveToWaitingChildren expects an options object');
     }
-    const child = opts.child ? `${opts.child.queue}:${opts.child.id}` : undefined;
+    const c = opts.child;
+    if (c !== undefined && c !== null && (typeof c !== 'object' || typeof c.id !== 'string' || typeof c.queue !== 'string')) {
+      throw new TypeError(`moveToWaitingChildren: opts.child must be { id: string, queue: string }, got ${describe(c)}`);
+    }
+    const child = c ? `${c.queue}:${c.id}` : undefined;
     const q = await this.queue._queue();
     const moved = await native(q.moveToWaitingChildren(idOf(this), token, child));
     if (moved) recordJobMetrics(this.telemetry, this.queue.name, this, 'waiting-children');

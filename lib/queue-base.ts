@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { normalizeConnection } from './connection';
 import { native } from './errors';
 import { binding, type Native } from './native';
+import { describe } from './queue-args';
 import type { QueueBaseOptions } from './types';
 import { QueueKeys } from './utils';
 
@@ -91,6 +92,9 @@ export class QueueBase extends EventEmitter {
 
   /** `{prefix}:{name}:{type}`. */
   toKey(type: string): string {
+    if (typeof type !== 'string' && typeof type !== 'number') {
+      throw new TypeError(`toKey: type must be a string, got ${describe(type)}`);
+    }
     return `${this.qualifiedName}:${type}`;
   }
 

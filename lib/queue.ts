@@ -260,6 +260,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     if (typeof name !== 'string') {
       throw new TypeError('job name must be a string');
     }
+    if (opts !== undefined && opts !== null && typeof opts !== 'object') {
+      // Spread, a string would become one option per character.
+      throw new TypeError(`job options must be an object, got ${describe(opts)}`);
+    }
     const merged: JobsOptions = { ...this.jobsOpts, ...(opts ?? {}) };
     // BullMQ drops null options when it stores them: null means "not given".
     // (A `debounce` key is refused whatever its value, as in BullMQ.)
@@ -827,7 +831,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       if (typeof globalVariables !== 'object') {
         throw new TypeError(`exportPrometheusMetrics: globalVariables must be an object, got ${describe(globalVariables)}`);
       }
-      for (const [k, v] of Object.entries(globalVariables)) labels.push(k, String(v));
+      for (const [k, v] of Object.entries(globalVariables)) {
+        const t = typeof v;
+        if (t !== 'string' && t !== 'number' && t !== 'boolean' && t !== 'bigint') {
+          throw new TypeError(`exportPrometheusMetrics: globalVariables.${k} must be a string, got ${describe(v)}`);
+        }
+        labels.push(k, String(v));
+      }
     }
     const q = await this.nativeQueue;
     return native(q.exportPrometheusMetrics(labels));
@@ -1021,10 +1031,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
    * `removed` (the job id) on removal. The current iteration of a job
    * scheduler cannot be removed this way (error code -8).
    */
-  async remove(jobId: string, { removeChildren = true }: { removeChildren?: boolean } = {}): Promise<number> {
+  async remove(jobId: string, opts?: { removeChildren?: boolean }): Promise<number> {
     if (typeof jobId !== 'string' || jobId === '') {
       throw new TypeError(`jobId must be a non-empty string, got ${typeof jobId === 'string' ? '""' : typeof jobId}`);
     }
+    const { removeChildren = true } = optionsArg<{ removeChildren: boolean }>('remove', opts);
     if (typeof removeChildren !== 'boolean') {
       throw new TypeError(`removeChildren must be a boolean, got ${typeof removeChildren}`);
     }

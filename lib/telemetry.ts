@@ -292,6 +292,28 @@ interface MethodSpan {
  * the methods it had (so subclass overrides stay in effect). The prototype
  * is left alone: instances without telemetry run the plain methods.
  */
+/**
+ * A span's destination from the arguments, before the method checks them
+ * (a name that is no string, a Symbol, gets the method's own error).
+ */
+function destinationOf(spec: MethodSpan, args: any[], queueName: string): string {
+  try {
+    return spec.destination!(args);
+  } catch {
+    return queueName;
+  }
+}
+
+/** A value as span attribute text, whatever it is (names are checked after spans start). */
+export function attributeText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return String(value);
+  } catch {
+    return typeof value;
+  }
+}
+
 function instrument(target: any, telemetry: Telemetry, queueName: string, specs: { [method: string]: MethodSpan }): void {
   const originals: { [method: string]: AnyMethod } = {};
   for (const method of Object.keys(specs)) originals[method] = target[method];
@@ -303,9 +325,19 @@ function instrument(target: any, telemetry: Telemetry, queueName: string, specs:
         spec.kind,
         queueName,
         spec.operation ?? method,
-        spec.destination ? spec.destination(args) : queueName,
+        spec.destination ? destinationOf(spec, args, queueName) : queueName,
         (span, metadata) => {
-          if (spec.before) span.setAttributes(spec.before(args));
+          if (spec.before) {
+            // Attributes are read from the arguments before the method checks
+            // them: arguments it refuses get its own error, not one from here.
+            let attributes: Attributes | undefined;
+            try {
+              attributes = spec.before(args);
+            } catch {
+              attributes = undefined;
+            }
+            if (attributes) span.setAttributes(attributes);
+          }
           const callArgs = spec.propagate ? spec.propagate(args, metadata) : args;
           const result = original.apply(this, callArgs);
           if (!spec.after) return result;
@@ -324,7 +356,10 @@ function instrument(target: any, telemetry: Telemetry, queueName: string, specs:
 
 /** `opts` with the telemetry a single add stores (BullMQ's `Queue.add` rule). */
 function addOpts(opts: any, metadata: string | undefined): any {
-  if (!metadata || opts?.telemetry?.omitContext) return opts;
+  // Options that are not an object stay as given: the method refuses them.
+  if (!metadata || (opts !== undefined && opts !== null && typeof opts !== 'object') || opts?.telemetry?.omitContext) {
+    return opts;
+  }
   return { ...opts, telemetry: { metadata } };
 }
 

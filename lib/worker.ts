@@ -23,7 +23,7 @@ import { Job, rawFromFlat, resolveKeepJobs, type NextJobData } from './job';
 import { JobScheduler } from './job-scheduler';
 import type { Native } from './native';
 import { binding } from './native';
-import { integerArg, tokenArg } from './queue-args';
+import { integerArg, optionsArg, tokenArg } from './queue-args';
 import { QueueBase } from './queue-base';
 import { MAX_TIMEOUT } from './utils';
 import { createSandboxedProcessor, type SandboxedProcessor } from './sandbox';
@@ -934,8 +934,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * Moves the next job to active, locked by `token`. With `block` (default
    * true) waits on the queue's marker first; undefined when no job came.
    */
-  async getNextJob(token: string, { block = true }: { block?: boolean } = {}): Promise<Job<DataType, ResultType, NameType> | undefined> {
+  async getNextJob(token: string, opts?: { block?: boolean }): Promise<Job<DataType, ResultType, NameType> | undefined> {
     tokenArg('getNextJob', token);
+    const { block = true } = optionsArg<{ block: boolean }>('getNextJob', opts);
     if (this.closing || this.paused) return undefined;
     const w = await this.nativeWorker;
     const raw = await native(w.getNextJob(token, block !== false));
