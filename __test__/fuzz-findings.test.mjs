@@ -132,3 +132,28 @@ test('telemetry wrappers: arguments they cannot describe get the method\'s own e
   const [added] = await flow.addBulk([{ name: 'ok', queueName: name }]);
   assert.equal(added.job.name, 'ok');
 });
+
+test('a failure the engine refuses (stored backoff without a type) frees the slot: pause and close settle', async () => {
+  const { setup, record } = await import('./support/workers.mjs');
+  const { waitFor } = await import('./support/redis.mjs');
+  const { name, queue, redis, worker } = await setup('bad-backoff');
+  const job = await queue.add('x', {}, { attempts: 3 });
+  // As another client may store it: a backoff object with no type.
+  await redis.hset(`bull:${name}:${job.id}`, 'opts', JSON.stringify({ attempts: 3, backoff: { delay: 5 } }));
+  let runs = 0;
+  const w = worker(
+    async () => {
+      runs += 1;
+      throw new Error('fails');
+    },
+    { lockDuration: 300, stalledInterval: 200, concurrency: 1 },
+  );
+  const errors = record(w, ['error']);
+  await waitFor(() => errors.length > 0, { message: 'the refused failure as an error event' });
+  assert.equal(errors[0][1].message, 'opts.backoff.type must be a string');
+  // The slot came back: the job stalls and runs again, as in BullMQ.
+  await waitFor(() => runs >= 2, { message: 'the job ran again after its lock expired' });
+  const settled = (p) => Promise.race([p.then(() => 'settled'), new Promise((r) => setTimeout(() => r('pending'), 5000))]);
+  assert.equal(await settled(w.pause()), 'settled', 'pause waits for no lost job');
+  assert.equal(await settled(w.close()), 'settled');
+});

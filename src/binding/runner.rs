@@ -381,7 +381,18 @@ impl BindingWorker {
     #[napi]
     pub async fn fail_job(&self, attempt: BindingFailedAttempt) -> Result<BindingRunnerFailed> {
         let runner = self.runner()?;
-        let attempt = FailedAttempt::try_from(attempt)?;
+        let (job_id, token) = (attempt.job_id.clone(), attempt.token.clone());
+        let attempt = match FailedAttempt::try_from(attempt) {
+            Ok(attempt) => attempt,
+            Err(err) => {
+                // Refused before the engine saw it (say, stored options with
+                // an unusable backoff): the run loop still lets go of the job,
+                // or its slot and lock renewal would be held for good. Its
+                // lock expires and it stalls, as in BullMQ.
+                runner.release(&job_id, &token);
+                return Err(err);
+            }
+        };
         let timestamp = attempt.timestamp;
         let (result, drained) = runner.fail(attempt).await.napi()?;
         Ok(BindingRunnerFailed { failed: failed_to_js(result, timestamp), drained })
