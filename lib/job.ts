@@ -822,7 +822,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   /** Whether the job is in `state` (one of the names getState returns). */
   async isInState(state: JobState): Promise<boolean> {
     if (!JOB_STATES.includes(state)) {
-      throw new TypeError(`Unknown job state: ${describe(state)}`);
+      throw new TypeError(`Unknown job state: ${typeof state === 'string' ? state : describe(state)}`);
     }
     return (await this.getState()) === state;
   }

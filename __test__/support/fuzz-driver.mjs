@@ -16,6 +16,9 @@
 // RangeError from inside the package: a bug, not an argument check),
 // `unhandled` (an unhandled rejection or uncaught exception).
 //
+// Redis stays up for the whole run (no `error` event while Redis is down is
+// known issue (c), fixed elsewhere; not exercised here).
+//
 // Env: REDIS_URL, FUZZ_SEED, FUZZ_CALLS (default 5000), FUZZ_MS (time budget
 // of the calls, default 40000).
 import {
@@ -64,7 +67,12 @@ function fail(kind, detail, call = callNo) {
 const ENGINE_ERROR =
   /^(?:Cannot read propert|Cannot set propert|is not a function|is not iterable|is not a constructor|Cannot convert|Cannot destructure|Invalid array length|Maximum call stack|circular structure|serialize a BigInt|Cannot create property|Cannot use 'in' operator|Invalid time value|toISOString|Reduce of empty array|undefined is not|null is not)/;
 
-/** Known issue (d), fixed elsewhere: napi's own texts for a value of the wrong type. */
+/**
+ * Known issue (d), fixed elsewhere: napi's own texts for a value of the wrong
+ * type ("Failed to convert napi value into rust type `bool` on ..."). They are
+ * Errors, just unclear ones: counted, not failed, until that lands.
+ */
+let knownNapiConversion = 0;
 const KNOWN_NAPI_CONVERSION = /Failed to convert napi value|Failed to convert JavaScript value/;
 
 /** Checks what a call threw or rejected with (or an event carried). */
@@ -73,7 +81,10 @@ function checkError(err, where) {
     fail('non-error', `${where}: ${fmt(err)}`);
     return;
   }
-  if (KNOWN_NAPI_CONVERSION.test(err.message)) return;
+  if (KNOWN_NAPI_CONVERSION.test(err.message)) {
+    knownNapiConversion += 1;
+    return;
+  }
   if ((err instanceof TypeError || err instanceof RangeError) && ENGINE_ERROR.test(err.message)) {
     // The processor of this run never throws these, so any comes from the package.
     fail('internal', `${where}: ${err.stack}`);
@@ -502,8 +513,8 @@ const CALLS_TABLE = [
     const w = pick(autoWorkers);
     if (!w) return undefined;
     // Known issue (b), fixed elsewhere: pause(true) then resume() in the same
-    // tick. pause is awaited here before any later call, so the two never
-    // share a tick.
+    // tick. pause is awaited before any later call and never starts in a
+    // group (see PAUSE_OR_RESUME), so the two never share a tick.
     const a = maybe(() => (chance(0.8) ? chance(0.5) : any()));
     return [`worker.pause(${fmt(a)})`, () => w.pause(a)];
   }],
@@ -627,6 +638,9 @@ async function runCall(n, desc, thunk, mayNeverSettle) {
 
 // ---- the run ---------------------------------------------------------------
 
+/** Calls kept out of groups started together (known issue (b), see worker.pause above). */
+const PAUSE_OR_RESUME = /^worker\.(pause|resume)\(/;
+
 const started = Date.now();
 while (callNo < CALLS && Date.now() - started < BUDGET_MS) {
   callNo += 1;
@@ -635,11 +649,11 @@ while (callNo < CALLS && Date.now() - started < BUDGET_MS) {
   const [desc, thunk, mayNeverSettle] = made;
   out(`C ${callNo} ${desc}`);
   // Now and then a few calls start together (their order then varies).
-  if (chance(0.05)) {
+  if (chance(0.05) && !PAUSE_OR_RESUME.test(desc)) {
     const group = [runCall(callNo, desc, thunk, mayNeverSettle)];
     for (let k = int(1, 3); k > 0; k--) {
       const more = drawCall();
-      if (!more) continue;
+      if (!more || PAUSE_OR_RESUME.test(more[0])) continue;
       callNo += 1;
       out(`C ${callNo} ${more[0]} (started with the previous)`);
       group.push(runCall(callNo, more[0], more[1], more[2]));
@@ -674,6 +688,6 @@ for (const { n, desc, settled } of longLived) {
   clearTimeout(timer);
   if (outcome === 'timeout') fail('hang', `${desc} still pending after every object closed`, n);
 }
-out(`D ${JSON.stringify({ calls: callNo, ms: callsMs, closeMs: Date.now() - closeStarted, failures: failures.length, processorRuns: runNo, ...tally })}`);
+out(`D ${JSON.stringify({ calls: callNo, ms: callsMs, closeMs: Date.now() - closeStarted, failures: failures.length, processorRuns: runNo, knownNapiConversion, ...tally })}`);
 // Lets a leaked handle show: the test expects the process to exit by itself.
 process.exitCode = 0;
