@@ -202,6 +202,15 @@ export declare class BindingQueue {
    * iteration's id when one was added.
    */
   continueJobScheduler(jobId: string, nextMillis?: number | undefined | null): Promise<string | null>
+  /** The server's `INFO` text: one section, or the default sections. */
+  serverInfo(section?: string | undefined | null): Promise<string>
+  /**
+   * `ready` while the command connection is open, `end` once it was
+   * closed (ioredis' names, which tools compare against).
+   */
+  connectionStatus(): string
+  /** The handle of queue `name` under `prefix` on this connection. */
+  sibling(prefix: string, name: string): Promise<BindingQueue>
 }
 
 export declare class BindingQueueEvents {

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 
+import { QueueBackend } from './backend';
 import { normalizeConnection } from './connection';
 import { native } from './errors';
 import { Job, rawFromFlat, type JobHost } from './job';
@@ -123,6 +124,7 @@ export class FlowProducer extends EventEmitter {
   readonly telemetry?: Telemetry;
   private readonly nativeProducer: Promise<Native.BindingFlowProducer>;
   private readonly queues = new Map<string, FlowQueue>();
+  private backend: QueueBackend | undefined;
 
   constructor(opts: QueueBaseOptions = { connection: {} }) {
     super();
@@ -149,6 +151,20 @@ export class FlowProducer extends EventEmitter {
   /** Resolves when connected to Redis; rejects when Redis cannot be reached. */
   async waitUntilReady(): Promise<void> {
     await this.nativeProducer;
+  }
+
+  /**
+   * The backend over the producer's connection, as BullMQ 6's
+   * `getBackend()` (bound to no queue, as BullMQ's: its name is empty); see
+   * QueueBackend. The same object on every call.
+   */
+  getBackend(): QueueBackend {
+    if (!this.backend) {
+      const handle = this.nativeProducer.then((p) => native(p.queue(this.opts.prefix!, '')));
+      handle.catch(() => undefined);
+      this.backend = new QueueBackend(this.opts.prefix!, '', handle, this);
+    }
+    return this.backend;
   }
 
   /** @internal The native handle. */

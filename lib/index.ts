@@ -2,6 +2,7 @@
  * bullmq-native: BullMQ's API on a Rust engine. Swap `from 'bullmq'` for
  * `from 'bullmq-native'`.
  */
+export type { QueueBackend, ServerClient } from './backend';
 export { FlowProducer } from './flow-producer';
 export type { FlowChildJob, FlowJob, FlowJobBase, FlowOpts, FlowQueuesOpts, JobNode, NodeOpts } from './flow-producer';
 export { Job } from './job';

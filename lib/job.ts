@@ -288,6 +288,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.opts = { attempts: 0, ...rest };
     this.id = id;
     this.timestamp = this.opts.timestamp ?? Date.now();
+    // As BullMQ's: a job made without a delay has none until read back from Redis.
     this.delay = this.opts.delay as number;
     this.priority = this.opts.priority || 0;
     // As BullMQ: the key is set even when there is no backoff.

@@ -3,6 +3,7 @@
  */
 import { EventEmitter } from 'node:events';
 
+import { QueueBackend } from './backend';
 import { normalizeConnection } from './connection';
 import { native } from './errors';
 import { binding, type Native } from './native';
@@ -28,6 +29,7 @@ export class QueueBase extends EventEmitter {
   protected closed = false;
   /** The native queue handle, once connected. */
   protected readonly nativeQueue: Promise<Native.BindingQueue>;
+  private backend: QueueBackend | undefined;
 
   /**
    * `meta` is what a producing Queue records in the queue's `meta` hash when
@@ -88,6 +90,20 @@ export class QueueBase extends EventEmitter {
   /** Resolves when connected to Redis; rejects when Redis cannot be reached. */
   async waitUntilReady(): Promise<void> {
     await this.nativeQueue;
+  }
+
+  /**
+   * The backend over this instance's connection, as BullMQ 6's
+   * `getBackend()`: for tools that read the Redis client (`client.info()`,
+   * `client.status`) or read jobs below the Queue API (see QueueBackend).
+   * The same object on every call.
+   */
+  getBackend(): QueueBackend {
+    if (!this.backend) {
+      const closer = this as unknown as { close(): Promise<void>; closing: Promise<void> | undefined };
+      this.backend = new QueueBackend(this.prefix, this.name, this.nativeQueue, closer);
+    }
+    return this.backend;
   }
 
   /** `{prefix}:{name}:{type}`. */

@@ -304,8 +304,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   private newJob(p: PreparedJob, id: string): Job<DataType, ResultType, NameType> {
-    const opts = { ...p.merged, timestamp: p.timestamp };
-    return new Job<DataType, ResultType, NameType>(this, p.row[0] as NameType, p.data as DataType, opts, id);
+    // As BullMQ's: the job's opts are those given; the time it was given goes to `timestamp` alone.
+    const job = new Job<DataType, ResultType, NameType>(this, p.row[0] as NameType, p.data as DataType, p.merged, id);
+    job.timestamp = p.timestamp;
+    return job;
   }
 
   /**
@@ -1022,6 +1024,14 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       })();
     }
     return this.closing;
+  }
+
+  /**
+   * Closes the queue's connections at once. A Queue has nothing to wait for,
+   * so this is close() (what @nestjs/bullmq calls after close at shutdown).
+   */
+  async disconnect(): Promise<void> {
+    await this.close();
   }
 
   /**

@@ -16,6 +16,7 @@ mod queue_api;
 mod runner;
 mod runtime;
 mod scheduler;
+mod server_api;
 mod test_hooks;
 mod worker;
 

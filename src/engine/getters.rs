@@ -247,6 +247,17 @@ impl Queue {
         Ok(clients_from_client_list(&list, self.keys.name(), |raw| raw == name))
     }
 
+    /// The server's `INFO` text (one section, or the default ones), as
+    /// dashboards read it for their Redis panel.
+    pub async fn server_info(&self, section: Option<&str>) -> Result<String> {
+        let mut cmd = redis::cmd("INFO");
+        if let Some(section) = section {
+            cmd.arg(section);
+        }
+        let info: String = cmd.query_async(&mut self.cmd()).await?;
+        Ok(info)
+    }
+
     /// Milliseconds the rate limit still holds: against `max_jobs` when > 0,
     /// else against the global `meta.max`, else the raw PTTL of the limiter.
     pub async fn get_rate_limit_ttl(&self, max_jobs: i64) -> Result<i64> {
@@ -275,6 +286,17 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn server_info_is_the_servers_info_text() {
+        let q = test_queue("info").await;
+        let all = q.server_info(None).await.unwrap();
+        assert!(all.contains("redis_version:"), "{all}");
+        assert!(all.contains("connected_clients:"), "{all}");
+        let server = q.server_info(Some("server")).await.unwrap();
+        assert!(server.contains("tcp_port:"), "{server}");
+        assert!(!server.contains("used_memory:"), "{server}");
     }
 
     #[tokio::test]
