@@ -1,7 +1,8 @@
 // The README's demo: `node demo/index.mjs --once` posts jobs to its own
 // Express server, for the manual worker loop (/jobs) and for the automatic
 // Worker (/auto/jobs), follows a job's progress stream (Server-Sent Events
-// fed by QueueEvents), prints each job and the counts, and exits 0.
+// fed by QueueEvents), prints each job and the counts, reads bull-board's
+// page and queue list at /admin/queues, and exits 0.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
@@ -173,6 +174,16 @@ test('npm run demo -- --once processes its jobs over HTTP, both workers, and exi
   assert.deepEqual(doneStream[0], ['state', { state: 'completed', progress: 100, attemptsMade: 1 }]);
   assert.equal(doneStream[1][0], 'completed');
   assert.match(doneStream[1][1].returnvalue.path, /^\/images\/\d+w\.png$/);
+
+  // bull-board at /admin/queues: its page, and the three queues with the counts above.
+  has(/^\[demo\] GET \/admin\/queues -> 200 "Bull Dashboard"$/);
+  const boardLine = lines.find((l) => l.startsWith('[demo] GET /admin/queues/api/queues -> '));
+  assert.ok(boardLine, stdout);
+  const board = JSON.parse(boardLine.slice('[demo] GET /admin/queues/api/queues -> '.length));
+  const boardNames = Object.keys(board);
+  assert.equal(boardNames.length, 3, boardLine);
+  const boardAuto = board[boardNames.find((n) => n.endsWith('-auto'))];
+  assert.deepEqual([boardAuto.completed, boardAuto.failed], [autoCounts.completed, autoCounts.failed]);
 
   assert.equal(lines.filter(Boolean).at(-1), '[demo] done');
 });

@@ -18,6 +18,7 @@
 //                             queues) are done and returns their results -> 201 {id, children}
 //   queue "demo-reports"      a job scheduler adds a "report" job every REPORT_EVERY ms
 //                             (default 1000), run by a third Worker
+//   GET  /admin/queues        bull-board over the three queues
 //
 // `npm run demo` serves on PORT (default 3000) until Ctrl-C.
 // `npm run demo -- --once` posts jobs to both queues over HTTP, follows one
@@ -26,6 +27,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
 import express from 'express';
 import { FlowProducer, Job, Queue, QueueEvents, Worker } from 'bullmq-native';
 
@@ -229,6 +233,14 @@ app.post('/flows', async (req, res) => {
     res.status(400).json({ error: err.message });
   }
 });
+// bull-board, the dashboard: every queue of the demo, its jobs and actions.
+const board = new ExpressAdapter();
+board.setBasePath('/admin/queues');
+createBullBoard({
+  queues: [queue, autoQueue, reportsQueue].map((q) => new BullMQAdapter(q)),
+  serverAdapter: board,
+});
+app.use('/admin/queues', board.getRouter());
 app.use(jobRoutes(queue, queueEvents));
 app.use('/auto', jobRoutes(autoQueue, autoQueueEvents));
 app.use((err, _req, res, _next) => {
@@ -301,6 +313,7 @@ log('demo', `  /jobs      -> queue "${queueName}", manual worker loop`);
 log('demo', `  /auto/jobs -> queue "${autoQueueName}", automatic Worker (concurrency ${autoWorker.concurrency})`);
 log('demo', `  /flows     -> a parent on "${autoQueueName}" with children on both queues`);
 log('demo', `  scheduler "report" -> queue "${reportsQueueName}" every ${reportEvery} ms`);
+log('demo', `  /admin/queues -> bull-board over the three queues`);
 const loop = workerLoop();
 
 async function shutdown() {
@@ -496,6 +509,19 @@ async function runOnce() {
   for (const prefix of ['', '/auto']) {
     const stats = await request('GET', `${prefix}/stats`);
     log('demo', `GET ${prefix}/stats -> ${JSON.stringify(stats.body)}`);
+  }
+
+  // The dashboard: its page, and the queues with their counts as it lists them.
+  const page = await fetch(`${base}/admin/queues`);
+  const title = /<title>([^<]*)<\/title>/.exec(await page.text())?.[1];
+  log('demo', `GET /admin/queues -> ${page.status} "${title}"`);
+  const { body: listed } = await request('GET', '/admin/queues/api/queues');
+  const boardCounts = Object.fromEntries(listed.queues.map((q) => [q.name, q.counts]));
+  log('demo', `GET /admin/queues/api/queues -> ${JSON.stringify(boardCounts)}`);
+  const autoStats = (await request('GET', '/auto/stats')).body;
+  if (page.status !== 200 || title !== 'Bull Dashboard' || boardCounts[autoQueueName]?.failed !== autoStats.failed) {
+    ok = false;
+    log('demo', 'bull-board should serve its page and list the queues with their counts');
   }
   return ok;
 }
