@@ -4,7 +4,8 @@
 // the official bullmq 6.7; what each run shows must be the same. The
 // bull-board example runs as a program (its Redis from REDIS_HOST and
 // REDIS_PORT, its port from PORT); the NestJS one is compiled with this
-// repository's TypeScript and booted with @nestjs/testing.
+// repository's TypeScript and booted with @nestjs/testing. The TypeScript
+// examples are type-checked as a strict project would.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -126,6 +127,32 @@ async function boardExample(lib, pkg) {
     await obliterate(lib, ['emails', 'reports']);
   }
 }
+
+test("README: the TypeScript examples type-check in a strict project", () => {
+  const files = [
+    ['board-cast.mts', readmeExample('Using with bull-board', 'ts')],
+    ['nest-app.mts', readmeExample('Using with NestJS', 'ts')],
+  ].map(([name, code]) => {
+    const file = join(workDir, name);
+    writeFileSync(file, code);
+    return file;
+  });
+  const program = ts.createProgram(files, {
+    strict: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    types: ['node'],
+    skipLibCheck: true,
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+  });
+  const problems = ts
+    .getPreEmitDiagnostics(program)
+    .map((d) => `${d.file ? `${d.file.fileName}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+  assert.deepEqual(problems, []);
+});
 
 test('README "Using with bull-board": the example serves the board over our queues as over bullmq 6.7', async () => {
   const mine = await boardExample(ours, 'bullmq-native');
