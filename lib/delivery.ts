@@ -11,6 +11,12 @@
  * would miss it, which never happens with BullMQ. Emitting from
  * `setImmediate` (the check phase, after every handle signalled so far has
  * run) keeps BullMQ's order at the cost of one callback per batch.
+ *
+ * Deferring costs latency, though: a worker whose fetched jobs waited for
+ * the check phase ran about a quarter slower at concurrency 100. Items that
+ * no listener can be waiting on after an `await` (jobs handed to a worker,
+ * which only start work) go through `now`, handled at once unless earlier
+ * items still wait, so the order of what is handled never changes.
  */
 export class Delivery<T> {
   private pending: T[] = [];
@@ -24,6 +30,12 @@ export class Delivery<T> {
       this.scheduled = true;
       setImmediate(() => this.drain());
     }
+  }
+
+  /** Handles `item` at once when nothing waits before it, else after what waits. */
+  now(item: T): void {
+    if (this.scheduled) this.pending.push(item);
+    else this.handle(item);
   }
 
   private drain(): void {

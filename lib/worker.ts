@@ -473,7 +473,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
               runRetryDelay: Math.trunc(this.opts.runRetryDelay!),
               maxEventLoopBlock: this.opts.maxEventLoopBlock === undefined ? undefined : Math.ceil(this.opts.maxEventLoopBlock),
             },
-            (event) => this.runnerEvents.push(event),
+            // Fetched jobs start at once; what emits completed or failed
+            // waits for the poll phase to end (see Delivery).
+            (event) => (event.kind === 'jobs' ? this.runnerEvents.now(event) : this.runnerEvents.push(event)),
           ),
         );
         await this.runnerStarted;
