@@ -8,6 +8,8 @@ import { normalizeConnection } from './connection';
 import { native } from './errors';
 import { binding, type Native } from './native';
 import { describe } from './queue-args';
+import { traced, type Span } from './telemetry';
+import type { SpanKind } from './enums';
 import type { QueueBaseOptions } from './types';
 import { QueueKeys } from './utils';
 
@@ -104,6 +106,24 @@ export class QueueBase extends EventEmitter {
       this.backend = new QueueBackend(this.prefix, this.name, this.nativeQueue, closer);
     }
     return this.backend;
+  }
+
+  /**
+   * Runs `callback` in a span of the `telemetry` option (named
+   * `{operation} {destination}`, with the queue's attributes), as BullMQ's
+   * `trace`; without telemetry, just runs it. `srcPropagationMetadata` (a
+   * job's stored context) parents the span.
+   */
+  async trace<T>(
+    spanKind: SpanKind,
+    operation: string,
+    destination: string,
+    callback: (span?: Span, dstPropagationMetadata?: string) => Promise<T> | T,
+    srcPropagationMetadata?: string,
+  ): Promise<T | Promise<T>> {
+    const telemetry = this.opts.telemetry;
+    if (!telemetry) return callback();
+    return traced(telemetry, spanKind, this.name, operation, destination, callback, srcPropagationMetadata, true);
   }
 
   /** `{prefix}:{name}:{type}`. */
