@@ -188,16 +188,18 @@ test('a retried attempt leaves the parent as it is; the completion then releases
     queueName: p,
     children: [{ name: 'flaky', queueName: c, opts: { attempts: 3, failParentOnFailure: true } }],
   });
+  const parentKey = `bull:${p}:${tree.job.id}`;
   let runs = 0;
-  const w = worker(c, async () => {
+  let sawRetry = false;
+  worker(c, async () => {
     runs += 1;
+    // A retry starts after the failed attempt was recorded: the parent
+    // still waits on the child and holds no failure.
+    if (runs === 2) {
+      sawRetry = (await redis.scard(`${parentKey}:dependencies`)) === 1 && (await redis.zcard(`${parentKey}:unsuccessful`)) === 0;
+    }
     if (runs < 3) throw new Error('not yet');
     return 'third time';
-  });
-  const parentKey = `bull:${p}:${tree.job.id}`;
-  let sawRetry = false;
-  w.on('failed', async () => {
-    sawRetry ||= (await redis.scard(`${parentKey}:dependencies`)) === 1 && (await redis.zcard(`${parentKey}:unsuccessful`)) === 0;
   });
   await waitFor(() => redis.llen(`bull:${p}:wait`), { message: 'parent released' });
   assert.equal(runs, 3);
