@@ -1,5 +1,8 @@
-// The benchmark: bullmq-native against the official bullmq on the same Redis,
-// in the same run, as ratios. See the "Benchmark" section of the README.
+// The benchmark: bullmq-native against the official bullmq and bee-queue on
+// the same Redis, in the same run, as ratios. See the "Benchmark" section of
+// the README. bee-queue is compared on both sides' fast path: ours with
+// `removeOnComplete: true` ("ours-fast") against bee-queue with
+// `removeOnSuccess: true`.
 //
 //   npm run bench                      full run (about 5 minutes on 2 cores), writes bench/RESULTS.md
 //   npm run bench -- --quick           short run (1 round, fewer jobs)
@@ -21,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 import { startRedis } from '../scripts/redis-server.mjs';
 import { Resp } from './resp.mjs';
+import { measureFloor } from './floor.mjs';
 import { renderReport } from './report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -52,6 +56,11 @@ for (const [i, a] of argv.entries()) {
 
 // ---- Scenarios ------------------------------------------------------------
 
+/** Ours and bullmq with a user's defaults. */
+const IMPLS = ['ours', 'bullmq'];
+/** Also each fast path: ours with removeOnComplete: true, and bee-queue (removeOnSuccess: true). */
+const ALL_IMPLS = ['ours', 'bullmq', 'ours-fast', 'bee'];
+
 const q = (full, short) => (quick ? short : full);
 const fmtK = (n) => n.toLocaleString('en-US');
 
@@ -64,7 +73,7 @@ function scenarios() {
   ];
   for (const [id, what, how, jobs, params] of adds) {
     const label = id === 'addBulk' ? `${what} ${fmtK(jobs)} jobs ${how}` : `${what} (${fmtK(jobs)} jobs)`;
-    list.push({ group: 'add', id, label, scenario: 'add', params: { ...params, jobs } });
+    list.push({ group: 'add', id, label, scenario: 'add', impls: ALL_IMPLS, params: { ...params, jobs } });
   }
   for (const instances of [1, 4]) {
     for (const concurrency of [1, 10, 100, 1000]) {
@@ -74,11 +83,28 @@ function scenarios() {
         id: `worker-c${concurrency}-x${instances}`,
         label: `Worker c=${fmtK(concurrency)}, ${instances} instance${instances > 1 ? 's' : ''} (${fmtK(jobs)} jobs)`,
         scenario: 'worker',
+        impls: concurrency === 1000 ? IMPLS : ALL_IMPLS,
         concurrency,
         instances,
         params: { jobs, warm: 500, concurrency, instances },
       });
     }
+  }
+  // Redis on one core and the workers on the other, as production runs Redis
+  // on its own machine (needs taskset and two cores; n/a otherwise).
+  for (const concurrency of [1, 100]) {
+    const jobs = concurrency === 1 ? q(10000, 2000) : q(30000, 5000);
+    list.push({
+      group: 'worker',
+      id: `worker-c${concurrency}-x1-pinned`,
+      label: `Worker c=${fmtK(concurrency)}, 1 instance, Redis pinned to CPU 0 and the workers to CPU 1 (${fmtK(jobs)} jobs)`,
+      scenario: 'worker',
+      impls: ALL_IMPLS,
+      pinned: true,
+      concurrency,
+      instances: 1,
+      params: { jobs, warm: 500, concurrency, instances: 1 },
+    });
   }
   const samples = q(300, 50);
   list.push({
@@ -86,6 +112,7 @@ function scenarios() {
     id: 'latency',
     label: `pick-up latency, idle worker (${samples} jobs)`,
     scenario: 'latency',
+    impls: ALL_IMPLS,
     params: { samples, warm: 20 },
   });
   const backlog = q(100000, 20000);
@@ -94,6 +121,7 @@ function scenarios() {
     id: 'memory',
     label: `${fmtK(backlog)} waiting jobs, Worker c=1,000`,
     scenario: 'worker',
+    impls: IMPLS,
     params: { jobs: backlog, warm: 1000, concurrency: 1000, instances: 1, sampleRss: true },
   });
   return list.filter((s) => only.includes(s.group));
@@ -101,13 +129,14 @@ function scenarios() {
 
 // ---- Running ----------------------------------------------------------------
 
-const IMPLS = ['ours', 'bullmq'];
 const prefix = `bench${process.pid}`;
 let serial = 0;
 
-function runChild(spec, timeoutMs = 600000) {
+function runChild(spec, timeoutMs = 600000, cpu = undefined) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(here, 'run.mjs'), JSON.stringify(spec)], {
+    const args = [join(here, 'run.mjs'), JSON.stringify(spec)];
+    const [cmd, argv] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
+    const child = spawn(cmd, argv, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, BULLMQ_NATIVE_LOG: '' },
@@ -144,18 +173,39 @@ async function clean(redis, ownServer) {
 
 /** One measured run of one implementation: clean Redis, fill if needed, run. */
 async function runOnce(s, impl, ctx) {
-  await clean(ctx.redis, ctx.ownServer);
+  if (s.pinned && !ctx.pinned) return { na: ctx.pinnedNa ?? 'no pinned Redis' };
+  const { redis, url, ownServer } = s.pinned ? ctx.pinned : ctx;
+  const cpu = s.pinned ? 1 : undefined;
+  await clean(redis, ownServer);
   const queue = `${s.id}-${impl}-${++serial}`;
-  const base = { impl, url: ctx.url, prefix, queue };
+  const base = { impl, url, prefix, queue };
   if (s.scenario === 'worker') {
     const filled = await runChild({
       ...base,
       scenario: 'fill',
       params: { queues: [{ queue, jobs: s.params.jobs }, { queue: `${queue}-warm`, jobs: s.params.warm }] },
-    });
+    }, undefined, cpu);
     if (filled.error || filled.na) return filled;
   }
-  return runChild({ ...base, scenario: s.scenario, params: s.params });
+  return runChild({ ...base, scenario: s.scenario, params: s.params }, undefined, cpu);
+}
+
+/**
+ * A second redis-server pinned to CPU 0 (the pinned rows' runs are pinned to
+ * CPU 1), when the machine has two cores and taskset; else why not.
+ */
+async function startPinnedRedis() {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  if (cores < 2) return { na: 'needs two cores' };
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+  } catch {
+    return { na: 'taskset is not available' };
+  }
+  const server = await startRedis();
+  execFileSync('taskset', ['-a', '-p', '-c', '0', String(server.process.pid)], { stdio: 'ignore' });
+  const redis = await Resp.connect(server.url);
+  return { server, redis, url: server.url, ownServer: true };
 }
 
 function progress(text) {
@@ -220,6 +270,7 @@ async function machine(redis) {
     redis: server.redis_version,
     node: process.version,
     bullmq: JSON.parse(readFileSync(join(root, 'node_modules/bullmq/package.json'), 'utf8')).version,
+    bee: JSON.parse(readFileSync(join(root, 'node_modules/bee-queue/package.json'), 'utf8')).version,
     ours: JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version,
     commit: head ? `${head}${dirty ? ' (with uncommitted changes)' : ''}` : 'unknown',
     build: nativeBuild(),
@@ -242,20 +293,26 @@ async function main() {
   }
   const redis = await Resp.connect(url);
   const started = Date.now();
+  let ctx;
   try {
     const facts = await machine(redis);
     if (facts.build !== 'release') {
       progress(`WARNING: the native module is not the release build (${facts.build}); run \`npm run build:native\`.`);
     }
-    const ctx = { redis, url, ownServer };
+    ctx = { redis, url, ownServer };
     const list = scenarios();
-    const results = new Map(list.map((s) => [s.id, { ours: [], bullmq: [] }]));
+    const results = new Map(list.map((s) => [s.id, Object.fromEntries(s.impls.map((i) => [i, []]))]));
     const na = new Map();
+    if (list.some((s) => s.pinned)) {
+      const pinned = await startPinnedRedis();
+      if (pinned.na) ctx.pinnedNa = pinned.na;
+      else ctx.pinned = pinned;
+    }
 
     progress(`bench: Redis ${facts.redis} at ${url}${ownServer ? ' (started for the bench)' : ''}; ${rounds} round(s)`);
     // Untimed warm-up pass: each implementation once through a small add and worker run.
     progress('warm-up (untimed)...');
-    for (const impl of IMPLS) {
+    for (const impl of ALL_IMPLS) {
       const warmAdd = { id: 'warm-add', scenario: 'add', params: { mode: 'bulk', jobs: 5000, batch: 1000, warm: 1000 } };
       await runOnce(warmAdd, impl, ctx);
       if (list.some((s) => s.scenario === 'worker' || s.scenario === 'latency')) {
@@ -272,7 +329,7 @@ async function main() {
       progress(`${s.label}`);
       const needsProcessor = s.scenario === 'worker' || s.scenario === 'latency';
       for (let round = 0; round < rounds; round++) {
-        const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse();
+        const order = round % 2 === 0 ? s.impls : [...s.impls].reverse();
         for (const impl of order) {
           if (needsProcessor && na.has(impl)) {
             if (round === 0) results.get(s.id)[impl].push({ na: na.get(impl) });
@@ -281,11 +338,17 @@ async function main() {
           const r = await runOnce(s, impl, ctx);
           progress(`  round ${round + 1} ${impl.padEnd(6)} ${describeRun(r)}`);
           results.get(s.id)[impl].push(r);
-          if (r.na) na.set(impl, r.na);
+          if (r.na && !s.pinned) na.set(impl, r.na);
         }
       }
     }
     await clean(redis, ownServer);
+    if (list.some((s) => s.group === 'worker')) {
+      progress('floor: one round trip per job (redis-benchmark -c 1)...');
+      facts.floor = await measureFloor({ url, redis, runOnce: (s, impl) => runOnce(s, impl, ctx), quick });
+      progress(`  ${facts.floor.na ? `n/a (${facts.floor.na})` : `${Math.round(facts.floor.callsPerSec).toLocaleString('en-US')} calls/s, ${facts.floor.commands} data commands per call`}`);
+      await clean(redis, ownServer);
+    }
     facts.loadAfter = os.loadavg();
     facts.minutes = (Date.now() - started) / 60000;
     const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
@@ -298,6 +361,10 @@ async function main() {
   } finally {
     redis.close();
     if (server) await server.stop();
+    if (ctx?.pinned) {
+      ctx.pinned.redis.close();
+      await ctx.pinned.server.stop();
+    }
   }
 }
 

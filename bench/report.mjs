@@ -1,7 +1,9 @@
 // Turns the runs of bench/index.mjs into the Markdown report printed on the
 // console and written to bench/RESULTS.md: machine facts, the targets (met /
-// not met, with the distance), and one table per group with ours, bullmq and
-// the ratio ours/bullmq for every scenario.
+// not met, with the distance), and one table per group with, for every
+// scenario, ours, bullmq and the ratio ours/bullmq, and where bee-queue ran,
+// both fast paths (ours with removeOnComplete: true, bee-queue with
+// removeOnSuccess: true) and their ratio.
 
 const METRICS = [
   'opsPerSec', 'redisUsPerJob', 'clientUsPerJob', 'peakRssMB', 'p50Ms', 'p99Ms', 'rssEarlyMB', 'rssLateMB',
@@ -35,15 +37,24 @@ const kilo = (n) => (n >= 10000 ? `${Math.round(n / 1000)}k` : n >= 1000 ? `${(n
 const ratio = (a, b) => (a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
 
 function statusCell(s) {
-  if (s.na) return 'n/a (not implemented)';
+  if (s.na) return `n/a (${s.na})`;
   return `error: ${s.error}`;
 }
 
+/** Row names of the implementations, and the ratio rows: [numerator, denominator, title]. */
+const IMPL_NAMES = { ours: 'ours', bullmq: 'bullmq', 'ours-fast': 'ours, removeOnComplete', bee: 'bee-queue, removeOnSuccess' };
+const RATIOS = [
+  ['ours', 'bullmq', 'ours/bullmq'],
+  ['ours-fast', 'bee', 'ours/bee-queue (fast paths)'],
+];
+const usable = (x) => x && !x.na && !x.error;
+
 /**
- * A Markdown table with, per scenario, a row for ours, one for bullmq and
- * one for the ratio ours/bullmq. Each column: title, alignment, the cell of
- * one implementation's medians, and the metric its ratio is of (none: no
- * ratio; bold: the column the scenario is about).
+ * A Markdown table with, per scenario, a row for each implementation run and
+ * one for each ratio (ours/bullmq, and the fast paths ours/bee-queue). Each
+ * column: title, alignment, the cell of one implementation's medians, and the
+ * metric its ratio is of (none: no ratio; bold: the column the scenario is
+ * about).
  */
 function table(list, sums, columns) {
   const rows = [
@@ -51,20 +62,23 @@ function table(list, sums, columns) {
     `|---|---|${columns.map((c) => (c.align === 'left' ? '---' : '--:')).join('|')}|`,
   ];
   for (const s of list) {
-    const { ours, bullmq } = sums.get(s.id);
-    const line = (name, x) => {
-      const head = `| ${name === 'ours' ? s.label : ''} | ${name} |`;
-      if (x.na || x.error) return `${head} ${statusCell(x)} |${' |'.repeat(columns.length - 1)}`;
+    const sum = sums.get(s.id);
+    const impls = Object.keys(sum);
+    const line = (impl, first) => {
+      const x = sum[impl];
+      const head = `| ${first ? s.label : ''} | ${IMPL_NAMES[impl] ?? impl} |`;
+      if (!usable(x)) return `${head} ${statusCell(x)} |${' |'.repeat(columns.length - 1)}`;
       return `${head} ${columns.map((c) => c.cell(x)).join(' | ')} |`;
     };
-    rows.push(line('ours', ours), line('bullmq', bullmq));
-    if (!ours.na && !ours.error && !bullmq.na && !bullmq.error) {
+    impls.forEach((impl, i) => rows.push(line(impl, i === 0)));
+    for (const [a, b, title] of RATIOS) {
+      if (!usable(sum[a]) || !usable(sum[b])) continue;
       const cells = columns.map((c) => {
         if (!c.metric) return '';
-        const r = ratio(ours[c.metric], bullmq[c.metric]);
+        const r = ratio(sum[a][c.metric], sum[b][c.metric]);
         return c.bold ? `**${r}**` : r;
       });
-      rows.push(`| | **ours/bullmq** | ${cells.join(' | ')} |`);
+      rows.push(`| | **${title}** | ${cells.join(' | ')} |`);
     }
   }
   return rows.join('\n');
@@ -123,25 +137,27 @@ function redisSplitTable(list, sums) {
 }
 
 /** One line per target of the speed issue: met / not met and by how much. */
-function targets(sums) {
+function targets(sums, facts) {
   const lines = [];
   const get = (id) => sums.get(id);
-  const unavailable = (id, what) => {
+  const unavailable = (id, what, impls = ['ours', 'bullmq']) => {
     const s = get(id);
     if (!s) return `not measured (${what} not run)`;
-    for (const impl of ['ours', 'bullmq']) {
-      if (s[impl].na) return `not measured: ${impl === 'ours' ? 'our' : "bullmq's"} Worker has no processor yet (${s[impl].na})`;
-      if (s[impl].error) return `not measured: ${impl} failed (${s[impl].error})`;
+    for (const impl of impls) {
+      if (!s[impl]) return `not measured: ${IMPL_NAMES[impl]} not run`;
+      if (s[impl].na) return `not measured: ${IMPL_NAMES[impl]}: n/a (${s[impl].na})`;
+      if (s[impl].error) return `not measured: ${IMPL_NAMES[impl]} failed (${s[impl].error})`;
     }
     return undefined;
   };
-  const speedup = (id, what, want) => {
-    const missing = unavailable(id, what);
-    if (missing) return `${what}: at least ${want}× bullmq — ${missing}`;
-    const { ours, bullmq } = get(id);
-    const r = ours.opsPerSec / bullmq.opsPerSec;
+  const speedup = (id, what, want, a = 'ours', b = 'bullmq') => {
+    const peer = b === 'bee' ? 'bee-queue (fast paths: removeOnComplete / removeOnSuccess)' : b;
+    const missing = unavailable(id, what, [a, b]);
+    if (missing) return `${what}: at least ${want}× ${peer} — ${missing}`;
+    const s = get(id);
+    const r = s[a].opsPerSec / s[b].opsPerSec;
     const verdict = r >= want ? 'met' : `NOT met, ${(want / r).toFixed(2)}× short`;
-    return `${what}: at least ${want}× bullmq — ${verdict}: ${r.toFixed(2)}× (${int(ours.opsPerSec)} vs ${int(bullmq.opsPerSec)} jobs/s)`;
+    return `${what}: at least ${want}× ${peer} — ${verdict}: ${r.toFixed(2)}× (${int(s[a].opsPerSec)} vs ${int(s[b].opsPerSec)} jobs/s)`;
   };
   const ceiling = (id, what, max) => {
     const missing = unavailable(id, what);
@@ -152,10 +168,40 @@ function targets(sums) {
     return `${what}: at most ${max} µs — ${verdict}: ${v.toFixed(1)} µs (bullmq ${bullmq.redisUsPerJob.toFixed(1)} µs)`;
   };
   lines.push(speedup('worker-c100-x1', 'Worker c=100 (1 instance)', 3));
-  lines.push(speedup('worker-c1-x1', 'Worker c=1 (1 instance)', 2));
-  lines.push(speedup('addBulk', 'addBulk', 4));
+  lines.push(speedup('worker-c100-x1', 'Worker c=100 (1 instance)', 3, 'ours-fast', 'bee'));
   lines.push(ceiling('worker-c100-x1', 'Redis CPU per processed job (Worker c=100)', 12));
   lines.push(ceiling('addBulk', 'Redis CPU per added job (addBulk)', 6));
+  {
+    const what = 'Worker c=1 (1 instance): at least 0.8× the floor of one round trip per job';
+    const floor = facts.floor;
+    const missing = unavailable('worker-c1-x1', what);
+    if (!floor) lines.push(`${what} — not measured (the floor was not run)`);
+    else if (floor.na) lines.push(`${what} — not measured: floor n/a (${floor.na})`);
+    else if (missing) lines.push(`${what} — ${missing}`);
+    else {
+      const { ours, bullmq } = get('worker-c1-x1');
+      const r = ours.opsPerSec / floor.callsPerSec;
+      const verdict = r >= 0.8 ? 'met' : `NOT met, ${(0.8 / r).toFixed(2)}× short`;
+      lines.push(
+        `${what} — ${verdict}: ${r.toFixed(2)}× (${int(ours.opsPerSec)} jobs/s vs a floor of ${int(floor.callsPerSec)} calls/s; bullmq ${(bullmq.opsPerSec / floor.callsPerSec).toFixed(2)}×)`,
+      );
+    }
+  }
+  {
+    const what = 'No scenario below 1.0× bullmq';
+    const below = [];
+    let compared = 0;
+    for (const [id, s] of sums) {
+      if (!usable(s.ours) || !usable(s.bullmq)) continue;
+      const metric = id === 'latency' ? 'p99Ms' : id === 'memory' ? 'peakRssMB' : 'opsPerSec';
+      compared += 1;
+      // Lower is better for latency and memory.
+      const r = metric === 'opsPerSec' ? s.ours[metric] / s.bullmq[metric] : s.bullmq[metric] / s.ours[metric];
+      if (r < 1) below.push(`${id} ${r.toFixed(2)}×`);
+    }
+    lines.push(`${what} — ${compared === 0 ? 'not measured' : below.length === 0 ? `met (${compared} scenarios)` : `NOT met: ${below.join(', ')}`}`);
+  }
+  lines.push(speedup('addBulk', 'addBulk', 2, 'ours', 'bee').replace('(fast paths: removeOnComplete / removeOnSuccess)', 'bulk add (saveAll)'));
   for (const id of ['add-1', 'add-100']) {
     if (get(id) && !unavailable(id, id)) {
       const { ours, bullmq } = get(id);
@@ -186,7 +232,7 @@ function targets(sums) {
       checks.push(
         `${ours.rssLateMB.toFixed(0)} MB during the last 20% of jobs vs ${ours.rssEarlyMB.toFixed(0)} MB during 20-40% (peak ${ours.peakRssMB.toFixed(0)} MB)`,
       );
-      if (small && !small.ours.na && !small.ours.error) {
+      if (small && usable(small.ours)) {
         ok = ok && ours.peakRssMB <= small.ours.peakRssMB * 1.25;
         checks.push(`peak vs ${small.ours.peakRssMB.toFixed(0)} MB peak with the smaller backlog of the Worker c=1,000 row`);
       }
@@ -198,11 +244,40 @@ function targets(sums) {
   return lines.map((l) => `- ${l}`).join('\n');
 }
 
+/** The floor row: one round trip per job, as redis-benchmark measured it. */
+function floorSection(floor, c1) {
+  if (!floor) return undefined;
+  const out = [
+    '### Floor: one round trip per job',
+    '',
+    'A c=1 worker of ours ran under `MONITOR`; the data commands its most frequent script call ran ' +
+      '(finish the job, fetch the next) were put in one script of their own, on keys of their own, which ' +
+      '`redis-benchmark -c 1` called back to back: the most jobs per second a client needing one round trip ' +
+      'and these commands per job could reach on this machine.',
+    '',
+    '| | calls or jobs/s | of the floor |',
+    '|---|--:|--:|',
+  ];
+  if (floor.na) {
+    out.push(`| floor | n/a (${floor.na}) | |`);
+    return out.join('\n');
+  }
+  out.push(`| floor (${floor.commands} data commands per call) | ${int(floor.callsPerSec)} | 1.00× |`);
+  if (c1) {
+    for (const [impl, x] of Object.entries(c1)) {
+      if (usable(x)) out.push(`| Worker c=1, ${IMPL_NAMES[impl]} | ${int(x.opsPerSec)} | ${(x.opsPerSec / floor.callsPerSec).toFixed(2)}× |`);
+    }
+  }
+  out.push('');
+  out.push(`Commands of the call: ${floor.names.join(', ')}.`);
+  return out.join('\n');
+}
+
 export function renderReport({ facts, command, list, results, rounds, quick }) {
   const sums = new Map();
   for (const s of list) {
     const r = results.get(s.id);
-    sums.set(s.id, { ours: summarize(r.ours), bullmq: summarize(r.bullmq) });
+    sums.set(s.id, Object.fromEntries(Object.entries(r).map(([impl, runs]) => [impl, summarize(runs)])));
   }
   const load = (l) => l.map((x) => x.toFixed(2)).join(' / ');
   const groups = [
@@ -215,8 +290,9 @@ export function renderReport({ facts, command, list, results, rounds, quick }) {
   out.push('# Benchmark results');
   out.push('');
   out.push(
-    `bullmq-native ${facts.ours} (commit ${facts.commit}, native build: ${facts.build}) against the official bullmq ${facts.bullmq}, ` +
-      `on the same Redis in the same run.${quick ? ' **Quick run**: fewer jobs, not representative.' : ''}`,
+    `bullmq-native ${facts.ours} (commit ${facts.commit}, native build: ${facts.build}) against the official bullmq ${facts.bullmq} ` +
+      `and bee-queue ${facts.bee}, on the same Redis in the same run. bee-queue runs on its fast path (\`removeOnSuccess: true\`) ` +
+      `and is compared with ours on ours (\`removeOnComplete: true\`); the pinned rows run Redis on CPU 0 and the clients on CPU 1.${quick ? ' **Quick run**: fewer jobs, not representative.' : ''}`,
   );
   out.push('');
   out.push('| | |');
@@ -249,7 +325,7 @@ export function renderReport({ facts, command, list, results, rounds, quick }) {
   out.push('');
   out.push('## Targets (ours against bullmq, same run)');
   out.push('');
-  out.push(targets(sums));
+  out.push(targets(sums, facts));
   for (const [title, group, render] of groups) {
     const inGroup = list.filter((s) => s.group === group);
     if (inGroup.length === 0) continue;
@@ -257,6 +333,10 @@ export function renderReport({ facts, command, list, results, rounds, quick }) {
     out.push(`## ${title}`);
     out.push('');
     out.push(render(inGroup, sums));
+    if (group === 'worker') {
+      const floor = floorSection(facts.floor, sums.get('worker-c1-x1'));
+      if (floor) out.push('', floor);
+    }
   }
   const split = list.filter((s) => s.group === 'add' || s.group === 'worker');
   if (split.length > 0) {

@@ -3,7 +3,10 @@
 // defaults a user would have, and prints one `RESULT {json}` line.
 //
 // Usage (done by bench/index.mjs): node bench/run.mjs '<json spec>'
-//   spec = { impl: 'ours' | 'bullmq', scenario, url, prefix, queue, params }
+//   spec = { impl, scenario, url, prefix, queue, params }
+//   impl: 'ours' | 'bullmq' (defaults), 'ours-fast' (ours, jobs added with
+//   removeOnComplete: true) or 'bee' (bee-queue with removeOnSuccess: true):
+//   the last two are each side's fast path, compared with each other.
 //
 // Client CPU is process.cpuUsage() (all threads of this process, so our tokio
 // threads count), Redis CPU is the INFO cpu delta (used_cpu_user +
@@ -21,8 +24,61 @@ if (u.username) connection.username = decodeURIComponent(u.username);
 const db = u.pathname.replace('/', '');
 if (db) connection.db = Number(db);
 
-const lib = impl === 'ours' ? await import('bullmq-native') : await import('bullmq');
-const { Queue, Worker } = lib;
+const isBee = impl === 'bee';
+const lib = impl === 'bullmq' ? await import('bullmq') : isBee ? null : await import('bullmq-native');
+const { Queue, Worker } = isBee ? await beeAdapter() : lib;
+
+/**
+ * bee-queue behind the few members of BullMQ's API the scenarios use:
+ * a producer Queue (add, addBulk) and a Worker (run, 'completed'). Producers
+ * neither process nor subscribe; everything removes a job once it succeeded
+ * (bee-queue's fast path, as `removeOnComplete: true` is ours).
+ */
+async function beeAdapter() {
+  const { default: Bee } = await import('bee-queue');
+  const { EventEmitter } = await import('node:events');
+  const redis = { host: connection.host, port: connection.port, password: connection.password, db: connection.db };
+  const settings = (extra) => ({ redis, prefix, removeOnSuccess: true, ...extra });
+  class BeeProducer {
+    constructor(name) {
+      this.bee = new Bee(name, settings({ isWorker: false, getEvents: false }));
+    }
+    waitUntilReady() {
+      return this.bee.ready();
+    }
+    add(_name, data) {
+      return this.bee.createJob(data).save();
+    }
+    async addBulk(jobs) {
+      const errors = await this.bee.saveAll(jobs.map((j) => this.bee.createJob(j.data)));
+      if (errors.size > 0) throw [...errors.values()][0];
+    }
+    close() {
+      return this.bee.close();
+    }
+  }
+  class BeeWorker extends EventEmitter {
+    constructor(name, processor, opts) {
+      super();
+      this.processor = processor;
+      this.concurrency = opts.concurrency ?? 1;
+      this.bee = new Bee(name, settings({ isWorker: true, getEvents: false }));
+      this.bee.on('succeeded', (job, result) => this.emit('completed', job, result));
+      this.bee.on('error', (err) => this.emit('error', err));
+      if (opts.autorun !== false) this.ready = this.waitUntilReady().then(() => this.run());
+    }
+    waitUntilReady() {
+      return this.bee.ready();
+    }
+    run() {
+      this.bee.process(this.concurrency, (job) => this.processor(job));
+    }
+    close() {
+      return this.bee.close();
+    }
+  }
+  return { Queue: BeeProducer, Worker: BeeWorker };
+}
 
 /** A small, typical payload. */
 const payload = (i) => ({ index: i, email: `user${i}@example.com`, template: 'welcome', locale: 'en' });
@@ -92,7 +148,9 @@ async function measure(redis, jobs, fn) {
 }
 
 function newQueue(name) {
-  return new Queue(name, { connection, prefix });
+  if (isBee) return new Queue(name);
+  const defaultJobOptions = impl === 'ours-fast' ? { removeOnComplete: true } : undefined;
+  return new Queue(name, { connection, prefix, defaultJobOptions });
 }
 
 async function addBulkJobs(queue, from, count, batch) {
