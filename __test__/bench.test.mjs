@@ -31,14 +31,20 @@ async function runBench(args) {
   });
 }
 
-/** The cells of the table row that follows `label`'s rows: the ratio row. */
-function ratioRow(report, label) {
+/**
+ * The cells of a ratio row (`title`: ours/bullmq, ours/bee-queue ...) among
+ * the rows of `label`'s scenario.
+ */
+function ratioRow(report, label, title = 'ours/bullmq') {
   const lines = report.split('\n');
   const at = lines.findIndex((l) => l.startsWith(`| ${label}`));
   assert.ok(at >= 0, `a row for ${label}`);
-  assert.match(lines[at + 1], /^\|\s*\| bullmq \|/, `bullmq's row under ${label}`);
-  assert.match(lines[at + 2], /^\| \| \*\*ours\/bullmq\*\* \|/, `the ratio row under ${label}`);
-  return lines[at + 2].split('|').slice(3, -1).map((c) => c.trim());
+  const rows = [];
+  for (let i = at + 1; i < lines.length && /^\|\s*\|/.test(lines[i]); i++) rows.push(lines[i]);
+  assert.ok(rows.some((l) => /^\|\s*\| bullmq \|/.test(l)), `bullmq's row under ${label}`);
+  const row = rows.find((l) => l.startsWith(`| | **${title}** |`));
+  assert.ok(row, `the ${title} row under ${label}`);
+  return row.split('|').slice(3, -1).map((c) => c.trim());
 }
 
 test('a quick run of the add group compares ours with bullmq on one Redis and reports ratios and the Redis split', { timeout: 300000 }, async () => {
@@ -46,14 +52,18 @@ test('a quick run of the add group compares ours with bullmq on one Redis and re
   assert.equal(code, 0, `bench exited ${code}:\n${stderr}`);
   assert.match(stderr, /round 1 ours .* jobs\/s/);
   assert.match(stderr, /round 1 bullmq .* jobs\/s/);
+  assert.match(stderr, /round 1 bee .* jobs\/s/);
+  assert.match(stderr, /round 1 ours-fast .* jobs\/s/);
   // Every target line of the add group, met or with its distance.
-  assert.match(stdout, /- addBulk: at least 4× bullmq — (met|NOT met, [\d.]+× short): [\d.]+× \([\d,]+ vs [\d,]+ jobs\/s\)/);
+  assert.match(stdout, /- addBulk: at least 2× bee-queue bulk add \(saveAll\) — (met|NOT met, [\d.]+× short): [\d.]+× \([\d,]+ vs [\d,]+ jobs\/s\)/);
+  assert.match(stdout, /- No scenario below 1\.0× bullmq — (met \(3 scenarios\)|NOT met: .+)/);
   assert.match(stdout, /- Redis CPU per added job \(addBulk\): at most 6 µs — (met|NOT met, [\d.]+ µs over): [\d.]+ µs \(bullmq [\d.]+ µs\)/);
   // Both tables carry a ratio for each scenario.
   const [adding, split] = stdout.split("## Where Redis' time goes");
   assert.ok(split, "the Redis split section");
   for (const label of ['addBulk', 'add, one at a time', 'add, 100 in flight']) {
     assert.match(ratioRow(adding, label)[0], /^\*\*[\d.]+×\*\*$/, `throughput ratio of ${label}`);
+    assert.match(ratioRow(adding, label, 'ours/bee-queue (fast paths)')[0], /^\*\*[\d.]+×\*\*$/, `bee-queue ratio of ${label}`);
     const cells = ratioRow(split, label);
     assert.match(cells[0], /^\*\*[\d.]+×\*\*$/, `Redis CPU ratio of ${label}`);
     assert.match(cells[2], /^[\d.]+×$/, `data command ratio of ${label}`);
