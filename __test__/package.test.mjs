@@ -1,13 +1,17 @@
-// The published package: `npm pack` of this tree installs into a fresh strict
-// TypeScript project without a build (no Rust toolchain, no install script of
-// ours), its typings check BullMQ-style generics, and the compiled code runs
-// against Redis through both the ESM and the CommonJS entries.
+// The published packages: `npm pack` of this tree and of this machine's
+// platform package (npm/<platform>/ with the binary, as the release workflow
+// publishes it) install into a fresh strict TypeScript project without a build
+// (no Rust toolchain, no install script of ours), the generated loader finds
+// the binary in the platform package, the typings check BullMQ-style generics,
+// and the compiled code runs against Redis through both the ESM and the
+// CommonJS entries.
 //
 // Packs the build that `npm install` made (with --ignore-scripts, so packing
 // does not rebuild); fails when that build is missing.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -26,8 +30,10 @@ import { queueName, redisUrl } from './support/redis.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-// The one target we build (package.json napi.targets): x86_64-unknown-linux-gnu.
-const binary = `${pkg.napi.binaryName}.${process.platform}-${process.arch}${process.platform === 'linux' ? '-gnu' : ''}.node`;
+// This machine's target among package.json's napi.targets (glibc on Linux).
+const platform = `${process.platform}-${process.arch}${process.platform === 'linux' ? '-gnu' : ''}`;
+const binary = `${pkg.napi.binaryName}.${platform}.node`;
+const platformPackage = `${pkg.name}-${platform}`;
 
 /** The environment without npm's lifecycle variables and without cargo/rustc on PATH. */
 function cleanEnv(extra = {}) {
@@ -147,6 +153,7 @@ const tsc = join(root, 'node_modules/typescript/bin/tsc');
 let dir;
 let project;
 let packed;
+let packedPlatform;
 let installOutput;
 
 before(
@@ -157,6 +164,11 @@ before(
     dir = mkdtempSync(join(tmpdir(), 'bullmq-native-pack-'));
     const out = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: root });
     [packed] = JSON.parse(out);
+    const staged = join(dir, platform);
+    mkdirSync(staged);
+    for (const f of ['package.json', 'README.md']) copyFileSync(join(root, 'npm', platform, f), join(staged, f));
+    copyFileSync(join(root, binary), join(staged, binary));
+    [packedPlatform] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: staged }));
 
     project = join(dir, 'consumer');
     mkdirSync(join(project, 'src'), { recursive: true });
@@ -165,7 +177,7 @@ before(
       JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2),
     );
     installOutput = JSON.parse(
-      run('npm', ['install', join(dir, packed.filename), '--offline', '--no-audit', '--no-fund', '--json'], {
+      run('npm', ['install', join(dir, packed.filename), join(dir, packedPlatform.filename), '--offline', '--no-audit', '--no-fund', '--json'], {
         cwd: project,
       }),
     );
@@ -204,9 +216,14 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('the tarball carries the binary, the loader, the typings and both entries', () => {
+test('the root tarball carries the loader, the typings and both entries; the platform one the binary', () => {
+  const platformFiles = packedPlatform.files.map((f) => f.path).sort();
+  assert.deepEqual(platformFiles, [binary, 'README.md', 'package.json'].sort());
+  assert.equal(packedPlatform.name, platformPackage);
+  assert.equal(pkg.optionalDependencies[platformPackage], pkg.version);
   const files = new Set(packed.files.map((f) => f.path));
-  for (const f of [binary, 'index.js', 'index.d.ts', 'package.json', 'README.md']) {
+  assert.ok(!packed.files.some((f) => f.path.endsWith('.node')), 'the root tarball carries no binary');
+  for (const f of ['index.js', 'index.d.ts', 'package.json', 'README.md']) {
     assert.ok(files.has(f), `tarball lacks ${f}`);
   }
   const entries = [pkg.main, pkg.types];
@@ -218,18 +235,21 @@ test('the tarball carries the binary, the loader, the typings and both entries',
   assert.ok(!packed.files.some((f) => /^(src|lua|lib|__test__|target|npm)\//.test(f.path)), 'sources are not shipped');
 });
 
-test('installing the tarball runs no install script and needs no native build', () => {
+test('installing the tarballs runs no install script and needs no native build', () => {
   const installed = join(project, 'node_modules/bullmq-native');
   const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
-  for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) {
-    assert.equal(manifest.scripts?.[script], undefined, `the package has a ${script} script`);
+  const platformManifest = JSON.parse(readFileSync(join(project, 'node_modules', platformPackage, 'package.json'), 'utf8'));
+  for (const m of [manifest, platformManifest]) {
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) {
+      assert.equal(m.scripts?.[script], undefined, `${m.name} has a ${script} script`);
+    }
   }
   assert.ok(!existsSync(join(installed, 'binding.gyp')), 'a binding.gyp would make npm run node-gyp');
   assert.deepEqual(Object.keys(manifest.dependencies ?? {}), [], 'no runtime dependencies');
   assert.equal(installOutput.unreviewedScripts, undefined, 'npm found install scripts');
   const lock = JSON.parse(readFileSync(join(project, 'package-lock.json'), 'utf8'));
   assert.notEqual(lock.packages['node_modules/bullmq-native'].hasInstallScript, true);
-  assert.ok(existsSync(join(installed, binary)), 'the binary is installed with the package');
+  assert.ok(existsSync(join(project, 'node_modules', platformPackage, binary)), 'the platform package brings the binary');
   const cargo = spawnSync('cargo', ['--version'], { env: cleanEnv() });
   assert.equal(cargo.error?.code, 'ENOENT', 'the consumer runs with no cargo on PATH');
 });
@@ -251,5 +271,5 @@ test('the compiled project runs against Redis; ESM and CJS entries give the same
   assert.equal(report.jobName, 'resize');
   assert.ok(report.sameClasses.length >= 3, 'the entries export the classes');
   assert.deepEqual(report.differentClasses, []);
-  assert.equal(report.addon, realpathSync(join(project, 'node_modules/bullmq-native', binary)));
+  assert.equal(report.addon, realpathSync(join(project, 'node_modules', platformPackage, binary)));
 });
