@@ -1,6 +1,8 @@
 // Starts a throwaway redis-server on a free loopback port (no persistence)
 // and returns its URL and a stop function. Used by the test runner, the demo,
-// the benchmark and by test files run on their own.
+// the benchmark and by test files run on their own. Where no redis-server is
+// installed, those stop with one short message saying how to get a Redis
+// (startRedisOrExit) instead of a spawn ENOENT stack trace.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -18,6 +20,39 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Thrown by startRedis when the redis-server binary is not there. */
+export class RedisServerNotFound extends Error {
+  constructor(bin) {
+    const named = process.env.REDIS_SERVER_BIN
+      ? `REDIS_SERVER_BIN=${bin} is not an executable`
+      : 'there is no `redis-server` on the PATH to start one';
+    super(
+      [
+        `This command needs a Redis server, and ${named}. Either:`,
+        '  - point REDIS_URL at a running Redis, e.g. REDIS_URL=redis://127.0.0.1:6379 npm test',
+        "  - install your distribution's package: sudo apt-get install redis-server (Debian, Ubuntu), apk add redis (Alpine)",
+        '  - on macOS, with Homebrew: brew install redis',
+        '  - or run one in a container: docker run -d -p 6379:6379 redis:7, then set REDIS_URL as above',
+      ].join('\n'),
+    );
+    this.name = 'RedisServerNotFound';
+  }
+}
+
+/**
+ * startRedis, except that a missing redis-server ends the process with the
+ * RedisServerNotFound message alone on stderr and exit code 1.
+ */
+export async function startRedisOrExit(extraArgs = [], options = {}) {
+  try {
+    return await startRedis(extraArgs, options);
+  } catch (err) {
+    if (!(err instanceof RedisServerNotFound)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
 }
 
 function ping(port) {
@@ -51,7 +86,11 @@ export async function startRedis(extraArgs = [], options = {}) {
   });
   await new Promise((resolve, reject) => {
     child.once('error', (err) =>
-      reject(new Error(`could not start ${bin} (is redis-server installed?): ${err.message}`)),
+      reject(
+        err.code === 'ENOENT' || err.code === 'EACCES'
+          ? new RedisServerNotFound(bin)
+          : new Error(`could not start ${bin}: ${err.message}`),
+      ),
     );
     const deadline = Date.now() + 10000;
     const tick = async () => {

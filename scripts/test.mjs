@@ -5,12 +5,12 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { startRedis } from './redis-server.mjs';
+import { startRedisOrExit } from './redis-server.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 let server;
 if (!process.env.REDIS_URL) {
-  server = await startRedis();
+  server = await startRedisOrExit();
   process.env.REDIS_URL = server.url;
 }
 

@@ -2,12 +2,12 @@
 // here on a free port and stopped afterwards.
 import { spawn } from 'node:child_process';
 
-import { startRedis } from './redis-server.mjs';
+import { startRedisOrExit } from './redis-server.mjs';
 
 const [cmd, ...args] = process.argv.slice(2);
 let server;
 if (!process.env.REDIS_URL) {
-  server = await startRedis();
+  server = await startRedisOrExit();
   process.env.REDIS_URL = server.url;
 }
 const child = spawn(cmd, args, { stdio: 'inherit', env: process.env });

@@ -6,7 +6,7 @@ import { after } from 'node:test';
 
 import IORedis from 'ioredis';
 
-import { startRedis } from '../../scripts/redis-server.mjs';
+import { startRedisOrExit } from '../../scripts/redis-server.mjs';
 
 let urlPromise;
 
@@ -15,7 +15,7 @@ export function redisUrl() {
   if (!urlPromise) {
     urlPromise = process.env.REDIS_URL
       ? Promise.resolve(process.env.REDIS_URL)
-      : startRedis().then((server) => {
+      : startRedisOrExit().then((server) => {
           after(() => server.stop());
           return server.url;
         });
