@@ -30,8 +30,9 @@ import { queueName, redisUrl } from './support/redis.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-// This machine's target among package.json's napi.targets (glibc on Linux).
-const platform = `${process.platform}-${process.arch}${process.platform === 'linux' ? '-gnu' : ''}`;
+// This machine's target among package.json's napi.targets.
+const abi = { linux: process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl', win32: '-msvc' };
+const platform = `${process.platform}-${process.arch}${abi[process.platform] ?? ''}`;
 const binary = `${pkg.napi.binaryName}.${platform}.node`;
 const platformPackage = `${pkg.name}-${platform}`;
 

@@ -22,10 +22,11 @@ export async function platformTargets(dir = root) {
   }));
 }
 
-/** The optionalDependencies the root package must have. */
+/** The optionalDependencies the root package must have (sorted, as npm writes them). */
 export async function expectedOptionalDependencies(dir = root) {
   const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-  return Object.fromEntries((await platformTargets(dir)).map((t) => [t.packageName, version]));
+  const names = (await platformTargets(dir)).map((t) => t.packageName).sort();
+  return Object.fromEntries(names.map((name) => [name, version]));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
