@@ -96,3 +96,11 @@ test('publishing needs every test, runs on a version tag, publishes the platform
   assert.match(script, /npm config set provenance true/);
   assert.match(script, /npm run artifacts/);
 });
+
+test("the README's Install section lists every platform package", () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Install\n');
+  assert.ok(start >= 0, 'README.md has an "## Install" section');
+  const section = readme.slice(start + 1, readme.indexOf('\n## ', start + 1));
+  for (const t of targets) assert.ok(section.includes(`\`${t.packageName}\``), `the Install section lacks ${t.packageName}`);
+});
