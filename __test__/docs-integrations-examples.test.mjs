@@ -19,6 +19,7 @@ import { getFlowProducerToken, getQueueToken } from '@nestjs/bullmq';
 import { Test } from '@nestjs/testing';
 import * as official from 'bullmq';
 import * as ours from 'bullmq-native';
+import { Redis } from 'ioredis';
 import ts from 'typescript';
 
 import { connection, waitFor } from './support/redis.mjs';
@@ -196,8 +197,16 @@ async function nestExample(lib, pkg) {
     const flows = app.get(getFlowProducerToken('mail-flows'));
     const processor = app.get(example.MailProcessor);
     const events = app.get(example.MailEvents);
-    // The listener's QueueEvents reads new events only: let it connect first.
+    // The listener's QueueEvents reads new events only: let it connect and
+    // block in its first XREAD before anything is added (on a busy machine
+    // the read can come well after the connection is ready).
     await events.queueEvents.waitUntilReady();
+    const probe = new Redis(conn.port, conn.host);
+    try {
+      await waitFor(async () => /cmd=xread/.test(await probe.client('LIST')), { message: "the listener's first XREAD" });
+    } finally {
+      probe.disconnect();
+    }
 
     const service = app.get(example.MailService);
     const welcome = await service.send('ada@example.com');
