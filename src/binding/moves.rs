@@ -6,91 +6,13 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use serde_json::Value;
 
-use super::convert::BindingFetched;
-use super::error::{invalid, IntoNapi};
+use super::error::IntoNapi;
 use super::queue::BindingQueue;
-use super::worker::BindingKeepJobs;
+use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use crate::engine::active::FetchSettings;
 use crate::engine::queue::now_ms;
-use crate::engine::retry::{Delay, FailResult, FailedAttempt, FailedTo, FailurePolicy};
-
-/// A failed attempt as the facade reports it.
-#[napi(object)]
-pub struct BindingFailedAttempt {
-    pub job_id: String,
-    pub token: String,
-    /// The error's message.
-    pub reason: String,
-    /// The error's stack.
-    pub stack: Option<String>,
-    /// The job's stack traces so far.
-    pub stacktrace: Vec<String>,
-    /// Attempts made before this one.
-    pub attempts_made: i64,
-    /// The error is an UnrecoverableError.
-    pub unrecoverable: bool,
-    /// The delay the worker's custom backoff strategy gave, if it ran.
-    pub custom_delay: Option<i64>,
-    /// JSON text of the job's options.
-    pub opts: String,
-    /// The host's `removeOnFail`, used when the job has none.
-    pub default_keep: BindingKeepJobs,
-    pub fetch_next: bool,
-}
-
-impl TryFrom<BindingFailedAttempt> for FailedAttempt {
-    type Error = napi::Error;
-
-    fn try_from(a: BindingFailedAttempt) -> Result<Self> {
-        let opts = match serde_json::from_str::<Value>(&a.opts) {
-            Ok(Value::Object(map)) => map,
-            _ => return Err(invalid("job options must be a JSON object")),
-        };
-        Ok(FailedAttempt {
-            policy: FailurePolicy::from_opts(&opts, a.default_keep.into()).napi()?,
-            job_id: a.job_id,
-            token: a.token,
-            reason: a.reason,
-            stack: a.stack,
-            stacktrace: a.stacktrace,
-            attempts_made: a.attempts_made,
-            unrecoverable: a.unrecoverable,
-            custom_delay: a.custom_delay,
-            fetch_next: a.fetch_next,
-            timestamp: now_ms(),
-        })
-    }
-}
-
-/// Where a failed attempt left the job, and the next job if fetched.
-#[napi(object)]
-pub struct BindingFailed {
-    /// `failed`, `delayed` (retry after `delay` ms) or `waiting` (retry now).
-    pub state: String,
-    pub delay: i64,
-    /// The stack traces now stored.
-    pub stacktrace: Vec<String>,
-    /// Set when the job failed for good.
-    pub finished_on: Option<i64>,
-    pub next: BindingFetched,
-}
-
-pub(super) fn failed_to_js(result: FailResult, timestamp: i64) -> BindingFailed {
-    let (state, delay, finished_on) = match result.moved {
-        FailedTo::Failed => ("failed", 0, Some(timestamp)),
-        FailedTo::Delayed(ms) => ("delayed", ms, None),
-        FailedTo::Waiting => ("waiting", 0, None),
-    };
-    BindingFailed {
-        state: state.to_string(),
-        delay,
-        stacktrace: result.stacktrace,
-        finished_on,
-        next: result.fetched.into(),
-    }
-}
+use crate::engine::retry::{Delay, FailedAttempt};
 
 #[napi]
 impl BindingQueue {

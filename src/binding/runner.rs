@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::{invalid, to_napi, IntoNapi};
-use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
+use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt, BindingRunnerEvent, RunnerCallback};
 use super::worker::BindingWorker;
 use crate::engine::active::{Finish, KeepJobs, Outcome};
 use crate::engine::guard;
@@ -67,27 +67,6 @@ fn jobs_json(jobs: &[Delivered]) -> String {
     }
     out.push(b']');
     into_text(out)
-}
-
-/// One report of the run loop.
-#[napi(object)]
-pub struct BindingRunnerEvent {
-    /// `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
-    /// `lockLost`, `cancel`, `error` or `ping` (nothing to do: the engine
-    /// notes that the call returned, to know the event loop turns).
-    pub kind: String,
-    /// `jobs`: JSON `[id, token, [field, value, ...], id, ...]`, each job
-    /// active and locked by its token.
-    pub jobs: Option<String>,
-    pub job_ids: Option<Vec<String>>,
-    /// `lockLost`: the token of each attempt in `job_ids` that lost its lock.
-    pub tokens: Option<Vec<String>>,
-    /// `error`: the error in the native error format; `cancel`: the reason;
-    /// `completed`: the error when the whole batch failed.
-    pub message: Option<String>,
-    /// `completed`: the batch number `completeJobs` was given; the results
-    /// are in `jobs` (JSON, see `completions_json`).
-    pub batch: Option<u32>,
 }
 
 fn event(kind: &str) -> BindingRunnerEvent {
@@ -204,10 +183,6 @@ pub struct BindingRunnerFailed {
     /// Fetch-next found no job and the queue just became drained.
     pub drained: bool,
 }
-
-/// A strong callback: keeps Node alive until released on close.
-pub(super) type RunnerCallback =
-    ThreadsafeFunction<BindingRunnerEvent, (), BindingRunnerEvent, Status, false>;
 
 /// Hands an event to the run callback, unless it was released (closed).
 fn send_event(events: &std::sync::Mutex<Option<RunnerCallback>>, event: BindingRunnerEvent) {

@@ -6,13 +6,10 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use super::convert::{BindingFetched, BindingRawJob};
 use super::error::IntoNapi;
-use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
-use super::runner::RunnerCallback;
-use crate::engine::active::{FetchSettings, Finish, KeepJobs, Outcome};
-use crate::engine::queue::now_ms;
+use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt, BindingFetched, BindingFinish, BindingRawJob, RunnerCallback};
+use crate::engine::active::{FetchSettings, Finish};
 use crate::engine::retry::FailedAttempt;
 use crate::engine::runner::Runner;
 use crate::engine::worker::{WorkerCore, WorkerOptions, DEFAULT_MAX_RATE_LIMIT_DELAY_MS, MAX_BLOCK_SECS};
@@ -36,55 +33,6 @@ pub struct BindingWorkerOptions {
     pub maximum_rate_limit_delay: Option<i64>,
     /// `skipVersionCheck`.
     pub skip_version_check: Option<bool>,
-}
-
-#[napi(object)]
-pub struct BindingKeepJobs {
-    pub count: i64,
-    pub age: Option<i64>,
-    pub limit: Option<i64>,
-}
-
-impl From<BindingKeepJobs> for KeepJobs {
-    fn from(k: BindingKeepJobs) -> Self {
-        KeepJobs { count: k.count, age: k.age.unwrap_or(0), limit: k.limit.unwrap_or(1000) }
-    }
-}
-
-#[napi(object)]
-pub struct BindingFinish {
-    pub job_id: String,
-    pub token: String,
-    /// JSON text of the return value (completed), absent for failures.
-    pub return_value: Option<String>,
-    /// Failure reason (final failure).
-    pub failed_reason: Option<String>,
-    /// JSON array text of the stack traces to store (final failure).
-    pub stacktrace: Option<String>,
-    pub keep: BindingKeepJobs,
-    pub attempts: i64,
-    pub fetch_next: bool,
-}
-
-impl From<BindingFinish> for Finish {
-    fn from(f: BindingFinish) -> Self {
-        let outcome = match f.failed_reason {
-            Some(reason) => Outcome::Failed {
-                reason,
-                stacktrace: f.stacktrace.unwrap_or_else(|| "[]".to_string()),
-            },
-            None => Outcome::Completed(f.return_value.unwrap_or_else(|| "null".to_string())),
-        };
-        Finish {
-            job_id: f.job_id,
-            token: f.token,
-            outcome,
-            keep: f.keep.into(),
-            attempts: f.attempts,
-            fetch_next: f.fetch_next,
-            timestamp: now_ms(),
-        }
-    }
 }
 
 #[napi]
