@@ -19,17 +19,11 @@ import type {
   JobProgress,
   JobsOptions,
   JobState,
-  KeepJobs,
 } from './types';
 
 
-/** Child-failure options and the flag BullMQ stores for each in `parent`. */
-const PARENT_FLAGS: [string, 'fpof' | 'rdof' | 'idof' | 'cpof'][] = [
-  ['failParentOnFailure', 'fpof'],
-  ['removeDependencyOnFailure', 'rdof'],
-  ['ignoreDependencyOnFailure', 'idof'],
-  ['continueParentOnFailure', 'cpof'],
-];
+/** Child-failure options and the flag BullMQ stores for each in `parent` (its short key). */
+const PARENT_FLAGS = (['fpof', 'rdof', 'idof', 'cpof'] as const).map((flag) => [SHORT_KEYS[flag], flag] as const);
 
 /** How a flow entry links to its parent (BullMQ's ParentKeyOpts). */
 export interface FlowParentKeyOpts {
@@ -212,22 +206,6 @@ function nextJobData(fetched: Native.BindingFetched, fetchNext: boolean): NextJo
   const next = fetched.job;
   if (next) return [jobJsonFromRaw(rawFromFlat(next.fields)), next.id, 0, 0];
   return [null, 0, fetched.rateLimited, fetched.nextDelayed];
-}
-
-/** BullMQ's KeepJobs resolution: the job's option wins over the worker's. */
-export function resolveKeepJobs(
-  jobOpt: boolean | number | KeepJobs | undefined,
-  workerOpt: boolean | number | KeepJobs | undefined,
-): Native.BindingKeepJobs {
-  const v = jobOpt !== undefined ? jobOpt : workerOpt;
-  if (v === true) return { count: 0 };
-  if (v === false || v === undefined || v === null) return { count: -1 };
-  if (typeof v === 'number') return { count: v };
-  return {
-    count: v.count === undefined ? -1 : v.count,
-    age: v.age,
-    limit: v.limit,
-  };
 }
 
 export class Job<DataType = any, ReturnType = any, NameType extends string = string> {
@@ -602,7 +580,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       jobId: this.id as string,
       token,
       returnValue: value,
-      keep: resolveKeepJobs(this.opts.removeOnComplete, this.queue.opts.removeOnComplete),
+      remove: this.opts.removeOnComplete,
+      defaultRemove: this.queue.opts.removeOnComplete,
       attempts: this.opts.attempts ?? 0,
       fetchNext,
     });
@@ -652,31 +631,6 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     booleanArg('moveToFailed', 'fetchNext', fetchNext);
     const reason = err.message === undefined ? '' : String(err.message);
     this.failedReason = reason;
-    // A job started as often as the worker's maxStartedAttempts allows is
-    // not retried, whatever attempts it has left (as BullMQ 6.7).
-    const maxStarted = this.queue.opts.maxStartedAttempts;
-    const unrecoverable =
-      err instanceof UnrecoverableError ||
-      err.name === 'UnrecoverableError' ||
-      (!!maxStarted && maxStarted <= this.attemptsStarted);
-    const attempts = this.opts.attempts ?? 0;
-    // A custom backoff strategy is user code: run it here, only when a retry
-    // is possible; the engine decides the rest.
-    let customDelay: number | undefined;
-    const backoff = this.opts.backoff;
-    const strategy = this.queue.opts.settings?.backoffStrategy;
-    if (
-      typeof strategy === 'function' &&
-      typeof backoff === 'object' &&
-      backoff !== null &&
-      backoff.type !== 'fixed' &&
-      backoff.type !== 'exponential' &&
-      !unrecoverable &&
-      this.attemptsMade + 1 < attempts
-    ) {
-      const delay = await strategy(this.attemptsMade + 1, backoff.type, err, this);
-      customDelay = typeof delay === 'number' && Number.isFinite(delay) ? Math.trunc(delay) : 0;
-    }
     const attempt: Native.BindingFailedAttempt = {
       jobId: idOf(this),
       token,
@@ -684,13 +638,23 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       stack: typeof err.stack === 'string' ? err.stack : undefined,
       stacktrace: (Array.isArray(this.stacktrace) ? this.stacktrace : []).map(String),
       attemptsMade: this.attemptsMade,
-      unrecoverable,
-      customDelay,
+      attemptsStarted: this.attemptsStarted,
+      unrecoverable: err instanceof UnrecoverableError || err.name === 'UnrecoverableError',
+      maxStartedAttempts: this.queue.opts.maxStartedAttempts,
       opts: JSON.stringify(this.opts),
-      defaultKeep: resolveKeepJobs(undefined, this.queue.opts.removeOnFail),
+      defaultRemoveOnFail: this.queue.opts.removeOnFail,
       fetchNext,
     };
+    // The engine decides the retry; a custom backoff strategy is user code,
+    // run here when the engine says the retry needs its delay.
+    const strategy = this.queue.opts.settings?.backoffStrategy;
     const telemetry = this.telemetry;
+    let plan = typeof strategy === 'function' || telemetry !== undefined ? binding.planFailedAttempt(attempt) : undefined;
+    if (plan?.customBackoff !== undefined && plan.customBackoff !== null && typeof strategy === 'function') {
+      const delay = await strategy(this.attemptsMade + 1, plan.customBackoff, err, this);
+      attempt.customDelay = typeof delay === 'number' && Number.isFinite(delay) ? Math.trunc(delay) : 0;
+      if (telemetry !== undefined) plan = binding.planFailedAttempt(attempt);
+    }
     const result =
       telemetry === undefined
         ? await this.failAttempt(attempt)
@@ -698,7 +662,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
             telemetry,
             SpanKind.INTERNAL,
             this.queue.name,
-            failOperation(attempt, attempts, backoff),
+            plan?.operation ?? 'fail',
             this.queue.name,
             async (span) => {
               span.setAttributes({ [TelemetryAttributes.JobName]: this.name, [TelemetryAttributes.JobId]: this.id });
@@ -1284,24 +1248,3 @@ function idOf(job: { id?: string }): string {
   return job.id;
 }
 
-/**
- * The span name of a failed attempt, known before the engine moves the job
- * (as BullMQ names it from its retry decision): `fail` when no retry is
- * left, `delay` when the backoff gives a delay, `retry` otherwise. The
- * delay of a built-in backoff is the engine's, a custom one's is the
- * strategy's (-1: no retry).
- */
-function failOperation(attempt: Native.BindingFailedAttempt, attempts: number, backoff: JobsOptions['backoff']): string {
-  if (attempt.unrecoverable || attempt.attemptsMade + 1 >= attempts) return 'fail';
-  let delay = attempt.customDelay;
-  if (delay === undefined && backoff !== undefined && backoff !== null) {
-    try {
-      delay = binding.backoffDelay(backoff, attempt.attemptsMade + 1) ?? 0;
-    } catch {
-      // The engine rejects this backoff: the attempt fails with its error.
-      return 'fail';
-    }
-  }
-  if (delay === -1) return 'fail';
-  return delay !== undefined && delay > 0 ? 'delay' : 'retry';
-}

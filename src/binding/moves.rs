@@ -12,7 +12,37 @@ use super::queue::BindingQueue;
 use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use crate::engine::active::FetchSettings;
 use crate::engine::queue::now_ms;
-use crate::engine::retry::{Delay, FailedAttempt};
+use crate::engine::retry::{Delay, FailedAttempt, RetryDecision};
+
+/// What failing an attempt will do, as the engine decides it.
+#[napi(object)]
+pub struct BindingFailurePlan {
+    /// The custom backoff strategy (`settings.backoffStrategy`) to run for
+    /// this attempt's delay (its backoff type), before it can be decided.
+    pub custom_backoff: Option<String>,
+    /// `fail`, `delay` (retry after a backoff) or `retry` (retry now); absent
+    /// while `customBackoff` is pending.
+    pub operation: Option<String>,
+}
+
+/// Plans a failed attempt without moving it: which custom backoff strategy
+/// must run first, else where the attempt goes (for span names). An attempt
+/// the engine would refuse plans as `fail`.
+#[napi(catch_unwind)]
+pub fn plan_failed_attempt(attempt: BindingFailedAttempt) -> BindingFailurePlan {
+    let Ok(attempt) = FailedAttempt::try_from(attempt) else {
+        return BindingFailurePlan { custom_backoff: None, operation: Some("fail".to_string()) };
+    };
+    if let Some(name) = attempt.custom_backoff() {
+        return BindingFailurePlan { custom_backoff: Some(name.to_string()), operation: None };
+    }
+    let operation = match attempt.decide(rand::random::<f64>()) {
+        Ok(RetryDecision::RetryAfter(_)) => "delay",
+        Ok(RetryDecision::RetryNow) => "retry",
+        Ok(RetryDecision::Fail) | Err(_) => "fail",
+    };
+    BindingFailurePlan { custom_backoff: None, operation: Some(operation.to_string()) }
+}
 
 #[napi]
 impl BindingQueue {

@@ -10,6 +10,7 @@ use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::error::{invalid, to_napi, IntoNapi};
 use super::queue::BindingQueue;
@@ -21,7 +22,9 @@ use crate::engine::job_json::push_json_str;
 use crate::engine::queue::now_ms;
 use crate::engine::reply::into_text;
 use crate::engine::retry::FailedAttempt;
-use crate::engine::runner::{Delivered, Finished, Pong, Runner, RunnerEvent, RunnerOptions, DEFAULT_MAX_EVENT_LOOP_BLOCK};
+use crate::engine::runner::{
+    Delivered, Finished, Pong, Runner, RunnerEvent, RunnerOptions, DEFAULT_MAX_EVENT_LOOP_BLOCK, DEFAULT_RUN_RETRY_DELAY,
+};
 use crate::engine::EngineError;
 
 #[napi(object)]
@@ -32,7 +35,7 @@ pub struct BindingRunOptions {
     pub skip_stalled_check: bool,
     /// Tokens are `{tokenPrefix}:{n}` (the worker's id).
     pub token_prefix: String,
-    /// Pause after a failed fetch, in ms (default 15000).
+    /// Pause after a failed fetch, in ms (absent: the engine's default).
     pub run_retry_delay: Option<i64>,
     /// Milliseconds the event loop may go without answering before the
     /// worker stops renewing its locks (default 60000).
@@ -103,16 +106,16 @@ impl From<RunnerEvent> for BindingRunnerEvent {
 }
 
 /// One completion as JavaScript sends it (an element of the JSON array
-/// `completeJobs` takes): `[jobId, token, returnValue, keepCount, keepAge,
-/// keepLimit, attempts, fetchNext]`, the return value as JSON in place.
+/// `completeJobs` takes): `[jobId, token, returnValue, removeOnComplete,
+/// workerRemoveOnComplete, attempts, fetchNext]`, the return value as JSON in
+/// place, the options as the job and the worker give them (null: absent).
 #[derive(Deserialize)]
 struct CompletionIn<'a>(
     String,
     String,
     #[serde(borrow)] &'a RawValue,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
+    Option<Value>,
+    Option<Value>,
     Option<f64>,
     u8,
 );
@@ -128,9 +131,9 @@ impl From<CompletionIn<'_>> for Finish {
             job_id: c.0,
             token: c.1,
             outcome: Outcome::Completed(c.2.get().to_string()),
-            keep: KeepJobs { count: int(c.3), age: int(c.4), limit: int(c.5) },
-            attempts: int(c.6),
-            fetch_next: c.7 != 0,
+            keep: KeepJobs::resolve(c.3.as_ref(), c.4.as_ref()),
+            attempts: int(c.5),
+            fetch_next: c.6 != 0,
             timestamp: now_ms(),
         }
     }
@@ -257,7 +260,7 @@ impl BindingWorker {
             lock_renew_time: options.lock_renew_time.max(0),
             skip_stalled_check: options.skip_stalled_check,
             token_prefix: options.token_prefix,
-            run_retry_delay: options.run_retry_delay.unwrap_or(15_000),
+            run_retry_delay: options.run_retry_delay.unwrap_or(DEFAULT_RUN_RETRY_DELAY),
             max_event_loop_block,
         };
         // Installed before it starts: jobs it hands out are reported through it.
@@ -316,8 +319,8 @@ impl BindingWorker {
     /// making JavaScript wait on a promise: the results come back through
     /// the run callback as a `completed` event with the same `batch` number.
     /// `completions` is a JSON array of `[jobId, token, returnValue,
-    /// keepCount, keepAge, keepLimit, attempts, fetchNext]` (the return value
-    /// as JSON in place); the results are JSON too (see `completions_json`).
+    /// removeOnComplete, workerRemoveOnComplete, attempts, fetchNext]` (see
+    /// `CompletionIn`); the results are JSON too (see `completions_json`).
     #[napi(catch_unwind)]
     pub fn complete_jobs(&self, batch: u32, completions: String) -> Result<()> {
         let runner = self.runner()?;

@@ -14,7 +14,7 @@ use crate::engine::control::QueueMeta;
 use crate::engine::job::RawJob;
 use crate::engine::queue::now_ms;
 use crate::engine::reply::Fetched;
-use crate::engine::retry::{FailResult, FailedAttempt, FailedTo, FailurePolicy};
+use crate::engine::retry::{started_too_often, FailResult, FailedAttempt, FailedTo, FailurePolicy};
 
 /// Connection options after the facade normalized BullMQ's `connection`.
 #[napi(object)]
@@ -110,19 +110,6 @@ impl From<BindingQueueMeta> for QueueMeta {
 }
 
 #[napi(object)]
-pub struct BindingKeepJobs {
-    pub count: i64,
-    pub age: Option<i64>,
-    pub limit: Option<i64>,
-}
-
-impl From<BindingKeepJobs> for KeepJobs {
-    fn from(k: BindingKeepJobs) -> Self {
-        KeepJobs { count: k.count, age: k.age.unwrap_or(0), limit: k.limit.unwrap_or(1000) }
-    }
-}
-
-#[napi(object)]
 pub struct BindingFinish {
     pub job_id: String,
     pub token: String,
@@ -132,7 +119,10 @@ pub struct BindingFinish {
     pub failed_reason: Option<String>,
     /// JSON array text of the stack traces to store (final failure).
     pub stacktrace: Option<String>,
-    pub keep: BindingKeepJobs,
+    /// The job's `removeOnComplete` (`removeOnFail` for a failure), as given.
+    pub remove: Option<Value>,
+    /// The host's (worker's or queue's) option of the same name, as given.
+    pub default_remove: Option<Value>,
     pub attempts: i64,
     pub fetch_next: bool,
 }
@@ -150,7 +140,7 @@ impl From<BindingFinish> for Finish {
             job_id: f.job_id,
             token: f.token,
             outcome,
-            keep: f.keep.into(),
+            keep: KeepJobs::resolve(f.remove.as_ref(), f.default_remove.as_ref()),
             attempts: f.attempts,
             fetch_next: f.fetch_next,
             timestamp: now_ms(),
@@ -171,14 +161,18 @@ pub struct BindingFailedAttempt {
     pub stacktrace: Vec<String>,
     /// Attempts made before this one.
     pub attempts_made: i64,
+    /// Times the job was moved to active.
+    pub attempts_started: f64,
     /// The error is an UnrecoverableError.
     pub unrecoverable: bool,
+    /// The host's `maxStartedAttempts`, as given.
+    pub max_started_attempts: Option<f64>,
     /// The delay the worker's custom backoff strategy gave, if it ran.
     pub custom_delay: Option<i64>,
     /// JSON text of the job's options.
     pub opts: String,
-    /// The host's `removeOnFail`, used when the job has none.
-    pub default_keep: BindingKeepJobs,
+    /// The host's `removeOnFail` as given, used when the job has none.
+    pub default_remove_on_fail: Option<Value>,
     pub fetch_next: bool,
 }
 
@@ -191,14 +185,14 @@ impl TryFrom<BindingFailedAttempt> for FailedAttempt {
             _ => return Err(invalid("job options must be a JSON object")),
         };
         Ok(FailedAttempt {
-            policy: FailurePolicy::from_opts(&opts, a.default_keep.into()).napi()?,
+            policy: FailurePolicy::from_opts(&opts, KeepJobs::resolve(None, a.default_remove_on_fail.as_ref())).napi()?,
             job_id: a.job_id,
             token: a.token,
             reason: a.reason,
             stack: a.stack,
             stacktrace: a.stacktrace,
             attempts_made: a.attempts_made,
-            unrecoverable: a.unrecoverable,
+            unrecoverable: a.unrecoverable || started_too_often(a.attempts_started, a.max_started_attempts),
             custom_delay: a.custom_delay,
             fetch_next: a.fetch_next,
             timestamp: now_ms(),

@@ -11,16 +11,17 @@ use super::queue::BindingQueue;
 use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt, BindingFetched, BindingFinish, BindingRawJob, RunnerCallback};
 use crate::engine::active::{FetchSettings, Finish};
 use crate::engine::retry::FailedAttempt;
-use crate::engine::runner::Runner;
-use crate::engine::worker::{WorkerCore, WorkerOptions, DEFAULT_MAX_RATE_LIMIT_DELAY_MS, MAX_BLOCK_SECS};
+use crate::engine::runner::{Runner, DEFAULT_CONCURRENCY, DEFAULT_RUN_RETRY_DELAY};
+use crate::engine::worker::{WorkerCore, WorkerOptions, MAX_BLOCK_SECS};
 
+/// The worker's options as the user gave them (absent: the engine's default).
 #[napi(object)]
 pub struct BindingWorkerOptions {
-    pub lock_duration: i64,
-    pub stalled_interval: i64,
-    pub max_stalled_count: i64,
+    pub lock_duration: Option<i64>,
+    pub stalled_interval: Option<i64>,
+    pub max_stalled_count: Option<i64>,
     /// Seconds.
-    pub drain_delay: f64,
+    pub drain_delay: Option<f64>,
     pub limiter_max: Option<i64>,
     pub limiter_duration: Option<i64>,
     pub name: Option<String>,
@@ -29,7 +30,7 @@ pub struct BindingWorkerOptions {
     pub custom_repeat_strategy: Option<bool>,
     /// `metrics.maxDataPoints`; absent or 0 records no metrics.
     pub metrics_max_data_points: Option<i64>,
-    /// `maximumRateLimitDelay` in ms (absent: BullMQ's 30000).
+    /// `maximumRateLimitDelay` in ms.
     pub maximum_rate_limit_delay: Option<i64>,
     /// `skipVersionCheck`.
     pub skip_version_check: Option<bool>,
@@ -44,21 +45,50 @@ pub struct BindingWorker {
     pub(super) events: Arc<std::sync::Mutex<Option<RunnerCallback>>>,
 }
 
+/// BullMQ's defaults of the worker options the engine reads (what
+/// `worker.opts` shows for an option not given).
+#[napi(object)]
+pub struct BindingWorkerDefaults {
+    pub lock_duration: i64,
+    pub stalled_interval: i64,
+    pub max_stalled_count: i64,
+    /// Seconds.
+    pub drain_delay: f64,
+    pub concurrency: u32,
+    pub run_retry_delay: i64,
+    pub maximum_rate_limit_delay: i64,
+}
+
+#[napi(catch_unwind)]
+pub fn worker_defaults() -> BindingWorkerDefaults {
+    let d = WorkerOptions::default();
+    BindingWorkerDefaults {
+        lock_duration: d.fetch.lock_duration,
+        stalled_interval: d.stalled_interval,
+        max_stalled_count: d.max_stalled_count,
+        drain_delay: d.drain_delay,
+        concurrency: DEFAULT_CONCURRENCY as u32,
+        run_retry_delay: DEFAULT_RUN_RETRY_DELAY,
+        maximum_rate_limit_delay: d.max_rate_limit_delay,
+    }
+}
+
 #[napi]
 pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) -> Result<BindingWorker> {
+    let d = WorkerOptions::default();
     let opts = WorkerOptions {
         fetch: FetchSettings {
-            lock_duration: options.lock_duration,
+            lock_duration: options.lock_duration.unwrap_or(d.fetch.lock_duration),
             limiter_max: options.limiter_max.unwrap_or(0),
             limiter_duration: options.limiter_duration.unwrap_or(0),
             worker_name: options.name.unwrap_or_default(),
             metrics_max_data_points: options.metrics_max_data_points.unwrap_or(0).max(0),
         },
-        drain_delay: options.drain_delay,
-        stalled_interval: options.stalled_interval,
-        max_stalled_count: options.max_stalled_count,
+        drain_delay: options.drain_delay.unwrap_or(d.drain_delay),
+        stalled_interval: options.stalled_interval.unwrap_or(d.stalled_interval),
+        max_stalled_count: options.max_stalled_count.unwrap_or(d.max_stalled_count),
         external_pattern_strategy: options.custom_repeat_strategy.unwrap_or(false),
-        max_rate_limit_delay: options.maximum_rate_limit_delay.unwrap_or(DEFAULT_MAX_RATE_LIMIT_DELAY_MS),
+        max_rate_limit_delay: options.maximum_rate_limit_delay.unwrap_or(d.max_rate_limit_delay),
         skip_version_check: options.skip_version_check.unwrap_or(false),
     };
     let core = WorkerCore::open(queue.queue.clone(), opts).await.napi()?;

@@ -48,7 +48,8 @@ impl Default for FetchSettings {
     }
 }
 
-/// How many finished jobs to keep (BullMQ's KeepJobs, resolved by the caller).
+/// How many finished jobs to keep (BullMQ's KeepJobs; `KeepJobs::resolve`
+/// reads it from the options).
 #[derive(Debug, Clone, Copy)]
 pub struct KeepJobs {
     /// -1 keeps all, 0 removes the job, n keeps the newest n.

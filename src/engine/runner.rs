@@ -106,6 +106,10 @@ impl Pong {
 /// How long the event loop may leave a ping unanswered before lock renewal
 /// stops, unless the worker says otherwise (`maxEventLoopBlock`).
 pub const DEFAULT_MAX_EVENT_LOOP_BLOCK: i64 = 60_000;
+/// Jobs processed at once unless the worker says otherwise (BullMQ's `concurrency`).
+pub const DEFAULT_CONCURRENCY: usize = 1;
+/// Pause after a failed fetch unless the worker says otherwise (BullMQ's `runRetryDelay`).
+pub const DEFAULT_RUN_RETRY_DELAY: i64 = 15_000;
 
 /// Receives the runner's events (on tokio threads).
 pub type Sink = Box<dyn Fn(RunnerEvent) + Send + Sync>;
