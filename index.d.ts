@@ -272,7 +272,10 @@ export declare class BindingWorker {
    */
   get minimumBlockTimeout(): number
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
-  /** Completes or finally fails a job; the next job when `fetchNext` found one. */
+  /**
+   * Completes a job (the run loop's batch path with one job); the next
+   * job when `fetchNext` found one.
+   */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
   /** Fails an attempt (retry or final failure) with the worker's settings. */
   moveToFailed(attempt: BindingFailedAttempt): Promise<BindingFailed>
@@ -446,18 +449,15 @@ export interface BindingFetched {
   nextDelayed: number
 }
 
+/** A completion of a job held by `token` (failures are `BindingFailedAttempt`s). */
 export interface BindingFinish {
   jobId: string
   token: string
-  /** JSON text of the return value (completed), absent for failures. */
+  /** JSON text of the return value (absent: null). */
   returnValue?: string
-  /** Failure reason (final failure). */
-  failedReason?: string
-  /** JSON array text of the stack traces to store (final failure). */
-  stacktrace?: string
-  /** The job's `removeOnComplete` (`removeOnFail` for a failure), as given. */
+  /** The job's `removeOnComplete`, as given. */
   remove?: any
-  /** The host's (worker's or queue's) option of the same name, as given. */
+  /** The host's (worker's or queue's) `removeOnComplete`, as given. */
   defaultRemove?: any
   attempts: number
   fetchNext: boolean

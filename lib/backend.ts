@@ -135,7 +135,6 @@ export class QueueBackend extends EventEmitter {
       qualifiedName,
       opts: { prefix },
       _queue: () => nativeQueue,
-      _finish: async (finish) => native((await nativeQueue).moveToFinished(finish)),
       emit: (event, ...args) => this.emit(event, ...args),
     };
   }

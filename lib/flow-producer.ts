@@ -98,10 +98,6 @@ class FlowQueue implements JobHost {
     return this.handle;
   }
 
-  async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
-    return native((await this._queue()).moveToFinished(finish));
-  }
-
   emit(event: string | symbol, ...args: any[]): boolean {
     return this.producer.emit(event, ...args);
   }

@@ -54,9 +54,12 @@ export interface JobHost {
   readonly qualifiedName: string;
   readonly opts: { prefix?: string; [key: string]: any };
   _queue(): Promise<Native.BindingQueue>;
-  /** Finishes a job; a Worker records the fetch-next state. */
-  _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched>;
-  /** Fails an attempt with the host's fetch settings (a Worker); else the queue's. */
+  /**
+   * A Worker reports its jobs' outcomes itself (its fetch settings, state
+   * and run loop); every other host through its queue handle (see
+   * `Job.reportCompleted` / `Job.reportFailed`).
+   */
+  _finish?(finish: Native.BindingFinish): Promise<Native.BindingFetched>;
   _fail?(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed>;
   emit(event: string | symbol, ...args: any[]): boolean;
 }
@@ -576,7 +579,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     if (value === undefined) {
       throw new TypeError('returnValue is not JSON-serializable');
     }
-    const result = await this.queue._finish({
+    const result = await this.reportCompleted({
       jobId: this.id as string,
       token,
       returnValue: value,
@@ -657,7 +660,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     }
     const result =
       telemetry === undefined
-        ? await this.failAttempt(attempt)
+        ? await this.reportFailed(attempt)
         : await traced(
             telemetry,
             SpanKind.INTERNAL,
@@ -666,7 +669,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
             this.queue.name,
             async (span) => {
               span.setAttributes({ [TelemetryAttributes.JobName]: this.name, [TelemetryAttributes.JobId]: this.id });
-              const failed = await this.failAttempt(attempt);
+              const failed = await this.reportFailed(attempt);
               const state = failed.state === 'failed' ? 'failed' : failed.state === 'delayed' ? 'delayed' : 'retried';
               recordJobMetrics(telemetry, this.queue.name, this, state);
               return failed;
@@ -679,7 +682,13 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return { state: result.state, next: nextJobData(result.next, fetchNext) };
   }
 
-  private async failAttempt(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed> {
+  /** Reports a completion through the host (see JobHost). */
+  private async reportCompleted(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
+    return this.queue._finish ? this.queue._finish(finish) : native((await this.queue._queue()).moveToFinished(finish));
+  }
+
+  /** Reports a failed attempt through the host (see JobHost). */
+  private async reportFailed(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed> {
     return this.queue._fail ? this.queue._fail(attempt) : native((await this.queue._queue()).moveToFailed(attempt));
   }
 

@@ -16,10 +16,9 @@ use super::error::{invalid, to_napi, IntoNapi};
 use super::queue::BindingQueue;
 use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt, BindingRunnerEvent, RunnerCallback};
 use super::worker::BindingWorker;
-use crate::engine::active::{Finish, KeepJobs, Outcome};
+use crate::engine::active::Finish;
 use crate::engine::guard;
 use crate::engine::job_json::push_json_str;
-use crate::engine::queue::now_ms;
 use crate::engine::reply::into_text;
 use crate::engine::retry::FailedAttempt;
 use crate::engine::runner::{
@@ -127,15 +126,7 @@ fn int(v: Option<f64>) -> i64 {
 
 impl From<CompletionIn<'_>> for Finish {
     fn from(c: CompletionIn<'_>) -> Self {
-        Finish {
-            job_id: c.0,
-            token: c.1,
-            outcome: Outcome::Completed(c.2.get().to_string()),
-            keep: KeepJobs::resolve(c.3.as_ref(), c.4.as_ref()),
-            attempts: int(c.5),
-            fetch_next: c.6 != 0,
-            timestamp: now_ms(),
-        }
+        Finish::completed(c.0, c.1, c.2.get().to_string(), c.3.as_ref(), c.4.as_ref(), int(c.5), c.6 != 0)
     }
 }
 

@@ -8,7 +8,7 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use super::error::{invalid, IntoNapi};
-use crate::engine::active::{Finish, KeepJobs, Outcome};
+use crate::engine::active::{Finish, KeepJobs};
 use crate::engine::connection::ConnectionOptions;
 use crate::engine::control::QueueMeta;
 use crate::engine::job::RawJob;
@@ -109,19 +109,16 @@ impl From<BindingQueueMeta> for QueueMeta {
     }
 }
 
+/// A completion of a job held by `token` (failures are `BindingFailedAttempt`s).
 #[napi(object)]
 pub struct BindingFinish {
     pub job_id: String,
     pub token: String,
-    /// JSON text of the return value (completed), absent for failures.
+    /// JSON text of the return value (absent: null).
     pub return_value: Option<String>,
-    /// Failure reason (final failure).
-    pub failed_reason: Option<String>,
-    /// JSON array text of the stack traces to store (final failure).
-    pub stacktrace: Option<String>,
-    /// The job's `removeOnComplete` (`removeOnFail` for a failure), as given.
+    /// The job's `removeOnComplete`, as given.
     pub remove: Option<Value>,
-    /// The host's (worker's or queue's) option of the same name, as given.
+    /// The host's (worker's or queue's) `removeOnComplete`, as given.
     pub default_remove: Option<Value>,
     pub attempts: i64,
     pub fetch_next: bool,
@@ -129,22 +126,15 @@ pub struct BindingFinish {
 
 impl From<BindingFinish> for Finish {
     fn from(f: BindingFinish) -> Self {
-        let outcome = match f.failed_reason {
-            Some(reason) => Outcome::Failed {
-                reason,
-                stacktrace: f.stacktrace.unwrap_or_else(|| "[]".to_string()),
-            },
-            None => Outcome::Completed(f.return_value.unwrap_or_else(|| "null".to_string())),
-        };
-        Finish {
-            job_id: f.job_id,
-            token: f.token,
-            outcome,
-            keep: KeepJobs::resolve(f.remove.as_ref(), f.default_remove.as_ref()),
-            attempts: f.attempts,
-            fetch_next: f.fetch_next,
-            timestamp: now_ms(),
-        }
+        Finish::completed(
+            f.job_id,
+            f.token,
+            f.return_value.unwrap_or_else(|| "null".to_string()),
+            f.remove.as_ref(),
+            f.default_remove.as_ref(),
+            f.attempts,
+            f.fetch_next,
+        )
     }
 }
 

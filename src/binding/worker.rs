@@ -9,7 +9,7 @@ use napi_derive::napi;
 use super::error::IntoNapi;
 use super::queue::BindingQueue;
 use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt, BindingFetched, BindingFinish, BindingRawJob, RunnerCallback};
-use crate::engine::active::{FetchSettings, Finish};
+use crate::engine::active::{Fetch, FetchSettings, Finish};
 use crate::engine::retry::FailedAttempt;
 use crate::engine::runner::{Runner, DEFAULT_CONCURRENCY, DEFAULT_RUN_RETRY_DELAY};
 use crate::engine::worker::{WorkerCore, WorkerOptions, MAX_BLOCK_SECS};
@@ -123,11 +123,13 @@ impl BindingWorker {
         Ok(self.core.get_next_job(&token, block).await.napi()?.map(Into::into))
     }
 
-    /// Completes or finally fails a job; the next job when `fetchNext` found one.
+    /// Completes a job (the run loop's batch path with one job); the next
+    /// job when `fetchNext` found one.
     #[napi]
     pub async fn move_to_finished(&self, finish: BindingFinish) -> Result<BindingFetched> {
         let finish: Finish = finish.into();
-        Ok(self.core.finish(&finish).await.napi()?.into())
+        let result = self.core.finish(std::slice::from_ref(&finish)).await.napi()?.pop();
+        Ok(result.unwrap_or(Ok(Fetch::Nothing)).and_then(Fetch::into_fetched).napi()?.into())
     }
 
     /// Fails an attempt (retry or final failure) with the worker's settings.

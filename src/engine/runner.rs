@@ -565,7 +565,7 @@ impl Runner {
         // The slots kept for the fetch-nexts.
         let mut held = Held { runner: self, n: finishes.iter().filter(|f| f.fetch_next).count() };
         guard::injection_point(Site::Complete);
-        let results = match self.core.finish_many(&finishes).await {
+        let results = match self.core.finish(&finishes).await {
             Ok(results) => results,
             Err(err) => return finishes.iter().map(|_| Err(err.clone())).collect(),
         };
