@@ -1,6 +1,7 @@
 /**
  * Job: the JS view of a job hash, and the methods BullMQ users call on it.
- * Every Redis operation goes through the native layer.
+ * Every Redis operation goes through the native layer; the hash codec is in
+ * job-codec.ts.
  */
 import { SpanKind, TelemetryAttributes } from './enums';
 import { native, nativeIn, UnrecoverableError } from './errors';
@@ -10,6 +11,18 @@ import { Backoffs } from './backoffs';
 import { checkJobOptions } from './queue';
 import { recordJobMetrics, traced, type Telemetry } from './telemetry';
 import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
+import {
+  describe,
+  firstPresent,
+  intField,
+  jsonText,
+  nextJobData,
+  optsFromStored,
+  parseJson,
+  progressText,
+  rawFromFlat,
+  type NextJobData,
+} from './job-codec';
 import type {
   BackoffOptions,
   FinishedStatus,
@@ -20,7 +33,6 @@ import type {
   JobsOptions,
   JobState,
 } from './types';
-
 
 /** Child-failure options and the flag BullMQ stores for each in `parent` (its short key). */
 const PARENT_FLAGS = (['fpof', 'rdof', 'idof', 'cpof'] as const).map((flag) => [SHORT_KEYS[flag], flag] as const);
@@ -62,153 +74,6 @@ export interface JobHost {
   _finish?(finish: Native.BindingFinish): Promise<Native.BindingFetched>;
   _fail?(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed>;
   emit(event: string | symbol, ...args: any[]): boolean;
-}
-
-/**
- * Expands BullMQ's stored option keys back to their public names (`decode`:
- * short key to long name), folding `tm` and `omc` into `telemetry`, as
- * BullMQ's reader does; every other key is kept as stored. Stored options
- * that are not an object (`null`, a number: another client's writing) read
- * as none.
- */
-export function optsFromStored(
-  stored: Record<string, any>,
-  decode: Readonly<Record<string, string>> = SHORT_KEYS,
-): JobsOptions {
-  const out: Record<string, any> = {};
-  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return out as JobsOptions;
-  for (const key of Object.keys(stored)) {
-    const value = stored[key];
-    if (decode[key]) {
-      out[decode[key]] = value;
-    } else if (key === 'tm') {
-      out.telemetry = { ...out.telemetry, metadata: value };
-    } else if (key === 'omc') {
-      out.telemetry = { ...out.telemetry, omitContext: value };
-    } else {
-      out[key] = value;
-    }
-  }
-  return out as JobsOptions;
-}
-
-/**
- * BullMQ's JobJson of a job hash read from Redis (what Queue.getDependencies
- * lists for each child): numbers parsed, `opts` and `progress` decoded,
- * `data`, `stacktrace` and `returnvalue` left as JSON text; fields the hash
- * lacks are undefined (no `id`: the hash has none).
- */
-export function jobJsonFromHash(raw: Record<string, string | undefined>): JobJson {
-  return {
-    id: raw.id,
-    name: raw.name,
-    data: raw.data || '{}',
-    opts: Job.optsFromJSON(raw.opts),
-    progress: JSON.parse(raw.progress || '0'),
-    delay: parseInt(raw.delay as string, 10),
-    priority: parseInt(raw.priority as string, 10),
-    timestamp: parseInt(raw.timestamp as string, 10),
-    attemptsStarted: parseInt(raw.ats || '0', 10),
-    attemptsMade: parseInt(raw.attemptsMade || raw.atm || '0', 10),
-    stalledCounter: parseInt(raw.stc || '0', 10),
-    finishedOn: raw.finishedOn ? parseInt(raw.finishedOn, 10) : undefined,
-    processedOn: raw.processedOn ? parseInt(raw.processedOn, 10) : undefined,
-    repeatJobKey: raw.rjk,
-    debounceId: raw.deid,
-    deduplicationId: raw.deid,
-    failedReason: raw.failedReason,
-    deferredFailure: raw.defa,
-    stacktrace: raw.stacktrace,
-    returnvalue: raw.returnvalue,
-    parentKey: raw.parentKey,
-    parent: raw.parent ? JSON.parse(raw.parent) : undefined,
-    processedBy: raw.pb,
-  } as JobJson;
-}
-
-function parseJson<T>(text: string | undefined, fallback: T): T {
-  if (text === undefined || text === '') return fallback;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
-  }
-}
-
-/** An integer field that may be stored as text (raw hash) or a number (decoded). */
-function intField(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isNaN(value) ? undefined : value;
-  if (typeof value !== 'string' || value === '') return undefined;
-  const n = parseInt(value, 10);
-  return Number.isNaN(n) ? undefined : n;
-}
-
-/** The first of two values that is neither undefined, null nor ''. */
-function firstPresent<T>(a: T, b: T): T | undefined {
-  if (a !== undefined && a !== null && (a as unknown) !== '') return a;
-  if (b !== undefined && b !== null && (b as unknown) !== '') return b;
-  return undefined;
-}
-
-/** Flat `[field, value, ...]` to an object. */
-export function rawFromFlat(fields: string[]): JobJsonRaw {
-  const raw: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    raw[fields[i]] = fields[i + 1];
-  }
-  return raw as JobJsonRaw;
-}
-
-/**
- * A job's raw hash in BullMQ's decoded JobJson form (options expanded,
- * numbers as numbers; data, stacktrace and returnvalue still JSON text), as
- * 6.7's moveToCompleted and moveToFailed hand out the next job.
- */
-export function jobJsonFromRaw(raw: JobJsonRaw): JobJson {
-  const out: Record<string, unknown> = {
-    id: raw.id,
-    name: raw.name,
-    data: raw.data || '{}',
-    opts: optsFromStored(parseJson<Record<string, any>>(raw.opts, {})),
-    progress: parseJson<JobProgress>(raw.progress, 0),
-    delay: intField(raw.delay),
-    priority: intField(raw.priority),
-    timestamp: intField(raw.timestamp),
-    attemptsStarted: intField(raw.ats) ?? 0,
-    attemptsMade: intField(firstPresent(raw.attemptsMade, raw.atm)) ?? 0,
-    stalledCounter: intField(raw.stc) ?? 0,
-    finishedOn: intField(raw.finishedOn) || undefined,
-    processedOn: intField(raw.processedOn) || undefined,
-    repeatJobKey: raw.rjk,
-    debounceId: raw.deid,
-    deduplicationId: raw.deid,
-    failedReason: raw.failedReason,
-    deferredFailure: raw.defa,
-    stacktrace: raw.stacktrace,
-    returnvalue: raw.returnvalue,
-    parentKey: raw.parentKey,
-    parent: raw.parent ? parseJson(raw.parent, undefined) : undefined,
-    processedBy: raw.pb,
-  };
-  for (const key of Object.keys(out)) {
-    if (out[key] === undefined) delete out[key];
-  }
-  return out as unknown as JobJson;
-}
-
-/**
- * What moveToCompleted / moveToFailed return, as BullMQ 6.7: nothing without
- * fetch-next; else `[jobJson, jobId, 0, 0]` for the next job (locked by the
- * same token), or `[null, 0, rateLimitDelay, nextDelayedTimestamp]` when none
- * came.
- */
-export type NextJobData = [JobJson, string, number, number] | [null, 0, number, number] | [];
-
-function nextJobData(fetched: Native.BindingFetched, fetchNext: boolean): NextJobData {
-  if (!fetchNext) return [];
-  const next = fetched.job;
-  if (next) return [jobJsonFromRaw(rawFromFlat(next.fields)), next.id, 0, 0];
-  return [null, 0, fetched.rateLimited, fetched.nextDelayed];
 }
 
 export class Job<DataType = any, ReturnType = any, NameType extends string = string> {
@@ -1207,14 +1072,6 @@ const JOB_STATES: readonly string[] = [
   'waiting-children',
 ];
 
-/** A value's kind for error messages. */
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return typeof value;
-}
-
 function nonNegativeInteger(value: unknown, name: string): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
     throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
@@ -1222,31 +1079,6 @@ function nonNegativeInteger(value: unknown, name: string): asserts value is numb
   if (value < 0) {
     throw new TypeError(`${name} must not be negative, got ${value}`);
   }
-}
-
-/** JSON text of a value stored in the job hash; a TypeError when it has none. */
-/** The stored JSON of a progress value, checked (`method` names the caller in errors). */
-export function progressText(method: string, progress: unknown): string {
-  if (progress === null || !['number', 'string', 'boolean', 'object'].includes(typeof progress)) {
-    throw new TypeError(`${method}: progress must be a number, string, boolean or object, got ${describe(progress)}`);
-  }
-  if (typeof progress === 'number' && !Number.isFinite(progress)) {
-    throw new TypeError(`${method}: progress must be a finite number, got ${progress}`);
-  }
-  return jsonText(progress, 'progress');
-}
-
-function jsonText(value: unknown, what: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new TypeError(`${what} cannot be stored as JSON: ${(err as Error).message}`);
-  }
-  if (text === undefined) {
-    throw new TypeError(`${what} cannot be stored as JSON (got ${describe(value)})`);
-  }
-  return text;
 }
 
 /** The id of a job that exists in Redis (created jobs always have one). */

@@ -19,7 +19,8 @@ import {
   WaitingError,
 } from './errors';
 import { Delivery } from './delivery';
-import { Job, rawFromFlat, type NextJobData } from './job';
+import { Job } from './job';
+import { rawFromFlat, type NextJobData } from './job-codec';
 import { JobScheduler } from './job-scheduler';
 import type { Native } from './native';
 import { binding } from './native';
