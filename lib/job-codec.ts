@@ -39,15 +39,13 @@ export function optsFromStored(
 
 /**
  * BullMQ's JobJson of a job hash read from Redis (what Queue.getDependencies
- * lists for each child): numbers parsed, `opts` and `progress` decoded,
- * `data`, `stacktrace` and `returnvalue` left as JSON text; fields the hash
- * lacks are undefined (no `id`: the hash has none).
+ * lists for each child): `jobJsonFromRaw`, with numbers and JSON read as
+ * strictly as BullMQ there (NaN for an absent delay, priority or timestamp;
+ * text that is not JSON throws); no `id` when the hash has none.
  */
 export function jobJsonFromHash(raw: Record<string, string | undefined>): JobJson {
   return {
-    id: raw.id,
-    name: raw.name,
-    data: raw.data || '{}',
+    ...jobJsonFromRaw(raw as JobJsonRaw),
     opts: optsFromStored(JSON.parse(raw.opts || '{}')),
     progress: JSON.parse(raw.progress || '0'),
     delay: parseInt(raw.delay as string, 10),
@@ -58,16 +56,7 @@ export function jobJsonFromHash(raw: Record<string, string | undefined>): JobJso
     stalledCounter: parseInt(raw.stc || '0', 10),
     finishedOn: raw.finishedOn ? parseInt(raw.finishedOn, 10) : undefined,
     processedOn: raw.processedOn ? parseInt(raw.processedOn, 10) : undefined,
-    repeatJobKey: raw.rjk,
-    debounceId: raw.deid,
-    deduplicationId: raw.deid,
-    failedReason: raw.failedReason,
-    deferredFailure: raw.defa,
-    stacktrace: raw.stacktrace,
-    returnvalue: raw.returnvalue,
-    parentKey: raw.parentKey,
     parent: raw.parent ? JSON.parse(raw.parent) : undefined,
-    processedBy: raw.pb,
   } as JobJson;
 }
 
