@@ -592,8 +592,11 @@ export interface BindingRunnerFailed {
 
 export interface BindingRunOptions {
   concurrency: number
-  /** Milliseconds; 0 disables lock renewal (`skipLockRenewal`). */
-  lockRenewTime: number
+  /**
+   * Milliseconds (absent: the engine's default for the worker's lock
+   * duration); 0 disables lock renewal (`skipLockRenewal`).
+   */
+  lockRenewTime?: number
   skipStalledCheck: boolean
   /** Tokens are `{tokenPrefix}:{n}` (the worker's id). */
   tokenPrefix: string
@@ -694,6 +697,12 @@ export declare function blockTimeout(blockUntil: number, now: number, drainDelay
  * for a pattern (or zone) it refuses.
  */
 export declare function cronNextMillis(pattern: string, tz: string | undefined | null, currentMillis: number, endMillis?: number | undefined | null, hashSeed?: string | undefined | null, strict?: boolean | undefined | null): number | null
+
+/**
+ * BullMQ's `lockRenewTime` for a worker that gives none (what `worker.opts`
+ * shows), from its lock duration.
+ */
+export declare function defaultLockRenewTime(lockDuration: number): number
 
 /** Whether `key` has the shape of a legacy (v5) repeatable job's key. */
 export declare function hasLegacyRepeatableKeyShape(key: string): boolean

@@ -843,6 +843,7 @@ module.exports.__injectPanic = nativeBinding.__injectPanic
 module.exports.backoffDelay = nativeBinding.backoffDelay
 module.exports.blockTimeout = nativeBinding.blockTimeout
 module.exports.cronNextMillis = nativeBinding.cronNextMillis
+module.exports.defaultLockRenewTime = nativeBinding.defaultLockRenewTime
 module.exports.hasLegacyRepeatableKeyShape = nativeBinding.hasLegacyRepeatableKeyShape
 module.exports.LEGACY_REPEATABLE_JOBS_MIGRATION_URL = nativeBinding.LEGACY_REPEATABLE_JOBS_MIGRATION_URL
 module.exports.legacyRepeatableJobMessage = nativeBinding.legacyRepeatableJobMessage

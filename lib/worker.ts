@@ -353,7 +353,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       prefix: this.opts.prefix,
     };
     this.concurrency = o.concurrency as number;
-    if (!o.lockRenewTime) o.lockRenewTime = o.lockDuration! / 2;
+    if (!o.lockRenewTime) o.lockRenewTime = binding.defaultLockRenewTime(o.lockDuration!);
     (this as { opts: WorkerOptions }).opts = o;
     if (typeof processor === 'string' || processor instanceof URL) {
       this.sandbox = createSandboxedProcessor(processor, {
@@ -478,7 +478,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           w.run(
             {
               concurrency: Math.ceil(this._concurrency),
-              lockRenewTime: this.opts.skipLockRenewal ? 0 : Math.trunc(this.opts.lockRenewTime!),
+              // BullMQ takes a lockRenewTime of 0 as none given.
+              lockRenewTime: this.opts.skipLockRenewal
+                ? 0
+                : this.given.lockRenewTime
+                  ? Math.trunc(this.given.lockRenewTime)
+                  : undefined,
               skipStalledCheck: this.opts.skipStalledCheck === true,
               tokenPrefix: this.id,
               runRetryDelay: this.given.runRetryDelay === undefined ? undefined : Math.trunc(this.given.runRetryDelay),

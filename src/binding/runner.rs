@@ -22,15 +22,17 @@ use crate::engine::job_json::push_json_str;
 use crate::engine::reply::into_text;
 use crate::engine::retry::FailedAttempt;
 use crate::engine::runner::{
-    Delivered, Finished, Pong, Runner, RunnerEvent, RunnerOptions, DEFAULT_MAX_EVENT_LOOP_BLOCK, DEFAULT_RUN_RETRY_DELAY,
+    default_lock_renew_time, Delivered, Finished, Pong, Runner, RunnerEvent, RunnerOptions, DEFAULT_MAX_EVENT_LOOP_BLOCK,
+    DEFAULT_RUN_RETRY_DELAY,
 };
 use crate::engine::EngineError;
 
 #[napi(object)]
 pub struct BindingRunOptions {
     pub concurrency: u32,
-    /// Milliseconds; 0 disables lock renewal (`skipLockRenewal`).
-    pub lock_renew_time: i64,
+    /// Milliseconds (absent: the engine's default for the worker's lock
+    /// duration); 0 disables lock renewal (`skipLockRenewal`).
+    pub lock_renew_time: Option<i64>,
     pub skip_stalled_check: bool,
     /// Tokens are `{tokenPrefix}:{n}` (the worker's id).
     pub token_prefix: String,
@@ -248,7 +250,10 @@ impl BindingWorker {
         });
         let opts = RunnerOptions {
             concurrency: options.concurrency.max(1) as usize,
-            lock_renew_time: options.lock_renew_time.max(0),
+            lock_renew_time: options
+                .lock_renew_time
+                .unwrap_or_else(|| default_lock_renew_time(self.core.options.fetch.lock_duration as f64) as i64)
+                .max(0),
             skip_stalled_check: options.skip_stalled_check,
             token_prefix: options.token_prefix,
             run_retry_delay: options.run_retry_delay.unwrap_or(DEFAULT_RUN_RETRY_DELAY),

@@ -103,6 +103,13 @@ pub fn block_timeout(block_until: f64, now: f64, drain_delay: f64, minimum_block
     crate::engine::worker::block_timeout(block_until, now, drain_delay, minimum_block_timeout)
 }
 
+/// BullMQ's `lockRenewTime` for a worker that gives none (what `worker.opts`
+/// shows), from its lock duration.
+#[napi(catch_unwind)]
+pub fn default_lock_renew_time(lock_duration: f64) -> f64 {
+    crate::engine::runner::default_lock_renew_time(lock_duration)
+}
+
 /// BullMQ's `maximumBlockTimeout`: the longest marker block, in seconds.
 #[napi]
 pub fn maximum_block_timeout() -> f64 {

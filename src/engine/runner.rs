@@ -111,6 +111,11 @@ pub const DEFAULT_CONCURRENCY: usize = 1;
 /// Pause after a failed fetch unless the worker says otherwise (BullMQ's `runRetryDelay`).
 pub const DEFAULT_RUN_RETRY_DELAY: i64 = 15_000;
 
+/// BullMQ's `lockRenewTime` when the worker gives none: half its lock duration.
+pub fn default_lock_renew_time(lock_duration: f64) -> f64 {
+    lock_duration / 2.0
+}
+
 /// Receives the runner's events (on tokio threads).
 pub type Sink = Box<dyn Fn(RunnerEvent) + Send + Sync>;
 
