@@ -244,8 +244,8 @@ export declare class BindingWorker {
    * making JavaScript wait on a promise: the results come back through
    * the run callback as a `completed` event with the same `batch` number.
    * `completions` is a JSON array of `[jobId, token, returnValue,
-   * keepCount, keepAge, keepLimit, attempts, fetchNext]` (the return value
-   * as JSON in place); the results are JSON too (see `completions_json`).
+   * removeOnComplete, workerRemoveOnComplete, attempts, fetchNext]` (see
+   * `CompletionIn`); the results are JSON too (see `completions_json`).
    */
   completeJobs(batch: number, completions: string): void
   /**
@@ -272,7 +272,10 @@ export declare class BindingWorker {
    */
   get minimumBlockTimeout(): number
   getNextJob(token: string, block: boolean): Promise<BindingRawJob | null>
-  /** Completes or finally fails a job; the next job when `fetchNext` found one. */
+  /**
+   * Completes a job (the run loop's batch path with one job); the next
+   * job when `fetchNext` found one.
+   */
   moveToFinished(finish: BindingFinish): Promise<BindingFetched>
   /** Fails an attempt (retry or final failure) with the worker's settings. */
   moveToFailed(attempt: BindingFailedAttempt): Promise<BindingFailed>
@@ -408,15 +411,33 @@ export interface BindingFailedAttempt {
   stacktrace: Array<string>
   /** Attempts made before this one. */
   attemptsMade: number
+  /** Times the job was moved to active. */
+  attemptsStarted: number
   /** The error is an UnrecoverableError. */
   unrecoverable: boolean
+  /** The host's `maxStartedAttempts`, as given. */
+  maxStartedAttempts?: number
   /** The delay the worker's custom backoff strategy gave, if it ran. */
   customDelay?: number
   /** JSON text of the job's options. */
   opts: string
-  /** The host's `removeOnFail`, used when the job has none. */
-  defaultKeep: BindingKeepJobs
+  /** The host's `removeOnFail` as given, used when the job has none. */
+  defaultRemoveOnFail?: any
   fetchNext: boolean
+}
+
+/** What failing an attempt will do, as the engine decides it. */
+export interface BindingFailurePlan {
+  /**
+   * The custom backoff strategy (`settings.backoffStrategy`) to run for
+   * this attempt's delay (its backoff type), before it can be decided.
+   */
+  customBackoff?: string
+  /**
+   * `fail`, `delay` (retry after a backoff) or `retry` (retry now); absent
+   * while `customBackoff` is pending.
+   */
+  operation?: string
 }
 
 /** Result of a fetch: a job, or why there was none. */
@@ -428,16 +449,16 @@ export interface BindingFetched {
   nextDelayed: number
 }
 
+/** A completion of a job held by `token` (failures are `BindingFailedAttempt`s). */
 export interface BindingFinish {
   jobId: string
   token: string
-  /** JSON text of the return value (completed), absent for failures. */
+  /** JSON text of the return value (absent: null). */
   returnValue?: string
-  /** Failure reason (final failure). */
-  failedReason?: string
-  /** JSON array text of the stack traces to store (final failure). */
-  stacktrace?: string
-  keep: BindingKeepJobs
+  /** The job's `removeOnComplete`, as given. */
+  remove?: any
+  /** The host's (worker's or queue's) `removeOnComplete`, as given. */
+  defaultRemove?: any
   attempts: number
   fetchNext: boolean
 }
@@ -480,12 +501,6 @@ export interface BindingJobScheduler {
   offset?: number
   templateData?: string
   templateOpts?: string
-}
-
-export interface BindingKeepJobs {
-  count: number
-  age?: number
-  limit?: number
 }
 
 /** BullMQ's `getMeta()` reading of the `meta` hash. */
@@ -577,12 +592,15 @@ export interface BindingRunnerFailed {
 
 export interface BindingRunOptions {
   concurrency: number
-  /** Milliseconds; 0 disables lock renewal (`skipLockRenewal`). */
-  lockRenewTime: number
+  /**
+   * Milliseconds (absent: the engine's default for the worker's lock
+   * duration); 0 disables lock renewal (`skipLockRenewal`).
+   */
+  lockRenewTime?: number
   skipStalledCheck: boolean
   /** Tokens are `{tokenPrefix}:{n}` (the worker's id). */
   tokenPrefix: string
-  /** Pause after a failed fetch, in ms (default 15000). */
+  /** Pause after a failed fetch, in ms (absent: the engine's default). */
   runRetryDelay?: number
   /**
    * Milliseconds the event loop may go without answering before the
@@ -626,12 +644,28 @@ export interface BindingUpsert {
   nextMillis?: number
 }
 
-export interface BindingWorkerOptions {
+/**
+ * BullMQ's defaults of the worker options the engine reads (what
+ * `worker.opts` shows for an option not given).
+ */
+export interface BindingWorkerDefaults {
   lockDuration: number
   stalledInterval: number
   maxStalledCount: number
   /** Seconds. */
   drainDelay: number
+  concurrency: number
+  runRetryDelay: number
+  maximumRateLimitDelay: number
+}
+
+/** The worker's options as the user gave them (absent: the engine's default). */
+export interface BindingWorkerOptions {
+  lockDuration?: number
+  stalledInterval?: number
+  maxStalledCount?: number
+  /** Seconds. */
+  drainDelay?: number
   limiterMax?: number
   limiterDuration?: number
   name?: string
@@ -642,7 +676,7 @@ export interface BindingWorkerOptions {
   customRepeatStrategy?: boolean
   /** `metrics.maxDataPoints`; absent or 0 records no metrics. */
   metricsMaxDataPoints?: number
-  /** `maximumRateLimitDelay` in ms (absent: BullMQ's 30000). */
+  /** `maximumRateLimitDelay` in ms. */
   maximumRateLimitDelay?: number
   /** `skipVersionCheck`. */
   skipVersionCheck?: boolean
@@ -663,6 +697,12 @@ export declare function blockTimeout(blockUntil: number, now: number, drainDelay
  * for a pattern (or zone) it refuses.
  */
 export declare function cronNextMillis(pattern: string, tz: string | undefined | null, currentMillis: number, endMillis?: number | undefined | null, hashSeed?: string | undefined | null, strict?: boolean | undefined | null): number | null
+
+/**
+ * BullMQ's `lockRenewTime` for a worker that gives none (what `worker.opts`
+ * shows), from its lock duration.
+ */
+export declare function defaultLockRenewTime(lockDuration: number): number
 
 /** Whether `key` has the shape of a legacy (v5) repeatable job's key. */
 export declare function hasLegacyRepeatableKeyShape(key: string): boolean
@@ -694,6 +734,19 @@ export declare function openWorker(queue: BindingQueue, options: BindingWorkerOp
 export declare function patternNextMillis(millis: number, repeat: string): number | null
 
 /**
+ * Plans a failed attempt without moving it: which custom backoff strategy
+ * must run first, else where the attempt goes (for span names). An attempt
+ * the engine would refuse plans as `fail`.
+ */
+export declare function planFailedAttempt(attempt: BindingFailedAttempt): BindingFailurePlan
+
+/** The highest priority a job may have. */
+export declare function priorityLimit(): number
+
+/** The suffixes of a queue's own keys (BullMQ's key map, without the base). */
+export declare function queueKeySuffixes(): Array<string>
+
+/**
  * Why `id` cannot be a job id (it names one of the queue's own keys), or
  * null when it can. Adds refuse such ids; getters treat them as unknown.
  */
@@ -704,3 +757,8 @@ export declare function reservedJobIdError(id: string): string | null
  * pattern schedule.
  */
 export declare function scheduleNextMillis(millis: number, repeat: string): number | null
+
+/** The option names BullMQ stores under a short key, as `[short, long]` pairs. */
+export declare function storedOptionKeys(): Array<Array<string>>
+
+export declare function workerDefaults(): BindingWorkerDefaults

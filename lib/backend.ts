@@ -14,9 +14,10 @@
 import { EventEmitter } from 'node:events';
 
 import { native } from './errors';
-import { Job, optsFromStored, rawFromFlat, type DependenciesOpts, type Dependencies, type JobHost } from './job';
+import { Job, type DependenciesOpts, type Dependencies, type JobHost } from './job';
+import { jobJsonFromRaw, rawFromFlat } from './job-codec';
 import type { Native } from './native';
-import type { JobJson, JobJsonRaw, JobState } from './types';
+import type { JobJson, JobState } from './types';
 import { QueueKeys } from './utils';
 
 /**
@@ -58,45 +59,6 @@ export class ServerClient {
   }
 }
 
-/** BullMQ's JobJson from a job's raw hash (numbers parsed, options expanded). */
-function jobJson(raw: JobJsonRaw & Record<string, string | undefined>): JobJson {
-  const int = (v: string | undefined) => (v === undefined || v === '' ? undefined : parseInt(v, 10));
-  const parsed = <T>(text: string | undefined, fallback: T): T => {
-    if (text === undefined || text === '') return fallback;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      return fallback;
-    }
-  };
-  const out: Record<string, unknown> = {
-    id: raw.id,
-    name: raw.name,
-    data: raw.data || '{}',
-    opts: optsFromStored(parsed<Record<string, any>>(raw.opts, {})),
-    progress: parsed(raw.progress, 0),
-    delay: int(raw.delay),
-    priority: int(raw.priority),
-    timestamp: int(raw.timestamp),
-    attemptsStarted: int(raw.ats) ?? 0,
-    attemptsMade: int(raw.attemptsMade ?? raw.atm) ?? 0,
-    stalledCounter: int(raw.stc) ?? 0,
-    finishedOn: int(raw.finishedOn) || undefined,
-    processedOn: int(raw.processedOn) || undefined,
-    repeatJobKey: raw.rjk,
-    deduplicationId: raw.deid,
-    debounceId: raw.deid,
-    failedReason: raw.failedReason,
-    deferredFailure: raw.defa,
-    stacktrace: raw.stacktrace,
-    returnvalue: raw.returnvalue,
-    parentKey: raw.parentKey,
-    parent: parsed(raw.parent, undefined),
-    processedBy: raw.pb,
-  };
-  return out as unknown as JobJson;
-}
-
 /** What closes the instance a backend belongs to. */
 interface Owner {
   close(): Promise<void>;
@@ -135,7 +97,6 @@ export class QueueBackend extends EventEmitter {
       qualifiedName,
       opts: { prefix },
       _queue: () => nativeQueue,
-      _finish: async (finish) => native((await nativeQueue).moveToFinished(finish)),
       emit: (event, ...args) => this.emit(event, ...args),
     };
   }
@@ -230,7 +191,7 @@ export class QueueBackend extends EventEmitter {
   async getJobData(jobId: string): Promise<JobJson | undefined> {
     const q = await this.nativeQueue;
     const raw = await native(q.getJob(String(jobId)));
-    return raw ? jobJson(rawFromFlat(raw.fields) as JobJsonRaw & Record<string, string>) : undefined;
+    return raw ? jobJsonFromRaw(rawFromFlat(raw.fields)) : undefined;
   }
 
   getState(jobId: string): Promise<JobState | 'unknown'> {

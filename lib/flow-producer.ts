@@ -10,7 +10,8 @@ import { EventEmitter } from 'node:events';
 import { QueueBackend } from './backend';
 import { normalizeConnection } from './connection';
 import { native } from './errors';
-import { Job, rawFromFlat, type JobHost } from './job';
+import { Job, type JobHost } from './job';
+import { rawFromFlat } from './job-codec';
 import { binding, type Native } from './native';
 import { checkJobOptions, dataValue } from './queue';
 import { checkQueueName } from './queue-base';
@@ -96,10 +97,6 @@ class FlowQueue implements JobHost {
       this.handle = this.producer._native().then((p) => native(p.queue(this.opts.prefix, this.name)));
     }
     return this.handle;
-  }
-
-  async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
-    return native((await this._queue()).moveToFinished(finish));
   }
 
   emit(event: string | symbol, ...args: any[]): boolean {

@@ -7,7 +7,8 @@
  * into Jobs and JobSchedulerJson objects.
  */
 import { fromNative, native, nativeIn } from './errors';
-import { Job, optsFromStored, type JobHost } from './job';
+import { Job, type JobHost } from './job';
+import { optsFromStored } from './job-codec';
 import { binding, type Native } from './native';
 import { describe, optionsArg } from './queue-args';
 import { QueueBase } from './queue-base';

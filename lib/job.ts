@@ -1,6 +1,7 @@
 /**
  * Job: the JS view of a job hash, and the methods BullMQ users call on it.
- * Every Redis operation goes through the native layer.
+ * Every Redis operation goes through the native layer; the hash codec is in
+ * job-codec.ts.
  */
 import { SpanKind, TelemetryAttributes } from './enums';
 import { native, nativeIn, UnrecoverableError } from './errors';
@@ -10,6 +11,18 @@ import { Backoffs } from './backoffs';
 import { checkJobOptions } from './queue';
 import { recordJobMetrics, traced, type Telemetry } from './telemetry';
 import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
+import {
+  describe,
+  firstPresent,
+  intField,
+  jsonText,
+  nextJobData,
+  optsFromStored,
+  parseJson,
+  progressText,
+  rawFromFlat,
+  type NextJobData,
+} from './job-codec';
 import type {
   BackoffOptions,
   FinishedStatus,
@@ -19,17 +32,10 @@ import type {
   JobProgress,
   JobsOptions,
   JobState,
-  KeepJobs,
 } from './types';
 
-
-/** Child-failure options and the flag BullMQ stores for each in `parent`. */
-const PARENT_FLAGS: [string, 'fpof' | 'rdof' | 'idof' | 'cpof'][] = [
-  ['failParentOnFailure', 'fpof'],
-  ['removeDependencyOnFailure', 'rdof'],
-  ['ignoreDependencyOnFailure', 'idof'],
-  ['continueParentOnFailure', 'cpof'],
-];
+/** Child-failure options and the flag BullMQ stores for each in `parent` (its short key). */
+const PARENT_FLAGS = (['fpof', 'rdof', 'idof', 'cpof'] as const).map((flag) => [SHORT_KEYS[flag], flag] as const);
 
 /** How a flow entry links to its parent (BullMQ's ParentKeyOpts). */
 export interface FlowParentKeyOpts {
@@ -60,174 +66,14 @@ export interface JobHost {
   readonly qualifiedName: string;
   readonly opts: { prefix?: string; [key: string]: any };
   _queue(): Promise<Native.BindingQueue>;
-  /** Finishes a job; a Worker records the fetch-next state. */
-  _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched>;
-  /** Fails an attempt with the host's fetch settings (a Worker); else the queue's. */
+  /**
+   * A Worker reports its jobs' outcomes itself (its fetch settings, state
+   * and run loop); every other host through its queue handle (see
+   * `Job.reportCompleted` / `Job.reportFailed`).
+   */
+  _finish?(finish: Native.BindingFinish): Promise<Native.BindingFetched>;
   _fail?(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed>;
   emit(event: string | symbol, ...args: any[]): boolean;
-}
-
-/**
- * Expands BullMQ's stored option keys back to their public names (`decode`:
- * short key to long name), folding `tm` and `omc` into `telemetry`, as
- * BullMQ's reader does; every other key is kept as stored. Stored options
- * that are not an object (`null`, a number: another client's writing) read
- * as none.
- */
-export function optsFromStored(
-  stored: Record<string, any>,
-  decode: Readonly<Record<string, string>> = SHORT_KEYS,
-): JobsOptions {
-  const out: Record<string, any> = {};
-  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return out as JobsOptions;
-  for (const key of Object.keys(stored)) {
-    const value = stored[key];
-    if (decode[key]) {
-      out[decode[key]] = value;
-    } else if (key === 'tm') {
-      out.telemetry = { ...out.telemetry, metadata: value };
-    } else if (key === 'omc') {
-      out.telemetry = { ...out.telemetry, omitContext: value };
-    } else {
-      out[key] = value;
-    }
-  }
-  return out as JobsOptions;
-}
-
-/**
- * BullMQ's JobJson of a job hash read from Redis (what Queue.getDependencies
- * lists for each child): numbers parsed, `opts` and `progress` decoded,
- * `data`, `stacktrace` and `returnvalue` left as JSON text; fields the hash
- * lacks are undefined (no `id`: the hash has none).
- */
-export function jobJsonFromHash(raw: Record<string, string | undefined>): JobJson {
-  return {
-    id: raw.id,
-    name: raw.name,
-    data: raw.data || '{}',
-    opts: Job.optsFromJSON(raw.opts),
-    progress: JSON.parse(raw.progress || '0'),
-    delay: parseInt(raw.delay as string, 10),
-    priority: parseInt(raw.priority as string, 10),
-    timestamp: parseInt(raw.timestamp as string, 10),
-    attemptsStarted: parseInt(raw.ats || '0', 10),
-    attemptsMade: parseInt(raw.attemptsMade || raw.atm || '0', 10),
-    stalledCounter: parseInt(raw.stc || '0', 10),
-    finishedOn: raw.finishedOn ? parseInt(raw.finishedOn, 10) : undefined,
-    processedOn: raw.processedOn ? parseInt(raw.processedOn, 10) : undefined,
-    repeatJobKey: raw.rjk,
-    debounceId: raw.deid,
-    deduplicationId: raw.deid,
-    failedReason: raw.failedReason,
-    deferredFailure: raw.defa,
-    stacktrace: raw.stacktrace,
-    returnvalue: raw.returnvalue,
-    parentKey: raw.parentKey,
-    parent: raw.parent ? JSON.parse(raw.parent) : undefined,
-    processedBy: raw.pb,
-  } as JobJson;
-}
-
-function parseJson<T>(text: string | undefined, fallback: T): T {
-  if (text === undefined || text === '') return fallback;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
-  }
-}
-
-/** An integer field that may be stored as text (raw hash) or a number (decoded). */
-function intField(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isNaN(value) ? undefined : value;
-  if (typeof value !== 'string' || value === '') return undefined;
-  const n = parseInt(value, 10);
-  return Number.isNaN(n) ? undefined : n;
-}
-
-/** The first of two values that is neither undefined, null nor ''. */
-function firstPresent<T>(a: T, b: T): T | undefined {
-  if (a !== undefined && a !== null && (a as unknown) !== '') return a;
-  if (b !== undefined && b !== null && (b as unknown) !== '') return b;
-  return undefined;
-}
-
-/** Flat `[field, value, ...]` to an object. */
-export function rawFromFlat(fields: string[]): JobJsonRaw {
-  const raw: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    raw[fields[i]] = fields[i + 1];
-  }
-  return raw as JobJsonRaw;
-}
-
-/**
- * A job's raw hash in BullMQ's decoded JobJson form (options expanded,
- * numbers as numbers; data, stacktrace and returnvalue still JSON text), as
- * 6.7's moveToCompleted and moveToFailed hand out the next job.
- */
-export function jobJsonFromRaw(raw: JobJsonRaw): JobJson {
-  const out: Record<string, unknown> = {
-    id: raw.id,
-    name: raw.name,
-    data: raw.data || '{}',
-    opts: optsFromStored(parseJson<Record<string, any>>(raw.opts, {})),
-    progress: parseJson<JobProgress>(raw.progress, 0),
-    delay: intField(raw.delay),
-    priority: intField(raw.priority),
-    timestamp: intField(raw.timestamp),
-    attemptsStarted: intField(raw.ats) ?? 0,
-    attemptsMade: intField(firstPresent(raw.attemptsMade, raw.atm)) ?? 0,
-    stalledCounter: intField(raw.stc) ?? 0,
-    finishedOn: intField(raw.finishedOn) || undefined,
-    processedOn: intField(raw.processedOn) || undefined,
-    repeatJobKey: raw.rjk,
-    debounceId: raw.deid,
-    deduplicationId: raw.deid,
-    failedReason: raw.failedReason,
-    deferredFailure: raw.defa,
-    stacktrace: raw.stacktrace,
-    returnvalue: raw.returnvalue,
-    parentKey: raw.parentKey,
-    parent: raw.parent ? parseJson(raw.parent, undefined) : undefined,
-    processedBy: raw.pb,
-  };
-  for (const key of Object.keys(out)) {
-    if (out[key] === undefined) delete out[key];
-  }
-  return out as unknown as JobJson;
-}
-
-/**
- * What moveToCompleted / moveToFailed return, as BullMQ 6.7: nothing without
- * fetch-next; else `[jobJson, jobId, 0, 0]` for the next job (locked by the
- * same token), or `[null, 0, rateLimitDelay, nextDelayedTimestamp]` when none
- * came.
- */
-export type NextJobData = [JobJson, string, number, number] | [null, 0, number, number] | [];
-
-function nextJobData(fetched: Native.BindingFetched, fetchNext: boolean): NextJobData {
-  if (!fetchNext) return [];
-  const next = fetched.job;
-  if (next) return [jobJsonFromRaw(rawFromFlat(next.fields)), next.id, 0, 0];
-  return [null, 0, fetched.rateLimited, fetched.nextDelayed];
-}
-
-/** BullMQ's KeepJobs resolution: the job's option wins over the worker's. */
-export function resolveKeepJobs(
-  jobOpt: boolean | number | KeepJobs | undefined,
-  workerOpt: boolean | number | KeepJobs | undefined,
-): Native.BindingKeepJobs {
-  const v = jobOpt !== undefined ? jobOpt : workerOpt;
-  if (v === true) return { count: 0 };
-  if (v === false || v === undefined || v === null) return { count: -1 };
-  if (typeof v === 'number') return { count: v };
-  return {
-    count: v.count === undefined ? -1 : v.count,
-    age: v.age,
-    limit: v.limit,
-  };
 }
 
 export class Job<DataType = any, ReturnType = any, NameType extends string = string> {
@@ -598,11 +444,12 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     if (value === undefined) {
       throw new TypeError('returnValue is not JSON-serializable');
     }
-    const result = await this.queue._finish({
+    const result = await this.reportCompleted({
       jobId: this.id as string,
       token,
       returnValue: value,
-      keep: resolveKeepJobs(this.opts.removeOnComplete, this.queue.opts.removeOnComplete),
+      remove: this.opts.removeOnComplete,
+      defaultRemove: this.queue.opts.removeOnComplete,
       attempts: this.opts.attempts ?? 0,
       fetchNext,
     });
@@ -652,31 +499,6 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     booleanArg('moveToFailed', 'fetchNext', fetchNext);
     const reason = err.message === undefined ? '' : String(err.message);
     this.failedReason = reason;
-    // A job started as often as the worker's maxStartedAttempts allows is
-    // not retried, whatever attempts it has left (as BullMQ 6.7).
-    const maxStarted = this.queue.opts.maxStartedAttempts;
-    const unrecoverable =
-      err instanceof UnrecoverableError ||
-      err.name === 'UnrecoverableError' ||
-      (!!maxStarted && maxStarted <= this.attemptsStarted);
-    const attempts = this.opts.attempts ?? 0;
-    // A custom backoff strategy is user code: run it here, only when a retry
-    // is possible; the engine decides the rest.
-    let customDelay: number | undefined;
-    const backoff = this.opts.backoff;
-    const strategy = this.queue.opts.settings?.backoffStrategy;
-    if (
-      typeof strategy === 'function' &&
-      typeof backoff === 'object' &&
-      backoff !== null &&
-      backoff.type !== 'fixed' &&
-      backoff.type !== 'exponential' &&
-      !unrecoverable &&
-      this.attemptsMade + 1 < attempts
-    ) {
-      const delay = await strategy(this.attemptsMade + 1, backoff.type, err, this);
-      customDelay = typeof delay === 'number' && Number.isFinite(delay) ? Math.trunc(delay) : 0;
-    }
     const attempt: Native.BindingFailedAttempt = {
       jobId: idOf(this),
       token,
@@ -684,25 +506,35 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       stack: typeof err.stack === 'string' ? err.stack : undefined,
       stacktrace: (Array.isArray(this.stacktrace) ? this.stacktrace : []).map(String),
       attemptsMade: this.attemptsMade,
-      unrecoverable,
-      customDelay,
+      attemptsStarted: this.attemptsStarted,
+      unrecoverable: err instanceof UnrecoverableError || err.name === 'UnrecoverableError',
+      maxStartedAttempts: this.queue.opts.maxStartedAttempts,
       opts: JSON.stringify(this.opts),
-      defaultKeep: resolveKeepJobs(undefined, this.queue.opts.removeOnFail),
+      defaultRemoveOnFail: this.queue.opts.removeOnFail,
       fetchNext,
     };
+    // The engine decides the retry; a custom backoff strategy is user code,
+    // run here when the engine says the retry needs its delay.
+    const strategy = this.queue.opts.settings?.backoffStrategy;
     const telemetry = this.telemetry;
+    let plan = typeof strategy === 'function' || telemetry !== undefined ? binding.planFailedAttempt(attempt) : undefined;
+    if (plan?.customBackoff !== undefined && plan.customBackoff !== null && typeof strategy === 'function') {
+      const delay = await strategy(this.attemptsMade + 1, plan.customBackoff, err, this);
+      attempt.customDelay = typeof delay === 'number' && Number.isFinite(delay) ? Math.trunc(delay) : 0;
+      if (telemetry !== undefined) plan = binding.planFailedAttempt(attempt);
+    }
     const result =
       telemetry === undefined
-        ? await this.failAttempt(attempt)
+        ? await this.reportFailed(attempt)
         : await traced(
             telemetry,
             SpanKind.INTERNAL,
             this.queue.name,
-            failOperation(attempt, attempts, backoff),
+            plan?.operation ?? 'fail',
             this.queue.name,
             async (span) => {
               span.setAttributes({ [TelemetryAttributes.JobName]: this.name, [TelemetryAttributes.JobId]: this.id });
-              const failed = await this.failAttempt(attempt);
+              const failed = await this.reportFailed(attempt);
               const state = failed.state === 'failed' ? 'failed' : failed.state === 'delayed' ? 'delayed' : 'retried';
               recordJobMetrics(telemetry, this.queue.name, this, state);
               return failed;
@@ -715,7 +547,13 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return { state: result.state, next: nextJobData(result.next, fetchNext) };
   }
 
-  private async failAttempt(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed> {
+  /** Reports a completion through the host (see JobHost). */
+  private async reportCompleted(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
+    return this.queue._finish ? this.queue._finish(finish) : native((await this.queue._queue()).moveToFinished(finish));
+  }
+
+  /** Reports a failed attempt through the host (see JobHost). */
+  private async reportFailed(attempt: Native.BindingFailedAttempt): Promise<Native.BindingFailed> {
     return this.queue._fail ? this.queue._fail(attempt) : native((await this.queue._queue()).moveToFailed(attempt));
   }
 
@@ -1234,14 +1072,6 @@ const JOB_STATES: readonly string[] = [
   'waiting-children',
 ];
 
-/** A value's kind for error messages. */
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return typeof value;
-}
-
 function nonNegativeInteger(value: unknown, name: string): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
     throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
@@ -1249,31 +1079,6 @@ function nonNegativeInteger(value: unknown, name: string): asserts value is numb
   if (value < 0) {
     throw new TypeError(`${name} must not be negative, got ${value}`);
   }
-}
-
-/** JSON text of a value stored in the job hash; a TypeError when it has none. */
-/** The stored JSON of a progress value, checked (`method` names the caller in errors). */
-export function progressText(method: string, progress: unknown): string {
-  if (progress === null || !['number', 'string', 'boolean', 'object'].includes(typeof progress)) {
-    throw new TypeError(`${method}: progress must be a number, string, boolean or object, got ${describe(progress)}`);
-  }
-  if (typeof progress === 'number' && !Number.isFinite(progress)) {
-    throw new TypeError(`${method}: progress must be a finite number, got ${progress}`);
-  }
-  return jsonText(progress, 'progress');
-}
-
-function jsonText(value: unknown, what: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new TypeError(`${what} cannot be stored as JSON: ${(err as Error).message}`);
-  }
-  if (text === undefined) {
-    throw new TypeError(`${what} cannot be stored as JSON (got ${describe(value)})`);
-  }
-  return text;
 }
 
 /** The id of a job that exists in Redis (created jobs always have one). */
@@ -1284,24 +1089,3 @@ function idOf(job: { id?: string }): string {
   return job.id;
 }
 
-/**
- * The span name of a failed attempt, known before the engine moves the job
- * (as BullMQ names it from its retry decision): `fail` when no retry is
- * left, `delay` when the backoff gives a delay, `retry` otherwise. The
- * delay of a built-in backoff is the engine's, a custom one's is the
- * strategy's (-1: no retry).
- */
-function failOperation(attempt: Native.BindingFailedAttempt, attempts: number, backoff: JobsOptions['backoff']): string {
-  if (attempt.unrecoverable || attempt.attemptsMade + 1 >= attempts) return 'fail';
-  let delay = attempt.customDelay;
-  if (delay === undefined && backoff !== undefined && backoff !== null) {
-    try {
-      delay = binding.backoffDelay(backoff, attempt.attemptsMade + 1) ?? 0;
-    } catch {
-      // The engine rejects this backoff: the attempt fails with its error.
-      return 'fail';
-    }
-  }
-  if (delay === -1) return 'fail';
-  return delay !== undefined && delay > 0 ? 'delay' : 'retry';
-}

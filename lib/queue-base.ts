@@ -156,12 +156,6 @@ export class QueueBase extends EventEmitter {
     }
   }
 
-  /** @internal Finishes a job fetched outside a worker, through this connection. */
-  async _finish(finish: Native.BindingFinish): Promise<Native.BindingFetched> {
-    const q = await this.nativeQueue;
-    return native(q.moveToFinished(finish));
-  }
-
   /** @internal The native handle; rejects after close. */
   async _queue(): Promise<Native.BindingQueue> {
     return this.nativeQueue;

@@ -4,7 +4,8 @@
 import { randomUUID } from 'node:crypto';
 
 import { fromNative, native, nativeIn } from './errors';
-import { Job, jobJsonFromHash, progressText, rawFromFlat } from './job';
+import { Job } from './job';
+import { jobJsonFromHash, progressText, rawFromFlat } from './job-codec';
 import { binding, type Native } from './native';
 import { QueueBase } from './queue-base';
 import {

@@ -1,19 +1,17 @@
 /**
- * Small helpers and constants that BullMQ exports and users import.
+ * Small helpers and constants that BullMQ exports and users import. The
+ * layout's facts (key suffixes, stored short keys, the priority limit) are
+ * the engine's, read from the binding.
  */
+import { binding } from './native';
 
 /** The major version of BullMQ whose API and Redis layout this package follows. */
 export const BULLMQ_MAJOR_VERSION = 6;
 
 /** Long option names BullMQ stores under a short key: short to long, and back. */
-export const optsDecodeMap: Readonly<Record<string, string>> = {
-  de: 'deduplication',
-  fpof: 'failParentOnFailure',
-  cpof: 'continueParentOnFailure',
-  idof: 'ignoreDependencyOnFailure',
-  rdof: 'removeDependencyOnFailure',
-  kl: 'keepLogs',
-};
+export const optsDecodeMap: Readonly<Record<string, string>> = Object.fromEntries(
+  binding.storedOptionKeys().map(([short, long]) => [short, long]),
+);
 export const optsEncodeMap: Readonly<Record<string, string>> = Object.fromEntries(
   Object.entries(optsDecodeMap).map(([short, long]) => [long, short]),
 );
@@ -45,13 +43,10 @@ export class QueueKeys {
 }
 
 /** Suffixes of the keys in BullMQ's key map (`queue.keys`). */
-export const QUEUE_KEY_SUFFIXES: readonly string[] = [
-  '', 'active', 'wait', 'waiting-children', 'paused', 'id', 'delayed', 'prioritized', 'stalled-check',
-  'completed', 'failed', 'stalled', 'repeat', 'limiter', 'meta', 'events', 'pc', 'marker', 'de',
-];
+export const QUEUE_KEY_SUFFIXES: readonly string[] = ['', ...binding.queueKeySuffixes()];
 
 /** The highest priority a job may have (2^21 - 1). */
-export const PRIORITY_LIMIT = 2 ** 21 - 1;
+export const PRIORITY_LIMIT: number = binding.priorityLimit();
 
 /** The longest job `timeout` in ms (the longest delay a Node timer takes; a longer one fires at once). */
 export const MAX_TIMEOUT = 2 ** 31 - 1;

@@ -19,7 +19,8 @@ import {
   WaitingError,
 } from './errors';
 import { Delivery } from './delivery';
-import { Job, rawFromFlat, resolveKeepJobs, type NextJobData } from './job';
+import { Job } from './job';
+import { rawFromFlat, type NextJobData } from './job-codec';
 import { JobScheduler } from './job-scheduler';
 import type { Native } from './native';
 import { binding } from './native';
@@ -86,6 +87,16 @@ const MAX_COMPLETIONS_PER_CALL = 64;
 function jsonNumber(v: unknown): string {
   const n = typeof v === 'number' ? v : Number(v);
   return Number.isFinite(n) ? String(n) : 'null';
+}
+
+/** An option as JSON for the engine: null when absent or not JSON. */
+function optionJson(v: unknown): string {
+  if (v === undefined) return 'null';
+  try {
+    return JSON.stringify(v) ?? 'null';
+  } catch {
+    return 'null';
+  }
 }
 
 /**
@@ -219,17 +230,12 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
-/** BullMQ's worker defaults for the options the worker reads itself. */
-const WORKER_DEFAULTS: WorkerOptions = {
-  drainDelay: 5,
-  concurrency: 1,
-  lockDuration: 30000,
-  maxStalledCount: 1,
-  stalledInterval: 30000,
-  autorun: true,
-  runRetryDelay: 15000,
-  maximumRateLimitDelay: 30000,
-};
+/**
+ * BullMQ's worker defaults, for `worker.opts` and the checks: the engine's
+ * (it applies them to what the user gave), and `autorun`, which is the
+ * facade's.
+ */
+const WORKER_DEFAULTS: WorkerOptions = { ...binding.workerDefaults(), autorun: true };
 
 /** Refuses invalid worker options (BullMQ's messages where it has them); returns them as given. */
 function checkWorkerOptions(opts: WorkerOptions, processor: unknown): WorkerOptions {
@@ -320,6 +326,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private batchSeq = 0;
   /** The worker's removeOnComplete as completion text (see keepText). */
   private keepFor: { opt: unknown; text?: string } = { opt: undefined };
+  /** The options as the user gave them: the engine applies its defaults. */
+  private readonly given: WorkerOptions;
   /** The processor takes a signal (a third parameter), as BullMQ decides. */
   private readonly wantsSignal: boolean = false;
   /** Runner events, handled after the current poll phase (see Delivery). */
@@ -337,13 +345,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     // Checked before the base class opens a connection: a refused option
     // leaves nothing open.
     super(name, checkWorkerOptions(checkBeforeConnecting(opts), processor));
+    const given: WorkerOptions = opts ?? {};
+    this.given = given;
     const o: WorkerOptions = {
       ...WORKER_DEFAULTS,
       ...opts,
       prefix: this.opts.prefix,
     };
     this.concurrency = o.concurrency as number;
-    if (!o.lockRenewTime) o.lockRenewTime = o.lockDuration! / 2;
+    if (!o.lockRenewTime) o.lockRenewTime = binding.defaultLockRenewTime(o.lockDuration!);
     (this as { opts: WorkerOptions }).opts = o;
     if (typeof processor === 'string' || processor instanceof URL) {
       this.sandbox = createSandboxedProcessor(processor, {
@@ -363,16 +373,17 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.nativeWorker = this.nativeQueue.then((q) =>
       native(
         binding.openWorker(q, {
-          lockDuration: o.lockDuration!,
-          stalledInterval: o.stalledInterval!,
-          maxStalledCount: o.maxStalledCount!,
-          drainDelay: o.drainDelay!,
+          lockDuration: given.lockDuration,
+          stalledInterval: given.stalledInterval,
+          maxStalledCount: given.maxStalledCount,
+          drainDelay: given.drainDelay,
           limiterMax: o.limiter?.max,
           limiterDuration: o.limiter?.duration,
           name: o.name,
           customRepeatStrategy: repeatStrategy !== undefined,
           metricsMaxDataPoints,
-          maximumRateLimitDelay: Math.trunc(o.maximumRateLimitDelay!),
+          maximumRateLimitDelay:
+            given.maximumRateLimitDelay === undefined ? undefined : Math.trunc(given.maximumRateLimitDelay),
           skipVersionCheck: o.skipVersionCheck === true,
         }),
       ).then((w) => {
@@ -467,10 +478,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
           w.run(
             {
               concurrency: Math.ceil(this._concurrency),
-              lockRenewTime: this.opts.skipLockRenewal ? 0 : Math.trunc(this.opts.lockRenewTime!),
+              // BullMQ takes a lockRenewTime of 0 as none given.
+              lockRenewTime: this.opts.skipLockRenewal
+                ? 0
+                : this.given.lockRenewTime
+                  ? Math.trunc(this.given.lockRenewTime)
+                  : undefined,
               skipStalledCheck: this.opts.skipStalledCheck === true,
               tokenPrefix: this.id,
-              runRetryDelay: Math.trunc(this.opts.runRetryDelay!),
+              runRetryDelay: this.given.runRetryDelay === undefined ? undefined : Math.trunc(this.given.runRetryDelay),
               maxEventLoopBlock: this.opts.maxEventLoopBlock === undefined ? undefined : Math.ceil(this.opts.maxEventLoopBlock),
             },
             // Fetched jobs start at once; what emits completed or failed
@@ -716,21 +732,19 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   /**
-   * `keepCount,keepAge,keepLimit` of a completion: the job's removeOnComplete,
-   * else the worker's (that text is kept while the option is the same value).
+   * `removeOnComplete,workerRemoveOnComplete` of a completion: the job's and
+   * the worker's options as JSON (null when absent); the engine resolves
+   * them. The worker's text is kept while its option is the same plain value.
    */
   private keepText(jobOpt: JobsOptions['removeOnComplete']): string {
     const workerOpt = this.opts.removeOnComplete;
-    if (jobOpt === undefined && this.keepFor.text !== undefined && this.keepFor.opt === workerOpt) {
-      return this.keepFor.text;
+    let workerText = this.keepFor.text;
+    if (workerText === undefined || this.keepFor.opt !== workerOpt) {
+      workerText = optionJson(workerOpt);
+      // An object may change in place: only a plain value is remembered.
+      if (workerOpt === null || typeof workerOpt !== 'object') this.keepFor = { opt: workerOpt, text: workerText };
     }
-    const keep = resolveKeepJobs(jobOpt, workerOpt);
-    const text = `${jsonNumber(keep.count)},${jsonNumber(keep.age ?? 0)},${jsonNumber(keep.limit ?? 1000)}`;
-    // An object may change in place: only a plain value is remembered.
-    if (jobOpt === undefined && (workerOpt === null || typeof workerOpt !== 'object')) {
-      this.keepFor = { opt: workerOpt, text };
-    }
-    return text;
+    return jobOpt === undefined ? `null,${workerText}` : `${optionJson(jobOpt)},${workerText}`;
   }
 
   /** Sends the completions of this tick to the engine (see MAX_COMPLETIONS_PER_CALL). */

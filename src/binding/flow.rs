@@ -4,9 +4,9 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::convert::BindingConnectionOptions;
 use super::error::IntoNapi;
 use super::queue::BindingQueue;
+use super::types::BindingConnectionOptions;
 use crate::engine::connection::Connection;
 use crate::engine::flow::tree::{DEFAULT_DEPTH, DEFAULT_MAX_CHILDREN};
 use crate::engine::flow::{DependencyPage, DependencyPages, FlowNode, Flows};

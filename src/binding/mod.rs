@@ -1,7 +1,6 @@
 //! The napi layer: argument conversion and errors only; no queue logic.
 
 mod backoff;
-mod convert;
 mod cron;
 mod dedup_api;
 mod error;
@@ -18,6 +17,7 @@ mod runtime;
 mod scheduler;
 mod server_api;
 mod test_hooks;
+mod types;
 mod worker;
 
 use std::sync::Once;

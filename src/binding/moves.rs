@@ -6,90 +6,42 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use serde_json::Value;
 
-use super::convert::BindingFetched;
-use super::error::{invalid, IntoNapi};
+use super::error::IntoNapi;
 use super::queue::BindingQueue;
-use super::worker::BindingKeepJobs;
+use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use crate::engine::active::FetchSettings;
 use crate::engine::queue::now_ms;
-use crate::engine::retry::{Delay, FailResult, FailedAttempt, FailedTo, FailurePolicy};
+use crate::engine::retry::{Delay, FailedAttempt, RetryDecision};
 
-/// A failed attempt as the facade reports it.
+/// What failing an attempt will do, as the engine decides it.
 #[napi(object)]
-pub struct BindingFailedAttempt {
-    pub job_id: String,
-    pub token: String,
-    /// The error's message.
-    pub reason: String,
-    /// The error's stack.
-    pub stack: Option<String>,
-    /// The job's stack traces so far.
-    pub stacktrace: Vec<String>,
-    /// Attempts made before this one.
-    pub attempts_made: i64,
-    /// The error is an UnrecoverableError.
-    pub unrecoverable: bool,
-    /// The delay the worker's custom backoff strategy gave, if it ran.
-    pub custom_delay: Option<i64>,
-    /// JSON text of the job's options.
-    pub opts: String,
-    /// The host's `removeOnFail`, used when the job has none.
-    pub default_keep: BindingKeepJobs,
-    pub fetch_next: bool,
+pub struct BindingFailurePlan {
+    /// The custom backoff strategy (`settings.backoffStrategy`) to run for
+    /// this attempt's delay (its backoff type), before it can be decided.
+    pub custom_backoff: Option<String>,
+    /// `fail`, `delay` (retry after a backoff) or `retry` (retry now); absent
+    /// while `customBackoff` is pending.
+    pub operation: Option<String>,
 }
 
-impl TryFrom<BindingFailedAttempt> for FailedAttempt {
-    type Error = napi::Error;
-
-    fn try_from(a: BindingFailedAttempt) -> Result<Self> {
-        let opts = match serde_json::from_str::<Value>(&a.opts) {
-            Ok(Value::Object(map)) => map,
-            _ => return Err(invalid("job options must be a JSON object")),
-        };
-        Ok(FailedAttempt {
-            policy: FailurePolicy::from_opts(&opts, a.default_keep.into()).napi()?,
-            job_id: a.job_id,
-            token: a.token,
-            reason: a.reason,
-            stack: a.stack,
-            stacktrace: a.stacktrace,
-            attempts_made: a.attempts_made,
-            unrecoverable: a.unrecoverable,
-            custom_delay: a.custom_delay,
-            fetch_next: a.fetch_next,
-            timestamp: now_ms(),
-        })
-    }
-}
-
-/// Where a failed attempt left the job, and the next job if fetched.
-#[napi(object)]
-pub struct BindingFailed {
-    /// `failed`, `delayed` (retry after `delay` ms) or `waiting` (retry now).
-    pub state: String,
-    pub delay: i64,
-    /// The stack traces now stored.
-    pub stacktrace: Vec<String>,
-    /// Set when the job failed for good.
-    pub finished_on: Option<i64>,
-    pub next: BindingFetched,
-}
-
-pub(super) fn failed_to_js(result: FailResult, timestamp: i64) -> BindingFailed {
-    let (state, delay, finished_on) = match result.moved {
-        FailedTo::Failed => ("failed", 0, Some(timestamp)),
-        FailedTo::Delayed(ms) => ("delayed", ms, None),
-        FailedTo::Waiting => ("waiting", 0, None),
+/// Plans a failed attempt without moving it: which custom backoff strategy
+/// must run first, else where the attempt goes (for span names). An attempt
+/// the engine would refuse plans as `fail`.
+#[napi(catch_unwind)]
+pub fn plan_failed_attempt(attempt: BindingFailedAttempt) -> BindingFailurePlan {
+    let Ok(attempt) = FailedAttempt::try_from(attempt) else {
+        return BindingFailurePlan { custom_backoff: None, operation: Some("fail".to_string()) };
     };
-    BindingFailed {
-        state: state.to_string(),
-        delay,
-        stacktrace: result.stacktrace,
-        finished_on,
-        next: result.fetched.into(),
+    if let Some(name) = attempt.custom_backoff() {
+        return BindingFailurePlan { custom_backoff: Some(name.to_string()), operation: None };
     }
+    let operation = match attempt.decide(rand::random::<f64>()) {
+        Ok(RetryDecision::RetryAfter(_)) => "delay",
+        Ok(RetryDecision::RetryNow) => "retry",
+        Ok(RetryDecision::Fail) | Err(_) => "fail",
+    };
+    BindingFailurePlan { custom_backoff: None, operation: Some(operation.to_string()) }
 }
 
 #[napi]

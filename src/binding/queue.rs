@@ -3,10 +3,8 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::convert::{BindingConnectionOptions, BindingFetched, BindingRawJob};
 use super::error::IntoNapi;
-use super::queue_api::BindingQueueMeta;
-use super::worker::BindingFinish;
+use super::types::{BindingConnectionOptions, BindingFetched, BindingFinish, BindingQueueMeta, BindingRawJob};
 use crate::engine::active::{FetchSettings, Finish};
 use crate::engine::control::QueueMeta;
 use crate::engine::adder::{ids_json, Adder};

@@ -6,25 +6,9 @@ use std::collections::HashMap;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::convert::BindingRawJob;
 use super::error::IntoNapi;
 use super::queue::BindingQueue;
-use crate::engine::control::QueueMeta;
-
-/// What a producing Queue writes into `meta` when it connects.
-#[napi(object)]
-pub struct BindingQueueMeta {
-    /// `opts.maxLenEvents` (BullMQ's `streams.events.maxLen`, default 10000).
-    pub max_len_events: i64,
-    /// `version`, e.g. `bullmq-native:0.1.0`.
-    pub version: String,
-}
-
-impl From<BindingQueueMeta> for QueueMeta {
-    fn from(m: BindingQueueMeta) -> Self {
-        QueueMeta { max_len_events: m.max_len_events, version: m.version }
-    }
-}
+use super::types::BindingRawJob;
 
 /// A page of a parent's children (Queue.getDependencies).
 #[napi(object)]

@@ -6,33 +6,37 @@
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::error::{invalid, to_napi, IntoNapi};
-use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
+use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt, BindingRunnerEvent, RunnerCallback};
 use super::worker::BindingWorker;
-use crate::engine::active::{Finish, KeepJobs, Outcome};
+use crate::engine::active::Finish;
 use crate::engine::guard;
 use crate::engine::job_json::push_json_str;
-use crate::engine::queue::now_ms;
 use crate::engine::reply::into_text;
 use crate::engine::retry::FailedAttempt;
-use crate::engine::runner::{Delivered, Finished, Pong, Runner, RunnerEvent, RunnerOptions, DEFAULT_MAX_EVENT_LOOP_BLOCK};
+use crate::engine::runner::{
+    default_lock_renew_time, Delivered, Finished, Pong, Runner, RunnerEvent, RunnerOptions, DEFAULT_MAX_EVENT_LOOP_BLOCK,
+    DEFAULT_RUN_RETRY_DELAY,
+};
 use crate::engine::EngineError;
 
 #[napi(object)]
 pub struct BindingRunOptions {
     pub concurrency: u32,
-    /// Milliseconds; 0 disables lock renewal (`skipLockRenewal`).
-    pub lock_renew_time: i64,
+    /// Milliseconds (absent: the engine's default for the worker's lock
+    /// duration); 0 disables lock renewal (`skipLockRenewal`).
+    pub lock_renew_time: Option<i64>,
     pub skip_stalled_check: bool,
     /// Tokens are `{tokenPrefix}:{n}` (the worker's id).
     pub token_prefix: String,
-    /// Pause after a failed fetch, in ms (default 15000).
+    /// Pause after a failed fetch, in ms (absent: the engine's default).
     pub run_retry_delay: Option<i64>,
     /// Milliseconds the event loop may go without answering before the
     /// worker stops renewing its locks (default 60000).
@@ -69,27 +73,6 @@ fn jobs_json(jobs: &[Delivered]) -> String {
     into_text(out)
 }
 
-/// One report of the run loop.
-#[napi(object)]
-pub struct BindingRunnerEvent {
-    /// `jobs`, `drained`, `stalled`, `locksRenewed`, `lockRenewalFailed`,
-    /// `lockLost`, `cancel`, `error` or `ping` (nothing to do: the engine
-    /// notes that the call returned, to know the event loop turns).
-    pub kind: String,
-    /// `jobs`: JSON `[id, token, [field, value, ...], id, ...]`, each job
-    /// active and locked by its token.
-    pub jobs: Option<String>,
-    pub job_ids: Option<Vec<String>>,
-    /// `lockLost`: the token of each attempt in `job_ids` that lost its lock.
-    pub tokens: Option<Vec<String>>,
-    /// `error`: the error in the native error format; `cancel`: the reason;
-    /// `completed`: the error when the whole batch failed.
-    pub message: Option<String>,
-    /// `completed`: the batch number `completeJobs` was given; the results
-    /// are in `jobs` (JSON, see `completions_json`).
-    pub batch: Option<u32>,
-}
-
 fn event(kind: &str) -> BindingRunnerEvent {
     BindingRunnerEvent { kind: kind.to_string(), jobs: None, job_ids: None, tokens: None, message: None, batch: None }
 }
@@ -124,16 +107,16 @@ impl From<RunnerEvent> for BindingRunnerEvent {
 }
 
 /// One completion as JavaScript sends it (an element of the JSON array
-/// `completeJobs` takes): `[jobId, token, returnValue, keepCount, keepAge,
-/// keepLimit, attempts, fetchNext]`, the return value as JSON in place.
+/// `completeJobs` takes): `[jobId, token, returnValue, removeOnComplete,
+/// workerRemoveOnComplete, attempts, fetchNext]`, the return value as JSON in
+/// place, the options as the job and the worker give them (null: absent).
 #[derive(Deserialize)]
 struct CompletionIn<'a>(
     String,
     String,
     #[serde(borrow)] &'a RawValue,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
+    Option<Value>,
+    Option<Value>,
     Option<f64>,
     u8,
 );
@@ -145,15 +128,7 @@ fn int(v: Option<f64>) -> i64 {
 
 impl From<CompletionIn<'_>> for Finish {
     fn from(c: CompletionIn<'_>) -> Self {
-        Finish {
-            job_id: c.0,
-            token: c.1,
-            outcome: Outcome::Completed(c.2.get().to_string()),
-            keep: KeepJobs { count: int(c.3), age: int(c.4), limit: int(c.5) },
-            attempts: int(c.6),
-            fetch_next: c.7 != 0,
-            timestamp: now_ms(),
-        }
+        Finish::completed(c.0, c.1, c.2.get().to_string(), c.3.as_ref(), c.4.as_ref(), int(c.5), c.6 != 0)
     }
 }
 
@@ -204,10 +179,6 @@ pub struct BindingRunnerFailed {
     /// Fetch-next found no job and the queue just became drained.
     pub drained: bool,
 }
-
-/// A strong callback: keeps Node alive until released on close.
-pub(super) type RunnerCallback =
-    ThreadsafeFunction<BindingRunnerEvent, (), BindingRunnerEvent, Status, false>;
 
 /// Hands an event to the run callback, unless it was released (closed).
 fn send_event(events: &std::sync::Mutex<Option<RunnerCallback>>, event: BindingRunnerEvent) {
@@ -279,10 +250,13 @@ impl BindingWorker {
         });
         let opts = RunnerOptions {
             concurrency: options.concurrency.max(1) as usize,
-            lock_renew_time: options.lock_renew_time.max(0),
+            lock_renew_time: options
+                .lock_renew_time
+                .unwrap_or_else(|| default_lock_renew_time(self.core.options.fetch.lock_duration as f64) as i64)
+                .max(0),
             skip_stalled_check: options.skip_stalled_check,
             token_prefix: options.token_prefix,
-            run_retry_delay: options.run_retry_delay.unwrap_or(15_000),
+            run_retry_delay: options.run_retry_delay.unwrap_or(DEFAULT_RUN_RETRY_DELAY),
             max_event_loop_block,
         };
         // Installed before it starts: jobs it hands out are reported through it.
@@ -341,8 +315,8 @@ impl BindingWorker {
     /// making JavaScript wait on a promise: the results come back through
     /// the run callback as a `completed` event with the same `batch` number.
     /// `completions` is a JSON array of `[jobId, token, returnValue,
-    /// keepCount, keepAge, keepLimit, attempts, fetchNext]` (the return value
-    /// as JSON in place); the results are JSON too (see `completions_json`).
+    /// removeOnComplete, workerRemoveOnComplete, attempts, fetchNext]` (see
+    /// `CompletionIn`); the results are JSON too (see `completions_json`).
     #[napi(catch_unwind)]
     pub fn complete_jobs(&self, batch: u32, completions: String) -> Result<()> {
         let runner = self.runner()?;

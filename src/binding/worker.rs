@@ -6,24 +6,22 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use super::convert::{BindingFetched, BindingRawJob};
 use super::error::IntoNapi;
-use super::moves::{failed_to_js, BindingFailed, BindingFailedAttempt};
 use super::queue::BindingQueue;
-use super::runner::RunnerCallback;
-use crate::engine::active::{FetchSettings, Finish, KeepJobs, Outcome};
-use crate::engine::queue::now_ms;
+use super::types::{failed_to_js, BindingFailed, BindingFailedAttempt, BindingFetched, BindingFinish, BindingRawJob, RunnerCallback};
+use crate::engine::active::{Fetch, FetchSettings, Finish};
 use crate::engine::retry::FailedAttempt;
-use crate::engine::runner::Runner;
-use crate::engine::worker::{WorkerCore, WorkerOptions, DEFAULT_MAX_RATE_LIMIT_DELAY_MS, MAX_BLOCK_SECS};
+use crate::engine::runner::{Runner, DEFAULT_CONCURRENCY, DEFAULT_RUN_RETRY_DELAY};
+use crate::engine::worker::{WorkerCore, WorkerOptions, MAX_BLOCK_SECS};
 
+/// The worker's options as the user gave them (absent: the engine's default).
 #[napi(object)]
 pub struct BindingWorkerOptions {
-    pub lock_duration: i64,
-    pub stalled_interval: i64,
-    pub max_stalled_count: i64,
+    pub lock_duration: Option<i64>,
+    pub stalled_interval: Option<i64>,
+    pub max_stalled_count: Option<i64>,
     /// Seconds.
-    pub drain_delay: f64,
+    pub drain_delay: Option<f64>,
     pub limiter_max: Option<i64>,
     pub limiter_duration: Option<i64>,
     pub name: Option<String>,
@@ -32,59 +30,10 @@ pub struct BindingWorkerOptions {
     pub custom_repeat_strategy: Option<bool>,
     /// `metrics.maxDataPoints`; absent or 0 records no metrics.
     pub metrics_max_data_points: Option<i64>,
-    /// `maximumRateLimitDelay` in ms (absent: BullMQ's 30000).
+    /// `maximumRateLimitDelay` in ms.
     pub maximum_rate_limit_delay: Option<i64>,
     /// `skipVersionCheck`.
     pub skip_version_check: Option<bool>,
-}
-
-#[napi(object)]
-pub struct BindingKeepJobs {
-    pub count: i64,
-    pub age: Option<i64>,
-    pub limit: Option<i64>,
-}
-
-impl From<BindingKeepJobs> for KeepJobs {
-    fn from(k: BindingKeepJobs) -> Self {
-        KeepJobs { count: k.count, age: k.age.unwrap_or(0), limit: k.limit.unwrap_or(1000) }
-    }
-}
-
-#[napi(object)]
-pub struct BindingFinish {
-    pub job_id: String,
-    pub token: String,
-    /// JSON text of the return value (completed), absent for failures.
-    pub return_value: Option<String>,
-    /// Failure reason (final failure).
-    pub failed_reason: Option<String>,
-    /// JSON array text of the stack traces to store (final failure).
-    pub stacktrace: Option<String>,
-    pub keep: BindingKeepJobs,
-    pub attempts: i64,
-    pub fetch_next: bool,
-}
-
-impl From<BindingFinish> for Finish {
-    fn from(f: BindingFinish) -> Self {
-        let outcome = match f.failed_reason {
-            Some(reason) => Outcome::Failed {
-                reason,
-                stacktrace: f.stacktrace.unwrap_or_else(|| "[]".to_string()),
-            },
-            None => Outcome::Completed(f.return_value.unwrap_or_else(|| "null".to_string())),
-        };
-        Finish {
-            job_id: f.job_id,
-            token: f.token,
-            outcome,
-            keep: f.keep.into(),
-            attempts: f.attempts,
-            fetch_next: f.fetch_next,
-            timestamp: now_ms(),
-        }
-    }
 }
 
 #[napi]
@@ -96,21 +45,50 @@ pub struct BindingWorker {
     pub(super) events: Arc<std::sync::Mutex<Option<RunnerCallback>>>,
 }
 
+/// BullMQ's defaults of the worker options the engine reads (what
+/// `worker.opts` shows for an option not given).
+#[napi(object)]
+pub struct BindingWorkerDefaults {
+    pub lock_duration: i64,
+    pub stalled_interval: i64,
+    pub max_stalled_count: i64,
+    /// Seconds.
+    pub drain_delay: f64,
+    pub concurrency: u32,
+    pub run_retry_delay: i64,
+    pub maximum_rate_limit_delay: i64,
+}
+
+#[napi(catch_unwind)]
+pub fn worker_defaults() -> BindingWorkerDefaults {
+    let d = WorkerOptions::default();
+    BindingWorkerDefaults {
+        lock_duration: d.fetch.lock_duration,
+        stalled_interval: d.stalled_interval,
+        max_stalled_count: d.max_stalled_count,
+        drain_delay: d.drain_delay,
+        concurrency: DEFAULT_CONCURRENCY as u32,
+        run_retry_delay: DEFAULT_RUN_RETRY_DELAY,
+        maximum_rate_limit_delay: d.max_rate_limit_delay,
+    }
+}
+
 #[napi]
 pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) -> Result<BindingWorker> {
+    let d = WorkerOptions::default();
     let opts = WorkerOptions {
         fetch: FetchSettings {
-            lock_duration: options.lock_duration,
+            lock_duration: options.lock_duration.unwrap_or(d.fetch.lock_duration),
             limiter_max: options.limiter_max.unwrap_or(0),
             limiter_duration: options.limiter_duration.unwrap_or(0),
             worker_name: options.name.unwrap_or_default(),
             metrics_max_data_points: options.metrics_max_data_points.unwrap_or(0).max(0),
         },
-        drain_delay: options.drain_delay,
-        stalled_interval: options.stalled_interval,
-        max_stalled_count: options.max_stalled_count,
+        drain_delay: options.drain_delay.unwrap_or(d.drain_delay),
+        stalled_interval: options.stalled_interval.unwrap_or(d.stalled_interval),
+        max_stalled_count: options.max_stalled_count.unwrap_or(d.max_stalled_count),
         external_pattern_strategy: options.custom_repeat_strategy.unwrap_or(false),
-        max_rate_limit_delay: options.maximum_rate_limit_delay.unwrap_or(DEFAULT_MAX_RATE_LIMIT_DELAY_MS),
+        max_rate_limit_delay: options.maximum_rate_limit_delay.unwrap_or(d.max_rate_limit_delay),
         skip_version_check: options.skip_version_check.unwrap_or(false),
     };
     let core = WorkerCore::open(queue.queue.clone(), opts).await.napi()?;
@@ -123,6 +101,13 @@ pub async fn open_worker(queue: &BindingQueue, options: BindingWorkerOptions) ->
 #[napi]
 pub fn block_timeout(block_until: f64, now: f64, drain_delay: f64, minimum_block_timeout: f64) -> f64 {
     crate::engine::worker::block_timeout(block_until, now, drain_delay, minimum_block_timeout)
+}
+
+/// BullMQ's `lockRenewTime` for a worker that gives none (what `worker.opts`
+/// shows), from its lock duration.
+#[napi(catch_unwind)]
+pub fn default_lock_renew_time(lock_duration: f64) -> f64 {
+    crate::engine::runner::default_lock_renew_time(lock_duration)
 }
 
 /// BullMQ's `maximumBlockTimeout`: the longest marker block, in seconds.
@@ -145,11 +130,13 @@ impl BindingWorker {
         Ok(self.core.get_next_job(&token, block).await.napi()?.map(Into::into))
     }
 
-    /// Completes or finally fails a job; the next job when `fetchNext` found one.
+    /// Completes a job (the run loop's batch path with one job); the next
+    /// job when `fetchNext` found one.
     #[napi]
     pub async fn move_to_finished(&self, finish: BindingFinish) -> Result<BindingFetched> {
         let finish: Finish = finish.into();
-        Ok(self.core.finish(&finish).await.napi()?.into())
+        let result = self.core.finish(std::slice::from_ref(&finish)).await.napi()?.pop();
+        Ok(result.unwrap_or(Ok(Fetch::Nothing)).and_then(Fetch::into_fetched).napi()?.into())
     }
 
     /// Fails an attempt (retry or final failure) with the worker's settings.

@@ -1,13 +1,14 @@
 //! Operations on jobs a worker holds: fetching with a lock, and finishing
 //! (complete / fail) with optional fetch-next. One core for the manual API
 //! and the automatic worker, which fetches and finishes several jobs per
-//! script call (`fetch_jobs`, `finish_jobs`).
+//! script call (`fetch_jobs`, `finish_jobs`). Every finish goes through
+//! `finish_jobs` (one job is a batch of one).
 
 use redis::{Cmd, Value};
 
 use super::error::{EngineError, Result};
 use super::job::RawJob;
-use super::queue::Queue;
+use super::queue::{now_ms, Queue};
 use super::reply::{as_string, into_text, no_job, parse_fetch, Fetched};
 use super::scripts;
 
@@ -48,7 +49,8 @@ impl Default for FetchSettings {
     }
 }
 
-/// How many finished jobs to keep (BullMQ's KeepJobs, resolved by the caller).
+/// How many finished jobs to keep (BullMQ's KeepJobs; `KeepJobs::resolve`
+/// reads it from the options).
 #[derive(Debug, Clone, Copy)]
 pub struct KeepJobs {
     /// -1 keeps all, 0 removes the job, n keeps the newest n.
@@ -104,35 +106,12 @@ impl Queue {
         parse_fetch(&reply)
     }
 
-    /// Completes or finally fails a job; with `fetch_next` returns the next job,
-    /// already active and locked by the same token.
+    /// Completes or finally fails one job (`finish_jobs` with one job); with
+    /// `fetch_next` returns the next job, already active and locked by the
+    /// same token.
     pub async fn move_to_finished(&self, finish: &Finish, settings: &FetchSettings) -> Result<Fetched> {
-        let (target, value, stacktrace) = finish.target_value_stacktrace();
-        let mut inv = self.script(&scripts::MOVE_TO_FINISHED);
-        inv.arg(&finish.job_id)
-            .arg(finish.timestamp)
-            .arg(target)
-            .arg(value)
-            .arg(if finish.fetch_next { "1" } else { "0" })
-            .arg(&finish.token)
-            .arg(finish.keep.count)
-            .arg(finish.keep.age)
-            .arg(finish.keep.limit)
-            .arg(finish.attempts)
-            .arg(settings.lock_duration)
-            .arg(settings.limiter_max)
-            .arg(settings.limiter_duration)
-            .arg(&settings.worker_name)
-            .arg(stacktrace)
-            .arg(settings.metrics_max_data_points);
-        let reply: redis::Value = inv.invoke_async(&mut self.cmd()).await?;
-        if let redis::Value::Int(code) = reply {
-            if code < 0 {
-                return Err(EngineError::from_code(code, &finish.job_id, "moveToFinished", "active"));
-            }
-            return Ok(Fetched::Nothing);
-        }
-        parse_fetch(&reply)
+        let mut results = self.finish_jobs(std::slice::from_ref(finish), settings, finish.timestamp).await?;
+        results.pop().unwrap_or(Ok(Fetch::Nothing))?.into_fetched()
     }
 }
 
@@ -200,6 +179,28 @@ impl Fetch {
 }
 
 impl Finish {
+    /// A completion as a host reports it: the return value as JSON text and
+    /// the retention as the job and its host (worker or queue) give it.
+    pub fn completed(
+        job_id: String,
+        token: String,
+        return_value: String,
+        remove: Option<&serde_json::Value>,
+        default_remove: Option<&serde_json::Value>,
+        attempts: i64,
+        fetch_next: bool,
+    ) -> Self {
+        Finish {
+            job_id,
+            token,
+            outcome: Outcome::Completed(return_value),
+            keep: KeepJobs::resolve(remove, default_remove),
+            attempts,
+            fetch_next,
+            timestamp: now_ms(),
+        }
+    }
+
     fn target_value_stacktrace(&self) -> (&'static str, &str, &str) {
         match &self.outcome {
             Outcome::Completed(v) => ("completed", v.as_str(), ""),

@@ -32,8 +32,9 @@ impl RawJob {
     }
 }
 
-/// Public option names that BullMQ stores under a short key.
-const SHORT_KEYS: &[(&str, &str)] = &[
+/// Public option names that BullMQ stores under a short key (its
+/// `optsEncodeMap`; the facade exports the same table).
+pub const SHORT_KEYS: &[(&str, &str)] = &[
     ("deduplication", "de"),
     ("failParentOnFailure", "fpof"),
     ("continueParentOnFailure", "cpof"),

@@ -45,6 +45,26 @@ impl KeepJobs {
             Some(_) => KeepJobs::default(),
         }
     }
+
+    /// The retention of a finishing job: its own `removeOnComplete` /
+    /// `removeOnFail` (`job`), else its host's (the worker's or queue's
+    /// option, `host`), else keep all. Null counts as absent.
+    pub fn resolve(job: Option<&Value>, host: Option<&Value>) -> KeepJobs {
+        KeepJobs::from_option(job, KeepJobs::from_option(host, KeepJobs::default()))
+    }
+}
+
+/// BullMQ 6.7's `maxStartedAttempts`: a job started that often (the worker's
+/// option, 0 or absent for no bound) is not retried, whatever attempts it
+/// has left.
+pub fn started_too_often(attempts_started: f64, max_started_attempts: Option<f64>) -> bool {
+    max_started_attempts.is_some_and(|max| max != 0.0 && !max.is_nan() && max <= attempts_started)
+}
+
+/// Whether a failed attempt may be retried at all: attempts are left and
+/// the error is not unrecoverable (the backoff may still refuse).
+fn may_retry(attempts_made: i64, policy: &FailurePolicy, unrecoverable: bool) -> bool {
+    !unrecoverable && attempts_made.saturating_add(1) < policy.attempts
 }
 
 /// What a job's options say about failures.
@@ -114,10 +134,10 @@ pub fn decide_retry(
     custom_delay: Option<i64>,
     random: f64,
 ) -> Result<RetryDecision> {
-    let attempt = attempts_made.saturating_add(1);
-    if unrecoverable || attempt >= policy.attempts {
+    if !may_retry(attempts_made, policy, unrecoverable) {
         return Ok(RetryDecision::Fail);
     }
+    let attempt = attempts_made.saturating_add(1);
     let delay = match &policy.backoff {
         None => 0,
         Some(backoff) => match (&backoff.strategy, custom_delay) {
@@ -160,6 +180,25 @@ pub struct FailedAttempt {
 }
 
 impl FailedAttempt {
+    /// The name of the custom backoff strategy (user code, run by the
+    /// caller) whose delay this attempt needs before it can be decided: set
+    /// when the attempt will be retried, its backoff is not built in and no
+    /// `custom_delay` was given yet.
+    pub fn custom_backoff(&self) -> Option<&str> {
+        if self.custom_delay.is_some() || !may_retry(self.attempts_made, &self.policy, self.unrecoverable) {
+            return None;
+        }
+        match &self.policy.backoff {
+            Some(Backoff { strategy: Strategy::Custom(name), .. }) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The retry decision for this attempt (`decide_retry`).
+    pub fn decide(&self, random: f64) -> Result<RetryDecision> {
+        decide_retry(self.attempts_made, &self.policy, self.unrecoverable, self.custom_delay, random)
+    }
+
     /// An unrecoverable failure of a job as read from Redis, with its stored
     /// options (what the tests build their attempts from).
     #[cfg(test)]
@@ -263,13 +302,7 @@ impl Queue {
     /// are left, otherwise moves it to failed. Events follow BullMQ: a retried
     /// attempt emits `waiting` or `delayed`, never `failed`.
     pub async fn move_to_failed(&self, attempt: &FailedAttempt, settings: &FetchSettings) -> Result<FailResult> {
-        let decision = decide_retry(
-            attempt.attempts_made,
-            &attempt.policy,
-            attempt.unrecoverable,
-            attempt.custom_delay,
-            rand::random::<f64>(),
-        )?;
+        let decision = attempt.decide(rand::random::<f64>())?;
         let mut stacktrace = attempt.stacktrace.clone();
         push_stacktrace(&mut stacktrace, attempt.stack.as_deref(), attempt.policy.stack_trace_limit);
         let stack_json = serde_json::to_string(&stacktrace)?;
@@ -412,6 +445,35 @@ mod tests {
         assert_eq!(KeepJobs::from_option(Some(&json!(3)), default).count, 3);
         let obj = KeepJobs::from_option(Some(&json!({"age": 60})), default);
         assert_eq!((obj.count, obj.age, obj.limit), (-1, 60, 1000));
+        let host = json!({"count": 7, "age": 9});
+        let resolved = |job: Option<Value>, host: Option<&Value>| {
+            let k = KeepJobs::resolve(job.as_ref(), host);
+            (k.count, k.age, k.limit)
+        };
+        assert_eq!(resolved(None, None), (-1, 0, 1000));
+        assert_eq!(resolved(None, Some(&host)), (7, 9, 1000));
+        assert_eq!(resolved(Some(json!(null)), Some(&host)), (7, 9, 1000));
+        assert_eq!(resolved(Some(json!(false)), Some(&host)), (-1, 0, 1000));
+        assert_eq!(resolved(None, Some(&json!(true))), (0, 0, 1000));
+    }
+
+    #[test]
+    fn max_started_attempts_bounds_retries_and_custom_backoffs_are_asked_only_for_retries() {
+        assert!(!started_too_often(5.0, None));
+        assert!(!started_too_often(5.0, Some(0.0)));
+        assert!(!started_too_often(2.0, Some(3.0)));
+        assert!(started_too_often(3.0, Some(3.0)));
+        let job = RawJob { id: "1".into(), fields: vec![("opts".into(), r#"{"attempts":3,"backoff":{"type":"mine"}}"#.into())] };
+        let mut a = FailedAttempt::of_job(&job, "tok", "boom", KeepJobs::default(), 0).unwrap();
+        assert_eq!(a.custom_backoff(), None, "unrecoverable: no retry");
+        a.unrecoverable = false;
+        assert_eq!(a.custom_backoff(), Some("mine"));
+        a.attempts_made = 2;
+        assert_eq!(a.custom_backoff(), None, "last attempt: no retry");
+        a.attempts_made = 0;
+        a.custom_delay = Some(10);
+        assert_eq!(a.custom_backoff(), None, "the delay is known");
+        assert_eq!(a.decide(0.5).unwrap(), RetryDecision::RetryAfter(10));
     }
 
     async fn active_job(q: &Queue, opts: Value) -> RawJob {

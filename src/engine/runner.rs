@@ -106,6 +106,15 @@ impl Pong {
 /// How long the event loop may leave a ping unanswered before lock renewal
 /// stops, unless the worker says otherwise (`maxEventLoopBlock`).
 pub const DEFAULT_MAX_EVENT_LOOP_BLOCK: i64 = 60_000;
+/// Jobs processed at once unless the worker says otherwise (BullMQ's `concurrency`).
+pub const DEFAULT_CONCURRENCY: usize = 1;
+/// Pause after a failed fetch unless the worker says otherwise (BullMQ's `runRetryDelay`).
+pub const DEFAULT_RUN_RETRY_DELAY: i64 = 15_000;
+
+/// BullMQ's `lockRenewTime` when the worker gives none: half its lock duration.
+pub fn default_lock_renew_time(lock_duration: f64) -> f64 {
+    lock_duration / 2.0
+}
 
 /// Receives the runner's events (on tokio threads).
 pub type Sink = Box<dyn Fn(RunnerEvent) + Send + Sync>;
@@ -561,7 +570,7 @@ impl Runner {
         // The slots kept for the fetch-nexts.
         let mut held = Held { runner: self, n: finishes.iter().filter(|f| f.fetch_next).count() };
         guard::injection_point(Site::Complete);
-        let results = match self.core.finish_many(&finishes).await {
+        let results = match self.core.finish(&finishes).await {
             Ok(results) => results,
             Err(err) => return finishes.iter().map(|_| Err(err.clone())).collect(),
         };

@@ -26,11 +26,3 @@ crate::lua_script!(
     /// Moves the next job to active (BullMQ's moveToActive).
     MOVE_TO_ACTIVE => ["includes/common.lua", "includes/fetch.lua", "moveToActive.lua"]
 );
-crate::lua_script!(
-    /// Completes or finally fails a job, with optional fetch-next.
-    MOVE_TO_FINISHED => [
-        "includes/common.lua", "includes/fetch.lua", "includes/dedup.lua", "includes/parent.lua",
-        "includes/finish.lua",
-        "moveToFinished.lua"
-    ]
-);

@@ -350,9 +350,10 @@ impl WorkerCore {
         Ok(jobs)
     }
 
-    /// Completes or finally fails several jobs in one script call (as
-    /// `finish` each, in order); the outer error is the call's.
-    pub async fn finish_many(&self, finishes: &[Finish]) -> Result<Vec<Result<Fetch>>> {
+    /// Completes or finally fails jobs in one script call, with the worker's
+    /// fetch settings; each fetch-next result is taken as by `fetch`. The
+    /// outer error is the call's. The manual API's finish is a batch of one.
+    pub async fn finish(&self, finishes: &[Finish]) -> Result<Vec<Result<Fetch>>> {
         let timestamp = finishes.iter().map(|f| f.timestamp).max().unwrap_or_else(now_ms);
         let mut results = self.queue.finish_jobs(finishes, &self.options.fetch, timestamp).await?;
         // Only the results of a fetch-next are taken (recorded); the others
@@ -376,16 +377,6 @@ impl WorkerCore {
             Fetched::Job(job) => Ok(Some(job)),
             _ => Ok(None),
         }
-    }
-
-    /// Completes or finally fails a job with the worker's fetch settings; the
-    /// fetch-next result is taken as by `fetch`.
-    pub async fn finish(&self, finish: &Finish) -> Result<Fetched> {
-        let fetched = self.queue.move_to_finished(finish, &self.options.fetch).await?;
-        if !finish.fetch_next {
-            return Ok(fetched);
-        }
-        Ok(self.take(fetched).await)
     }
 
     /// Fails an attempt (retry or final failure) with the worker's fetch
