@@ -157,7 +157,7 @@ export declare class BindingQueue {
   /** Children `start..=end` of a parent: completed ones (`processed`) or pending ones. */
   getChildrenPage(parentId: string, processed: boolean, start: number, end: number): Promise<BindingChildrenPage>
   /** Removes jobs no state holds; how many were removed. */
-  removeOrphanedJobs(count: number, limit: number): Promise<number>
+  removeOrphanedJobs(count: number | undefined | null, limit: number): Promise<number>
   /**
    * Extends the locks of jobs held by the given tokens (pairwise); the ids
    * whose lock is gone or held by another token.
@@ -176,10 +176,10 @@ export declare class BindingQueue {
   drain(delayed: boolean): Promise<void>
   /** Removes old jobs of one state; the ids removed by each batch. */
   clean(state: string, cutoff: number, limit: number): Promise<Array<Array<string>>>
-  obliterate(force: boolean, count: number): Promise<void>
+  obliterate(force: boolean, count?: number | undefined | null): Promise<void>
   rateLimit(ms: number): Promise<void>
-  retryJobs(state: string, count: number, timestamp: number): Promise<void>
-  promoteJobs(count: number): Promise<void>
+  retryJobs(state: string, count: number | undefined | null, timestamp: number): Promise<void>
+  promoteJobs(count?: number | undefined | null): Promise<void>
   /**
    * Asks our running workers to cancel a job they hold (pub/sub); true
    * when one of them held it.

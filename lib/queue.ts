@@ -157,6 +157,11 @@ export function dataValue(name: string, data: unknown, opts: JobsOptions): unkno
   return JSON.parse(dataText);
 }
 
+/** The events stream's max length the queue records: `streams.events.maxLen`, BullMQ's 10000 by default. */
+function eventsMaxLen(opts: QueueOptions): number {
+  return opts.streams?.events?.maxLen ?? 10000;
+}
+
 /**
  * What a Queue records in `meta` when it connects (BullMQ's `metaValues`):
  * the events stream's max length and `bullmq-native:<version>`; nothing with
@@ -164,7 +169,7 @@ export function dataValue(name: string, data: unknown, opts: JobsOptions): unkno
  */
 function metaOnOpen(opts: QueueOptions): Native.BindingQueueMeta | undefined {
   if (opts === null || typeof opts !== 'object' || opts.skipMetasUpdate) return undefined;
-  const maxLen = opts.streams?.events?.maxLen ?? 10000;
+  const maxLen = eventsMaxLen(opts);
   if (typeof maxLen !== 'number' || !Number.isSafeInteger(maxLen) || maxLen < 0) {
     throw new TypeError(`streams.events.maxLen must be an integer >= 0, got ${describe(maxLen)}`);
   }
@@ -206,7 +211,7 @@ function expandIds(text: string): string[] {
 export interface ObliterateOpts {
   /** Also remove active jobs (otherwise their presence is an error). */
   force?: boolean;
-  /** Jobs removed per script call (default 1000). */
+  /** Jobs removed per script call (default 1000, the engine's). */
   count?: number;
 }
 
@@ -214,7 +219,7 @@ export interface ObliterateOpts {
 export interface RetryJobsOpts {
   /** `failed` (default) or `completed`. */
   state?: 'failed' | 'completed';
-  /** Jobs moved per script call (default 1000). */
+  /** Jobs moved per script call (default 1000, the engine's). */
   count?: number;
   /** Only jobs finished at or before this time (default now). */
   timestamp?: number;
@@ -222,7 +227,7 @@ export interface RetryJobsOpts {
 
 /** Options of `promoteJobs`. */
 export interface PromoteJobsOpts {
-  /** Jobs moved per script call (default 1000). */
+  /** Jobs moved per script call (default 1000, the engine's). */
   count?: number;
 }
 
@@ -771,7 +776,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async obliterate(opts?: ObliterateOpts): Promise<void> {
     const o = optionsArg<ObliterateOpts>('obliterate', opts);
     const force = o.force === undefined ? false : booleanArg('obliterate', 'opts.force', o.force);
-    const count = o.count === undefined ? 1000 : integerArg('obliterate', 'opts.count', o.count, 1);
+    const count = o.count === undefined ? undefined : integerArg('obliterate', 'opts.count', o.count, 1);
     await this.pause();
     const q = await this.nativeQueue;
     await native(q.obliterate(force, count));
@@ -794,7 +799,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     if (state !== 'failed' && state !== 'completed') {
       throw new TypeError(`retryJobs: opts.state must be "failed" or "completed", got ${describe(state)}`);
     }
-    const count = o.count === undefined ? 1000 : integerArg('retryJobs', 'opts.count', o.count, 1);
+    const count = o.count === undefined ? undefined : integerArg('retryJobs', 'opts.count', o.count, 1);
     const timestamp = o.timestamp === undefined ? Date.now() : integerArg('retryJobs', 'opts.timestamp', o.timestamp, 0);
     const q = await this.nativeQueue;
     await native(q.retryJobs(state, count, timestamp));
@@ -803,7 +808,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   /** Moves every delayed job to wait. */
   async promoteJobs(opts: PromoteJobsOpts = {}): Promise<void> {
     const o = optionsArg<PromoteJobsOpts>('promoteJobs', opts);
-    const count = o.count === undefined ? 1000 : integerArg('promoteJobs', 'opts.count', o.count, 1);
+    const count = o.count === undefined ? undefined : integerArg('promoteJobs', 'opts.count', o.count, 1);
     const q = await this.nativeQueue;
     await native(q.promoteJobs(count));
   }
@@ -851,7 +856,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   /** What this Queue records in `meta` when it connects (unless `skipMetasUpdate`). */
   get metaValues(): { [index: string]: string | number } {
     return {
-      'opts.maxLenEvents': this.opts.streams?.events?.maxLen ?? 10000,
+      'opts.maxLenEvents': eventsMaxLen(this.opts),
       version: `bullmq-native:${version}`,
     };
   }
@@ -1002,10 +1007,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
    * (left by a crash or by deleting state keys by hand), with their logs,
    * lock and dependency keys. Scans the queue's keys `count` at a time;
    * with `limit` > 0 stops once that many were removed. Returns how many
-   * were removed. To go in steps: `while (await queue.removeOrphanedJobs(1000, 10000)) {}`.
+   * were removed (`count` defaults to 1000). To go in steps:
+   * `while (await queue.removeOrphanedJobs(1000, 10000)) {}`.
    */
-  async removeOrphanedJobs(count = 1000, limit = 0): Promise<number> {
-    integerArg('removeOrphanedJobs', 'count', count, 1);
+  async removeOrphanedJobs(count?: number, limit = 0): Promise<number> {
+    if (count !== undefined) integerArg('removeOrphanedJobs', 'count', count, 1);
     integerArg('removeOrphanedJobs', 'limit', limit, 0);
     const q = await this.nativeQueue;
     return native(q.removeOrphanedJobs(count, limit));

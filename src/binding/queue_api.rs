@@ -7,6 +7,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use super::error::IntoNapi;
+use crate::engine::control::DEFAULT_BATCH_COUNT;
 use super::queue::BindingQueue;
 use super::types::BindingRawJob;
 
@@ -74,8 +75,8 @@ impl BindingQueue {
 
     /// Removes jobs no state holds; how many were removed.
     #[napi]
-    pub async fn remove_orphaned_jobs(&self, count: i64, limit: i64) -> Result<i64> {
-        self.queue.remove_orphaned_jobs(count, limit).await.napi()
+    pub async fn remove_orphaned_jobs(&self, count: Option<i64>, limit: i64) -> Result<i64> {
+        self.queue.remove_orphaned_jobs(count.unwrap_or(DEFAULT_BATCH_COUNT), limit).await.napi()
     }
 
     /// Extends the locks of jobs held by the given tokens (pairwise); the ids
@@ -139,8 +140,8 @@ impl BindingQueue {
     }
 
     #[napi]
-    pub async fn obliterate(&self, force: bool, count: i64) -> Result<()> {
-        self.queue.obliterate(force, count).await.napi()
+    pub async fn obliterate(&self, force: bool, count: Option<i64>) -> Result<()> {
+        self.queue.obliterate(force, count.unwrap_or(DEFAULT_BATCH_COUNT)).await.napi()
     }
 
     #[napi]
@@ -149,12 +150,12 @@ impl BindingQueue {
     }
 
     #[napi]
-    pub async fn retry_jobs(&self, state: String, count: i64, timestamp: i64) -> Result<()> {
-        self.queue.retry_jobs(&state, count, timestamp).await.napi()
+    pub async fn retry_jobs(&self, state: String, count: Option<i64>, timestamp: i64) -> Result<()> {
+        self.queue.retry_jobs(&state, count.unwrap_or(DEFAULT_BATCH_COUNT), timestamp).await.napi()
     }
 
     #[napi]
-    pub async fn promote_jobs(&self, count: i64) -> Result<()> {
-        self.queue.promote_jobs(count).await.napi()
+    pub async fn promote_jobs(&self, count: Option<i64>) -> Result<()> {
+        self.queue.promote_jobs(count.unwrap_or(DEFAULT_BATCH_COUNT)).await.napi()
     }
 }

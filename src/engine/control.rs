@@ -48,6 +48,10 @@ const MANUAL_RATE_LIMIT_COUNT: i64 = 9_007_199_254_740_991;
 /// Largest batch `clean` removes per script call, as BullMQ.
 const CLEAN_BATCH: i64 = 10_000;
 
+/// Jobs handled per script call by obliterate, retryJobs, promoteJobs and
+/// removeOrphanedJobs when the caller gives no `count` (BullMQ's 1000).
+pub const DEFAULT_BATCH_COUNT: i64 = 1000;
+
 /// States `clean` accepts (`waiting` is the wait list).
 fn clean_state(state: &str) -> Result<&'static str> {
     Ok(match state {
