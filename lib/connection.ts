@@ -243,7 +243,8 @@ export function normalizeConnection(connection: ConnectionOptions | undefined): 
   if (isClusterClient(connection)) {
     return clusterConnection(connection.startupNodes, connection.options, 'the Redis Cluster instance\'s startup');
   }
-  const ours = (connection as Partial<ClusterConnectionOptions>).cluster;
+  // (An ioredis instance has a `cluster` method: the CLUSTER command.)
+  const ours = isClient(connection) ? undefined : (connection as Partial<ClusterConnectionOptions>).cluster;
   if (ours !== undefined && ours !== null) {
     if (typeof ours !== 'object') throw new TypeError('connection.cluster must be { nodes, options }');
     return clusterConnection(ours.nodes, ours.options, 'connection.cluster');

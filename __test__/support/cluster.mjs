@@ -57,6 +57,8 @@ export async function startCluster() {
         '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT),
         // A killed master's replica must take over however far behind it is.
         '--cluster-replica-validity-factor', '0',
+        // Replicas sync at once (the default waits 5 s for more replicas).
+        '--repl-diskless-sync-delay', '0',
       ]);
       nodes.push({ port: server.port, process: server.process, server });
     }
@@ -71,10 +73,14 @@ export async function startCluster() {
         for (const n of nodes) {
           const info = await redisCli(n.port, 'CLUSTER', 'INFO');
           if (!/cluster_state:ok/.test(info) || !/cluster_slots_ok:16384/.test(info)) return false;
+          // A replica that has not synced yet would take over an empty slot.
+          const repl = await redisCli(n.port, 'INFO', 'replication');
+          if (/role:slave/.test(repl) && !/master_link_status:up/.test(repl)) return false;
+          if (/role:master/.test(repl) && !/connected_slaves:1/.test(repl)) return false;
         }
         return true;
       },
-      { message: 'the cluster to be ready' },
+      { message: 'the cluster to be ready, every replica in sync' },
     );
   } catch (err) {
     await stopAll();
@@ -102,8 +108,14 @@ export async function startCluster() {
       }
       throw new Error(`no master owns the slot of ${key}`);
     },
-    /** Kills a node at once (SIGKILL) and waits until its process is gone. */
+    /**
+     * Kills a node at once (SIGKILL) and waits until its process is gone.
+     * Replication is asynchronous: what a master acknowledged just before
+     * dying may be lost with it, in any client. So a master first waits
+     * (WAIT) until its replica has what it acknowledged so far.
+     */
     async kill(port) {
+      await redisCli(port, 'WAIT', '1', '2000').catch(() => undefined);
       const n = nodes.find((x) => x.port === port);
       if (!n || n.process.exitCode !== null || n.process.signalCode !== null) return;
       await new Promise((resolve) => {
@@ -175,7 +187,7 @@ export async function startSentinels() {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const master = await startRedis([]);
+    const master = await startRedis(['--repl-diskless-sync-delay', '0']);
     servers.push(master);
     const replica = await startRedis(['--replicaof', '127.0.0.1', String(master.port)]);
     servers.push(replica);
@@ -205,8 +217,9 @@ export async function startSentinels() {
       master,
       replica,
       currentMaster,
-      /** Kills the master at once; resolves once its process is gone. */
+      /** Kills the master at once (after its replica caught up, see the cluster's kill). */
       async killMaster() {
+        await redisCli(master.port, 'WAIT', '1', '2000').catch(() => undefined);
         await new Promise((resolve) => {
           if (master.process.exitCode !== null) return resolve();
           master.process.once('exit', resolve);

@@ -7,7 +7,7 @@
 //! complete hash tag (`{bull}` as prefix, or a name such as `{orders}`).
 
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::Value;
 
 use super::error::{EngineError, Result};
@@ -58,34 +58,52 @@ pub fn check_queue_slot(prefix: &str, name: &str) -> Result<()> {
     )))
 }
 
-/// `host` and `port` of the master that serves `slot`, as the cluster
-/// client sees it now (it follows `MOVED` and refreshes its slot map after a
-/// failover): the node's own line of its `CLUSTER NODES` names its address.
+/// `host` and `port` of the master that serves `slot`, as a live node of
+/// the cluster says (`CLUSTER SLOTS`). Not through the client's own slot
+/// map: while a master fails over, the client sends a request for a node it
+/// lost to another node of the shard, or any node, which would then name
+/// itself. A node whose view is stale names a dead master, whose connect
+/// fails, or a demoted one, which answers `MOVED`: the caller opens again.
 pub async fn slot_master(conn: &mut ClusterConnection, slot: u16) -> redis::RedisResult<(String, u16)> {
-    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master)));
-    let nodes = conn.route_command(redis::cmd("CLUSTER").arg("NODES").to_owned(), route).await?;
-    let text = match nodes {
-        Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
-        Value::VerbatimString { text, .. } => text,
-        Value::SimpleString(s) => s,
-        other => return Err(unexpected(format!("CLUSTER NODES answered {other:?}"))),
-    };
-    myself_address(&text).ok_or_else(|| unexpected("CLUSTER NODES names no address for the node itself".into()))
+    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+    let slots = conn.route_command(redis::cmd("CLUSTER").arg("SLOTS").to_owned(), route).await?;
+    master_of(&slots, slot).ok_or_else(|| unexpected(format!("CLUSTER SLOTS names no master for slot {slot}")))
 }
 
 fn unexpected(message: String) -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "unexpected reply", message))
 }
 
-/// The address in the `myself` line of `CLUSTER NODES`
-/// (`<id> <ip:port@cport[,hostname]> <flags> ...`).
-fn myself_address(nodes: &str) -> Option<(String, u16)> {
-    let line = nodes.lines().find(|l| l.split(' ').nth(2).is_some_and(|f| f.split(',').any(|x| x == "myself")))?;
-    let addr = line.split(' ').nth(1)?;
-    let ip_port = addr.split(['@', ',']).next()?;
-    let (ip, port) = ip_port.rsplit_once(':')?;
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    Some((ip.to_string(), port.parse().ok()?))
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The master of `slot` in a `CLUSTER SLOTS` reply: `[[start, end, [ip,
+/// port, id, ...], replicas...], ...]`, the master first.
+fn master_of(reply: &Value, slot: u16) -> Option<(String, u16)> {
+    let Value::Array(ranges) = reply else { return None };
+    ranges.iter().find_map(|range| {
+        let Value::Array(r) = range else { return None };
+        let (start, end) = (int(r.first()?)?, int(r.get(1)?)?);
+        if !(start..=end).contains(&i64::from(slot)) {
+            return None;
+        }
+        let Value::Array(master) = r.get(2)? else { return None };
+        let host = text(master.first()?)?;
+        let port = u16::try_from(int(master.get(1)?)?).ok()?;
+        Some((host, port))
+    })
 }
 
 #[cfg(test)]
@@ -117,10 +135,16 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_nodes_own_address() {
-        let nodes = "07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected\n\
-                     67ed 127.0.0.1:30002@40002,host.local myself,master - 0 0 2 connected 5461-10922\n";
-        assert_eq!(myself_address(nodes), Some(("127.0.0.1".to_string(), 30002)));
-        assert_eq!(myself_address("x ::1:7000@17000 myself,master - 0 0 1 connected"), Some(("::1".into(), 7000)));
+    fn finds_the_master_of_a_slot() {
+        let node = |ip: &str, port: i64| {
+            Value::Array(vec![Value::BulkString(ip.into()), Value::Int(port), Value::BulkString(b"id".to_vec())])
+        };
+        let reply = Value::Array(vec![
+            Value::Array(vec![Value::Int(0), Value::Int(5460), node("127.0.0.1", 7000), node("127.0.0.1", 7003)]),
+            Value::Array(vec![Value::Int(5461), Value::Int(16383), node("127.0.0.1", 7001)]),
+        ]);
+        assert_eq!(master_of(&reply, 0), Some(("127.0.0.1".to_string(), 7000)));
+        assert_eq!(master_of(&reply, 5461), Some(("127.0.0.1".to_string(), 7001)));
+        assert_eq!(master_of(&Value::Array(vec![]), 3), None);
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, Value};
 use serde::Deserialize;
 
@@ -698,6 +698,17 @@ async fn send(backend: &mut Backend, slot: Option<u16>, req: Request<'_>) -> red
         (Backend::Single(m), Request::Many(p, offset, count)) => {
             m.req_packed_commands(p, offset, count).await.map(Reply::Many)
         }
+        (Backend::Cluster(c), Request::One(cmd)) if is_script_load(cmd) => {
+            // On every node that answers, replicas too: while a slot's master
+            // fails over, the EVALSHA that follows may reach its replica (the
+            // client's fallback) or the replica just promoted, which may not
+            // be listed as a master yet. Replicas do not receive loads made
+            // on their master, and a node that is down must not fail it.
+            let all = MultipleNodeRoutingInfo::AllNodes;
+            c.route_command(cmd.clone(), RoutingInfo::MultiNode((all, Some(ResponsePolicy::OneSucceeded))))
+                .await
+                .map(Reply::One)
+        }
         (Backend::Cluster(c), req) => {
             let Some(slot) = slot else {
                 return match req {
@@ -712,6 +723,15 @@ async fn send(backend: &mut Backend, slot: Option<u16>, req: Request<'_>) -> red
             }
         }
     }
+}
+
+/// `SCRIPT LOAD ...`.
+fn is_script_load(cmd: &Cmd) -> bool {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(b) => Some(b),
+        _ => None,
+    });
+    matches!((args.next(), args.next()), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b"SCRIPT") && b.eq_ignore_ascii_case(b"LOAD"))
 }
 
 impl Commands {
