@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import * as bullmq from 'bullmq';
-import { FlowProducer, Queue, QueueEvents, Worker } from 'bullmq-native';
+import { FlowProducer, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq-native';
 
 import { startCluster } from './support/cluster.mjs';
 import { queueName, waitFor } from './support/redis.mjs';
@@ -193,4 +193,34 @@ test('cluster: official bullmq and ours share a queue in both directions (ioredi
   assert.equal(retried.attemptsMade, 2);
   assert.equal(retried.returnvalue, 2);
   await ow.close();
+});
+
+test('cluster: queue.cancelJob reaches the worker from another connection, and a job scheduler runs', async () => {
+  const prefix = '{bull}';
+  const name = queueName('cancel');
+  const started = [];
+  const worker = track(
+    new Worker(
+      name,
+      (job, _token, signal) =>
+        new Promise((resolve, reject) => {
+          started.push(job.id);
+          if (job.name === 'tick') return resolve('ticked');
+          signal.addEventListener('abort', () => reject(new UnrecoverableError(`aborted: ${signal.reason}`)));
+        }),
+      { connection: plain(), prefix },
+    ),
+  );
+  const queue = track(new Queue(name, { connection: ioCluster(), prefix }));
+  const job = await queue.add('long', {});
+  await waitFor(() => started.includes(job.id), { message: 'the long job to start' });
+  assert.equal(await queue.cancelJob(job.id, 'stop'), true);
+  await waitFor(async () => (await queue.getJobState(job.id)) === 'failed', { message: 'the cancelled job to fail' });
+  assert.match((await queue.getJob(job.id)).failedReason, /aborted: stop/);
+
+  await queue.upsertJobScheduler('tick', { every: 200, limit: 2 }, { name: 'tick' });
+  await waitFor(async () => (await queue.getJobCounts('completed')).completed >= 2, {
+    message: 'two scheduled jobs to complete',
+  });
+  await worker.close();
 });
