@@ -340,6 +340,13 @@ export interface BindingConnectionOptions {
   tlsCert?: string
   tlsKey?: string
   connectTimeout?: number
+  /** Startup nodes of a Redis Cluster. */
+  clusterNodes?: Array<BindingNodeAddress>
+  /** Sentinels of the master named `sentinelName`. */
+  sentinels?: Array<BindingNodeAddress>
+  sentinelName?: string
+  sentinelUsername?: string
+  sentinelPassword?: string
 }
 
 /**
@@ -521,6 +528,12 @@ export interface BindingMetrics {
   prevCount: number
   data: Array<number>
   points: number
+}
+
+/** A `host:port` of a cluster node or a sentinel. */
+export interface BindingNodeAddress {
+  host: string
+  port: number
 }
 
 /** What a producing Queue writes into `meta` when it connects. */

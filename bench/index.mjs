@@ -6,7 +6,7 @@
 //
 //   npm run bench                      full run (about 5 minutes on 2 cores), writes bench/RESULTS.md
 //   npm run bench -- --quick           short run (1 round, fewer jobs)
-//   npm run bench -- --only add,worker groups: add, worker, latency, memory
+//   npm run bench -- --only add,worker groups: add, worker, latency, memory, queues
 //   npm run bench -- --rounds 5        rounds per implementation (median reported)
 //   npm run bench -- --write           also write RESULTS.md for a --quick / --only run
 //
@@ -40,7 +40,7 @@ function option(name) {
 }
 
 const quick = argv.includes('--quick');
-const GROUPS = ['add', 'worker', 'latency', 'memory'];
+const GROUPS = ['add', 'worker', 'latency', 'memory', 'queues'];
 const only = option('--only')?.split(',').map((s) => s.trim()).filter(Boolean) ?? GROUPS;
 for (const g of only) {
   if (!GROUPS.includes(g)) throw new Error(`--only: unknown group "${g}" (groups: ${GROUPS.join(', ')})`);
@@ -123,6 +123,13 @@ function scenarios() {
     scenario: 'worker',
     impls: IMPLS,
     params: { jobs: backlog, warm: 1000, concurrency: 1000, instances: 1, sampleRss: true },
+  });
+  list.push({
+    group: 'queues',
+    id: 'idle-100',
+    label: '100 queues, a Queue and a Worker each, idle',
+    scenario: 'idle',
+    params: { queues: 100, idleMs: q(10000, 3000) },
   });
   return list.filter((s) => only.includes(s.group));
 }
@@ -215,6 +222,9 @@ function progress(text) {
 function describeRun(r) {
   if (r.na) return `n/a (${r.na})`;
   if (r.error) return `ERROR ${r.error.split('\n')[0]}`;
+  if (r.connections !== undefined) {
+    return `${r.connections} connections, idle Redis CPU ${r.idleRedisCpuPct.toFixed(2)}%, idle client CPU ${r.idleClientCpuPct.toFixed(2)}%`;
+  }
   const parts = [];
   if (r.opsPerSec !== undefined) parts.push(`${Math.round(r.opsPerSec).toLocaleString('en-US')} jobs/s`);
   if (r.p50Ms !== undefined) parts.push(`p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms`);

@@ -8,6 +8,7 @@
 const METRICS = [
   'opsPerSec', 'redisUsPerJob', 'clientUsPerJob', 'peakRssMB', 'p50Ms', 'p99Ms', 'rssEarlyMB', 'rssLateMB',
   'redisScriptUsPerJob', 'redisCommandUsPerJob', 'redisCommandsPerJob',
+  'connections', 'idleRedisCpuPct', 'idleClientCpuPct',
 ];
 
 export function median(values) {
@@ -116,6 +117,15 @@ function memoryTable(list, sums) {
     { title: 'RSS MB, last 20% of jobs', cell: (x) => dec(x.rssLateMB, 0), metric: 'rssLateMB' },
     { title: 'peak RSS MB', cell: (x) => dec(x.peakRssMB, 0), metric: 'peakRssMB', bold: true },
     ...cpuColumns,
+  ]);
+}
+
+/** Many idle queues: what they hold open and what idling costs. */
+function idleTable(list, sums) {
+  return table(list, sums, [
+    { title: 'connections', cell: (x) => int(x.connections), metric: 'connections', bold: true },
+    { title: 'idle Redis CPU %', cell: (x) => dec(x.idleRedisCpuPct, 2), metric: 'idleRedisCpuPct', bold: true },
+    { title: 'idle client CPU %', cell: (x) => dec(x.idleClientCpuPct, 2), metric: 'idleClientCpuPct' },
   ]);
 }
 
@@ -285,6 +295,7 @@ export function renderReport({ facts, command, list, results, rounds, quick }) {
     ['Processing: no-op Worker', 'worker', throughputTable],
     ['Pick-up latency (add → processor called, idle worker)', 'latency', latencyTable],
     ['Memory', 'memory', memoryTable],
+    ['Many queues in one process', 'queues', idleTable],
   ];
   const out = [];
   out.push('# Benchmark results');

@@ -388,7 +388,41 @@ async function runLatency(redis) {
   }
 }
 
-const scenarios = { add: runAdd, fill: runFill, worker: runWorker, latency: runLatency };
+/**
+ * Many queues in one process: `queues` queues, each with a Queue and an
+ * automatic Worker, all idle. Reports the connections they opened (CLIENT
+ * LIST, this probe's own excluded) and the CPU Redis and this process spend
+ * per second while nothing happens (the blocking waits and keep-alives).
+ */
+async function runIdle(redis) {
+  const clients = async () => (await redis.command('CLIENT', 'LIST')).trim().split('\n').length;
+  const before = await clients();
+  const objects = [];
+  for (let i = 0; i < params.queues; i++) {
+    const name = `${queueName}-${i}`;
+    objects.push(new Queue(name, { connection, prefix }));
+    objects.push(newWorker(name, async () => undefined, { concurrency: 1 }));
+  }
+  try {
+    await Promise.all(objects.map((o) => o.waitUntilReady()));
+    await sleep(1000);
+    const connections = (await clients()) - before;
+    const r0 = await redis.cpuSeconds();
+    const c0 = process.cpuUsage();
+    await sleep(params.idleMs);
+    const c1 = process.cpuUsage(c0);
+    const r1 = await redis.cpuSeconds();
+    return {
+      connections,
+      idleRedisCpuPct: ((r1 - r0) * 1000 * 100) / params.idleMs,
+      idleClientCpuPct: ((c1.user + c1.system) / 1000 * 100) / params.idleMs,
+    };
+  } finally {
+    await closeAll(objects);
+  }
+}
+
+const scenarios = { add: runAdd, fill: runFill, worker: runWorker, latency: runLatency, idle: runIdle };
 
 let out;
 let redis;

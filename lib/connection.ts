@@ -1,6 +1,7 @@
 /**
  * Normalizes what BullMQ users pass as `connection` (ioredis-style options, a
- * redis:// URL, or an ioredis instance) into the native connection options.
+ * redis:// URL, an ioredis instance or Cluster, Sentinel options) into the
+ * native connection options.
  * We always open our own connections; an ioredis instance is only read.
  */
 import type { BindingConnectionOptions } from '../index';
@@ -34,6 +35,12 @@ export interface RedisConnectionOptions {
   /** Accepted for compatibility with BullMQ; the engine manages retries itself. */
   maxRetriesPerRequest?: number | null;
   enableReadyCheck?: boolean;
+  /** Sentinels to ask for the master named `name` (ioredis' Sentinel mode). */
+  sentinels?: NodeAddressLike[];
+  /** The Sentinel group's name (default `mymaster`). */
+  name?: string;
+  sentinelUsername?: string | null;
+  sentinelPassword?: string | null;
   [key: string]: unknown;
 }
 
@@ -43,7 +50,12 @@ export interface RedisClientLike {
   [key: string]: unknown;
 }
 
-export type ConnectionOptions = RedisConnectionOptions | RedisClientLike | string;
+export type ConnectionOptions =
+  | RedisConnectionOptions
+  | RedisClientLike
+  | RedisClusterLike
+  | ClusterConnectionOptions
+  | string;
 
 function isClient(value: object): value is RedisClientLike {
   const v = value as { options?: unknown; duplicate?: unknown; status?: unknown };
@@ -83,7 +95,129 @@ function checkedDb(value: unknown): number | undefined {
   return db;
 }
 
-/** Converts BullMQ's `connection` option into what the native layer takes. */
+/** A cluster node or a sentinel as ioredis takes it: `{ host, port }`, a port, `"host:port"` or a URL. */
+export type NodeAddressLike = { host?: string; port?: number | string } | number | string;
+
+/** Our plain Redis Cluster form: `{ cluster: { nodes, options } }`. */
+export interface ClusterConnectionOptions {
+  cluster: {
+    /** Startup nodes; the others are discovered. */
+    nodes: NodeAddressLike[];
+    /** ioredis' cluster options; `redisOptions` (credentials, TLS, connectTimeout) apply to every node. */
+    options?: { redisOptions?: RedisConnectionOptions; [key: string]: unknown };
+  };
+}
+
+/** Anything with ioredis' `Cluster` shape (`isCluster`, `startupNodes`, `options`). */
+export interface RedisClusterLike {
+  isCluster: true;
+  startupNodes: NodeAddressLike[];
+  options: { redisOptions?: RedisConnectionOptions; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+function nodeAddress(node: NodeAddressLike, what: string): { host: string; port: number } {
+  let host: unknown = '127.0.0.1';
+  let port: unknown = 6379;
+  if (typeof node === 'number') {
+    port = node;
+  } else if (typeof node === 'string') {
+    const text = /^[a-z]+:\/\//i.test(node) ? node : `redis://${/^\d+$/.test(node) ? `127.0.0.1:${node}` : node}`;
+    let u: URL;
+    try {
+      u = new URL(text);
+    } catch {
+      throw new TypeError(`${what} must be { host, port }, a port or "host:port", got "${node}"`);
+    }
+    host = u.hostname || '127.0.0.1';
+    port = u.port || 6379;
+  } else if (node && typeof node === 'object') {
+    if (node.host !== undefined && node.host !== null && node.host !== '') host = node.host;
+    if (node.port !== undefined && node.port !== null && node.port !== '') port = node.port;
+  } else {
+    throw new TypeError(`${what} must be { host, port }, a port or "host:port"`);
+  }
+  const p = Number(port);
+  if (!Number.isInteger(p) || p <= 0 || p > 65535) {
+    throw new TypeError(`${what}.port must be an integer between 1 and 65535, got ${String(port)}`);
+  }
+  let h = String(host).replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') h = '127.0.0.1';
+  return { host: h, port: p };
+}
+
+function nodeList(nodes: unknown, what: string): Array<{ host: string; port: number }> {
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    throw new TypeError(`${what} must be a non-empty array of { host, port }`);
+  }
+  return nodes.map((n, i) => nodeAddress(n as NodeAddressLike, `${what}[${i}]`));
+}
+
+function isClusterClient(value: object): value is RedisClusterLike {
+  const v = value as { isCluster?: unknown; startupNodes?: unknown };
+  return v.isCluster === true || Array.isArray(v.startupNodes);
+}
+
+function refuseKeyPrefix(opts: { [key: string]: unknown } | undefined): void {
+  if (opts?.keyPrefix) {
+    // BullMQ's own message: keys must be built from `prefix` alone.
+    throw new Error('BullMQ: ioredis does not support ioredis prefixes, use the prefix option instead.');
+  }
+}
+
+/** A Redis Cluster connection: the startup nodes, and what every node needs. */
+function clusterConnection(nodes: unknown, options: RedisClusterLike['options'] | undefined, what: string): BindingConnectionOptions {
+  if (options !== undefined && options !== null && typeof options !== 'object') {
+    throw new TypeError(`${what} options must be an object`);
+  }
+  refuseKeyPrefix(options);
+  const redisOptions = (options?.redisOptions ?? {}) as RedisConnectionOptions;
+  refuseKeyPrefix(redisOptions);
+  const out = serverFields(redisOptions);
+  if (out.db !== undefined && out.db !== 0) {
+    throw new TypeError('connection.db must be 0 on a Redis Cluster (a cluster has one database)');
+  }
+  delete out.db;
+  out.clusterNodes = nodeList(nodes, `${what} nodes`);
+  return out;
+}
+
+/** Credentials, database, timeout and TLS: what every server of a connection takes. */
+function serverFields(opts: RedisConnectionOptions): BindingConnectionOptions {
+  const out: BindingConnectionOptions = {};
+  if (opts.username) out.username = String(opts.username);
+  if (opts.password) out.password = String(opts.password);
+  const db = checkedDb(opts.db);
+  if (db !== undefined) out.db = db;
+  if (opts.connectTimeout !== undefined && opts.connectTimeout !== null) {
+    const t = Number(opts.connectTimeout);
+    if (!Number.isFinite(t) || t <= 0) {
+      throw new TypeError(`connection.connectTimeout must be a positive number, got ${String(opts.connectTimeout)}`);
+    }
+    out.connectTimeout = Math.ceil(t);
+  }
+  const tls = opts.tls;
+  if (tls !== undefined && tls !== null && tls !== false) {
+    out.tls = true;
+    if (typeof tls === 'object') {
+      if (tls.rejectUnauthorized === false) out.tlsInsecure = true;
+      out.tlsCa = pemText(tls.ca, 'ca');
+      out.tlsCert = pemText(tls.cert, 'cert');
+      out.tlsKey = pemText(tls.key, 'key');
+      if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) {
+        throw new TypeError('connection.tls.cert and connection.tls.key must be given together');
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Converts BullMQ's `connection` option into what the native layer takes:
+ * one server (options, URL or an ioredis instance), a Redis Cluster (an
+ * ioredis `Cluster` or `{ cluster: { nodes, options } }`), or the master of
+ * a Sentinel group (`{ sentinels, name }` or an ioredis instance for it).
+ */
 export function normalizeConnection(connection: ConnectionOptions | undefined): BindingConnectionOptions {
   if (connection === undefined || connection === null) {
     return { host: '127.0.0.1', port: 6379 };
@@ -106,19 +240,30 @@ export function normalizeConnection(connection: ConnectionOptions | undefined): 
   if (typeof connection !== 'object') {
     throw new TypeError('connection must be an object, a redis:// URL or an ioredis instance');
   }
-  if ((connection as { isCluster?: unknown }).isCluster === true || Array.isArray((connection as { startupNodes?: unknown }).startupNodes)) {
-    throw new TypeError('Redis Cluster instances are not supported yet');
+  if (isClusterClient(connection)) {
+    return clusterConnection(connection.startupNodes, connection.options, 'the Redis Cluster instance\'s startup');
+  }
+  // (An ioredis instance has a `cluster` method: the CLUSTER command.)
+  const ours = isClient(connection) ? undefined : (connection as Partial<ClusterConnectionOptions>).cluster;
+  if (ours !== undefined && ours !== null) {
+    if (typeof ours !== 'object') throw new TypeError('connection.cluster must be { nodes, options }');
+    return clusterConnection(ours.nodes, ours.options, 'connection.cluster');
   }
   let opts: RedisConnectionOptions = connection as RedisConnectionOptions;
   if (isClient(connection)) {
     opts = connection.options;
-    if (opts.keyPrefix) {
-      // BullMQ's own message: keys must be built from `prefix` alone.
-      throw new Error('BullMQ: ioredis does not support ioredis prefixes, use the prefix option instead.');
-    }
+    refuseKeyPrefix(opts);
   }
-  if (Array.isArray(opts.sentinels) && opts.sentinels.length > 0) {
-    throw new TypeError('Redis Sentinel connections are not supported yet');
+  if (opts.sentinels !== undefined && opts.sentinels !== null) {
+    const out = serverFields(opts);
+    out.sentinels = nodeList(opts.sentinels, 'connection.sentinels');
+    out.sentinelName = opts.name === undefined || opts.name === null ? 'mymaster' : String(opts.name);
+    if (opts.sentinelUsername) out.sentinelUsername = String(opts.sentinelUsername);
+    if (opts.sentinelPassword) out.sentinelPassword = String(opts.sentinelPassword);
+    if (opts.enableTLSForSentinelMode) {
+      throw new TypeError('connection.enableTLSForSentinelMode is not supported: the sentinels are reached without TLS');
+    }
+    return out;
   }
   if (opts.path !== undefined && opts.path !== null) {
     throw new TypeError('connection.path (Unix sockets) is not supported; use host and port');
@@ -129,29 +274,5 @@ export function normalizeConnection(connection: ConnectionOptions | undefined): 
   // "localhost" may resolve to ::1 first while Redis listens on 127.0.0.1 only;
   // with TLS the name is kept, as the certificate is checked against it.
   if (host === 'localhost' && !useTls) host = '127.0.0.1';
-  const out: BindingConnectionOptions = { host, port: checkedPort(opts.port) };
-  if (opts.username) out.username = String(opts.username);
-  if (opts.password) out.password = String(opts.password);
-  const db = checkedDb(opts.db);
-  if (db !== undefined) out.db = db;
-  if (opts.connectTimeout !== undefined && opts.connectTimeout !== null) {
-    const t = Number(opts.connectTimeout);
-    if (!Number.isFinite(t) || t <= 0) {
-      throw new TypeError(`connection.connectTimeout must be a positive number, got ${String(opts.connectTimeout)}`);
-    }
-    out.connectTimeout = Math.ceil(t);
-  }
-  if (useTls) {
-    out.tls = true;
-    if (typeof tls === 'object') {
-      if (tls.rejectUnauthorized === false) out.tlsInsecure = true;
-      out.tlsCa = pemText(tls.ca, 'ca');
-      out.tlsCert = pemText(tls.cert, 'cert');
-      out.tlsKey = pemText(tls.key, 'key');
-      if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) {
-        throw new TypeError('connection.tls.cert and connection.tls.key must be given together');
-      }
-    }
-  }
-  return out;
+  return { host, port: checkedPort(opts.port), ...serverFields(opts) };
 }

@@ -67,7 +67,7 @@ impl BindingFlowProducer {
     /// its flows.
     #[napi]
     pub async fn queue(&self, prefix: String, name: String) -> Result<BindingQueue> {
-        Ok(BindingQueue::on_queue(Queue::new(self.flows.connection().clone(), &prefix, &name)))
+        Ok(BindingQueue::on_queue(Queue::checked(self.flows.connection().clone(), &prefix, &name).napi()?))
     }
 
     /// Closes the connection; later calls fail with "Connection is closed.".

@@ -27,6 +27,6 @@ impl BindingQueue {
     /// The handle of queue `name` under `prefix` on this connection.
     #[napi]
     pub async fn sibling(&self, prefix: String, name: String) -> Result<BindingQueue> {
-        Ok(BindingQueue::on_queue(Queue::new(self.queue.connection().clone(), &prefix, &name)))
+        Ok(BindingQueue::on_queue(Queue::checked(self.queue.connection().clone(), &prefix, &name).napi()?))
     }
 }

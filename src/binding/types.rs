@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::error::{invalid, IntoNapi};
 use crate::engine::active::{Finish, KeepJobs};
-use crate::engine::connection::ConnectionOptions;
+use crate::engine::connection::{ConnectionOptions, NodeAddress};
 use crate::engine::control::QueueMeta;
 use crate::engine::job::RawJob;
 use crate::engine::queue::now_ms;
@@ -33,6 +33,24 @@ pub struct BindingConnectionOptions {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub connect_timeout: Option<u32>,
+    /// Startup nodes of a Redis Cluster.
+    pub cluster_nodes: Option<Vec<BindingNodeAddress>>,
+    /// Sentinels of the master named `sentinelName`.
+    pub sentinels: Option<Vec<BindingNodeAddress>>,
+    pub sentinel_name: Option<String>,
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<String>,
+}
+
+/// A `host:port` of a cluster node or a sentinel.
+#[napi(object)]
+pub struct BindingNodeAddress {
+    pub host: String,
+    pub port: u32,
+}
+
+fn node_addresses(nodes: Option<Vec<BindingNodeAddress>>) -> Option<Vec<NodeAddress>> {
+    nodes.map(|n| n.into_iter().map(|a| NodeAddress { host: a.host, port: a.port as u16 }).collect())
 }
 
 impl From<BindingConnectionOptions> for ConnectionOptions {
@@ -50,6 +68,11 @@ impl From<BindingConnectionOptions> for ConnectionOptions {
             tls_cert: o.tls_cert,
             tls_key: o.tls_key,
             connect_timeout: o.connect_timeout.map(u64::from),
+            cluster_nodes: node_addresses(o.cluster_nodes),
+            sentinels: node_addresses(o.sentinels),
+            sentinel_name: o.sentinel_name,
+            sentinel_username: o.sentinel_username,
+            sentinel_password: o.sentinel_password,
         }
     }
 }

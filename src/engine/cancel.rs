@@ -54,7 +54,7 @@ impl Queue {
     /// `CANCEL_REPLY_TIMEOUT`.
     pub async fn cancel_job(&self, job_id: &str, reason: Option<&str>) -> Result<bool> {
         let req = uuid::Uuid::new_v4().to_string();
-        let mut pubsub = self.connection().open_pubsub().await?;
+        let mut pubsub = self.connection().open_pubsub(&self.keys().key("meta")).await?;
         pubsub.subscribe(reply_channel(&req)).await?;
         let request = serde_json::to_string(&CancelRequest {
             req: req.clone(),
@@ -98,7 +98,7 @@ impl Queue {
 
     /// Subscribes to the queue's cancel channel; returns the message stream.
     pub(crate) async fn subscribe_cancel_requests(&self) -> Result<redis::aio::PubSubStream> {
-        let mut pubsub = self.connection().open_pubsub().await?;
+        let mut pubsub = self.connection().open_pubsub(&self.keys().key("meta")).await?;
         pubsub.subscribe(cancel_channel(self.keys())).await?;
         Ok(pubsub.into_on_message())
     }

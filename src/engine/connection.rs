@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, Value};
 use serde::Deserialize;
 
@@ -91,18 +94,27 @@ async fn watch_health(inner: Weak<Inner>) {
         if !inner.health.idle_for(HEALTH_CHECK_EVERY) {
             continue;
         }
-        let Some(mut manager) = inner.manager.read().ok().and_then(|m| m.clone()) else { return };
+        let Some(mut manager) = inner.backend() else { return };
         let address = inner.address.clone();
         let health = inner.health.clone();
-        drop(inner);
         let ping = redis::cmd("PING");
-        match tokio::time::timeout(HEALTH_CHECK_EVERY * 2, ping.query_async::<()>(&mut manager)).await {
-            Ok(Ok(())) => health.up(),
-            Ok(Err(e)) if is_connection_error(&e) => {
-                health.down(&format!("Lost the connection to Redis at {address}: {e}"))
+        let pinged = match &mut manager {
+            Backend::Single(m) => tokio::time::timeout(HEALTH_CHECK_EVERY * 2, ping.query_async::<()>(m)).await,
+            Backend::Cluster(c) => tokio::time::timeout(HEALTH_CHECK_EVERY * 2, ping.query_async::<()>(c)).await,
+        };
+        let failure = match pinged {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) if is_connection_error(&e) => Some(format!("Lost the connection to Redis at {address}: {e}")),
+            Ok(Err(_)) => None,
+            Err(_) => Some(format!("Lost the connection to Redis at {address}: no answer to PING")),
+        };
+        match failure {
+            None => health.up(),
+            Some(message) => {
+                health.down(&message);
+                // An idle Sentinel connection moves to a new master by itself too.
+                inner.follow_master().await;
             }
-            Ok(Err(_)) => health.up(),
-            Err(_) => health.down(&format!("Lost the connection to Redis at {address}: no answer to PING")),
         }
     }
 }
@@ -132,6 +144,31 @@ pub struct ConnectionOptions {
     pub tls_key: Option<String>,
     /// Connect timeout in milliseconds (default 10000, as ioredis).
     pub connect_timeout: Option<u64>,
+    /// Startup nodes of a Redis Cluster; when set, this is a cluster
+    /// connection (the credentials and TLS fields apply to every node).
+    pub cluster_nodes: Option<Vec<NodeAddress>>,
+    /// Sentinels to ask for the master named `sentinel_name`; when set, the
+    /// address fields are not used (credentials and TLS apply to the master).
+    pub sentinels: Option<Vec<NodeAddress>>,
+    /// The Sentinel group's name (ioredis' `name`; default `mymaster`).
+    pub sentinel_name: Option<String>,
+    /// Credentials of the sentinels themselves (ioredis' `sentinelUsername`,
+    /// `sentinelPassword`).
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<String>,
+}
+
+/// A `host:port` of a cluster node or a sentinel.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl NodeAddress {
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
 }
 
 fn encode_userinfo(s: &str) -> String {
@@ -180,11 +217,80 @@ impl ConnectionOptions {
         url
     }
 
+    /// A Redis Cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster_nodes.as_ref().is_some_and(|n| !n.is_empty())
+    }
+
+    /// A connection to the master of a Sentinel group.
+    pub fn is_sentinel(&self) -> bool {
+        !self.is_cluster() && self.sentinels.as_ref().is_some_and(|n| !n.is_empty())
+    }
+
+    fn nodes_label<'a>(&self, nodes: impl Iterator<Item = &'a NodeAddress>) -> String {
+        nodes.map(NodeAddress::label).collect::<Vec<_>>().join(",")
+    }
+
+    /// The client of one server with these options' credentials and TLS.
+    pub(crate) fn node_client(&self, host: &str, port: u16) -> Result<Client> {
+        let node = ConnectionOptions {
+            url: None,
+            host: Some(host.to_string()),
+            port: Some(port),
+            cluster_nodes: None,
+            sentinels: None,
+            ..self.clone()
+        };
+        node.client()
+    }
+
+    /// The cluster client for `cluster_nodes`.
+    fn cluster_client(&self) -> Result<ClusterClient> {
+        if self.tls {
+            install_crypto_provider();
+        }
+        let invalid = |e: RedisError| EngineError::invalid(format!("Invalid Redis Cluster options: {e}"));
+        let urls: Vec<String> = self
+            .cluster_nodes
+            .iter()
+            .flatten()
+            .map(|n| {
+                ConnectionOptions {
+                    url: None,
+                    host: Some(n.host.clone()),
+                    port: Some(n.port),
+                    db: None,
+                    ..self.clone()
+                }
+                .to_url()
+            })
+            .collect();
+        let mut builder = redis::cluster::ClusterClientBuilder::new(urls)
+            .connection_timeout(self.connect_timeout())
+            // Scripts may run for a while; a dead node is noticed by its
+            // connection failing, and the retry window bounds the rest.
+            .response_timeout(RETRY_WINDOW);
+        if self.tls_ca.is_some() || self.tls_cert.is_some() {
+            let client_tls = match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                    client_cert: cert.clone().into_bytes(),
+                    client_key: key.clone().into_bytes(),
+                }),
+                _ => None,
+            };
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls,
+                root_cert: self.tls_ca.clone().map(String::into_bytes),
+            });
+        }
+        builder.build().map_err(invalid)
+    }
+
     fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout.unwrap_or(10_000))
     }
 
-    fn client(&self) -> Result<Client> {
+    pub(crate) fn client(&self) -> Result<Client> {
         if self.tls || self.url.as_deref().is_some_and(|u| u.starts_with("rediss:")) {
             install_crypto_provider();
         }
@@ -224,7 +330,28 @@ fn install_crypto_provider() {
     });
 }
 
-/// A live connection to one Redis server. Clones share the same connections.
+/// What the options connect to.
+enum Target {
+    /// One server.
+    Single(Client),
+    /// A Redis Cluster: commands go through the cluster client, which follows
+    /// `MOVED`/`ASK` and failovers; dedicated connections go to the master
+    /// of the slot they serve, looked up when they are opened.
+    Cluster,
+    /// The master of a Sentinel group, looked up again when it stops
+    /// answering; the client of the master in use.
+    Sentinel(RwLock<Client>),
+}
+
+/// The shared command connection of a [`Connection`].
+#[derive(Clone)]
+enum Backend {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// A live connection to Redis (one server, a cluster, or the master of a
+/// Sentinel group). Clones share the same connections.
 #[derive(Clone)]
 pub struct Connection {
     inner: Arc<Inner>,
@@ -232,52 +359,93 @@ pub struct Connection {
 
 struct Inner {
     options: ConnectionOptions,
-    /// `host:port`, for error messages.
+    /// `host:port` of the server (the nodes or sentinels otherwise), for
+    /// error messages.
     address: Arc<str>,
-    client: Client,
+    target: Target,
     /// The shared command connection; `None` once closed.
-    manager: RwLock<Option<ConnectionManager>>,
+    manager: RwLock<Option<Backend>>,
     closed: Arc<AtomicBool>,
     health: Arc<Health>,
+    /// Serializes master lookups after a Sentinel failover.
+    following: tokio::sync::Mutex<()>,
+}
+
+/// A connection manager on `client` that reconnects by itself.
+async fn manage(client: &Client, timeout: Duration, address: &str) -> Result<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(None)
+        .set_number_of_retries(6)
+        .set_max_delay(Duration::from_secs(2));
+    ConnectionManager::new_with_config(client.clone(), config)
+        .await
+        .map_err(|e| connect_error(address, e))
+}
+
+/// Connects once and PINGs: the first connect fails fast with a clear error
+/// instead of retrying silently.
+async fn probe(client: &Client, timeout: Duration, address: &str) -> Result<()> {
+    let probe_config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let mut probe = client
+        .get_multiplexed_async_connection_with_config(&probe_config)
+        .await
+        .map_err(|e| connect_error(address, e))?;
+    redis::cmd("PING")
+        .query_async::<()>(&mut probe)
+        .await
+        .map_err(|e| connect_error(address, e))
 }
 
 impl Connection {
     /// Connects, failing (instead of retrying forever) when Redis is unreachable
     /// or rejects the credentials, with a message that names the address.
     pub async fn open(options: ConnectionOptions) -> Result<Self> {
-        let client = options.client()?;
-        let address: Arc<str> = client.get_connection_info().addr().to_string().into();
         let timeout = options.connect_timeout();
-        // Fail fast on the first connect: a clear error beats a silent retry loop.
-        let probe_config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout));
-        let mut probe = client
-            .get_multiplexed_async_connection_with_config(&probe_config)
-            .await
-            .map_err(|e| connect_error(&address, e))?;
-        redis::cmd("PING")
-            .query_async::<()>(&mut probe)
-            .await
-            .map_err(|e| connect_error(&address, e))?;
-        drop(probe);
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(None)
-            .set_number_of_retries(6)
-            .set_max_delay(Duration::from_secs(2));
-        let manager = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(|e| connect_error(&address, e))?;
+        let (address, target, backend): (Arc<str>, Target, Backend) = if options.is_cluster() {
+            let address: Arc<str> = options.nodes_label(options.cluster_nodes.iter().flatten()).into();
+            let client = options.cluster_client()?;
+            let connect = client.get_async_connection();
+            let mut conn = match tokio::time::timeout(timeout, connect).await {
+                Ok(r) => r.map_err(|e| connect_error(&address, e))?,
+                Err(_) => return Err(connect_error(&address, io::Error::from(io::ErrorKind::TimedOut).into())),
+            };
+            redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(|e| connect_error(&address, e))?;
+            (address, Target::Cluster, Backend::Cluster(conn))
+        } else if options.is_sentinel() {
+            let address: Arc<str> = format!(
+                "the master \"{}\" of the sentinels {}",
+                options.sentinel_name.as_deref().unwrap_or("mymaster"),
+                options.nodes_label(options.sentinels.iter().flatten())
+            )
+            .into();
+            let (host, port) = super::sentinel::find_master(&options, timeout).await.map_err(|e| EngineError {
+                kind: ErrorKind::Redis,
+                code: 0,
+                message: format!("Could not connect to Redis at {address}: {e}"),
+            })?;
+            let client = options.node_client(&host, port)?;
+            let manager = manage(&client, timeout, &address).await?;
+            (address, Target::Sentinel(RwLock::new(client)), Backend::Single(manager))
+        } else {
+            let client = options.client()?;
+            let address: Arc<str> = client.get_connection_info().addr().to_string().into();
+            probe(&client, timeout, &address).await?;
+            let manager = manage(&client, timeout, &address).await?;
+            (address, Target::Single(client), Backend::Single(manager))
+        };
         let health = Arc::new(Health::default());
         health.up();
         let inner = Arc::new(Inner {
             options,
             address,
-            client,
-            manager: RwLock::new(Some(manager)),
+            target,
+            manager: RwLock::new(Some(backend)),
             closed: Arc::new(AtomicBool::new(false)),
             health,
+            following: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(watch_health(Arc::downgrade(&inner)));
         Ok(Self { inner })
@@ -297,22 +465,28 @@ impl Connection {
         self.inner.health.down(message);
     }
 
-
     /// The shared command connection (cheap to clone). Commands that fail
-    /// because the connection dropped are retried after reconnecting.
+    /// because the connection dropped are retried after reconnecting. On a
+    /// cluster, keyless commands go to a random node: use [`Self::commands_for`].
     pub fn manager(&self) -> Commands {
-        let manager = self.inner.manager.read().map(|m| m.clone()).unwrap_or(None);
-        Commands {
-            manager,
-            address: self.inner.address.clone(),
-            closed: self.inner.closed.clone(),
-            db: self.inner.options.db.unwrap_or(0),
-            health: self.inner.health.clone(),
-        }
+        Commands { backend: self.inner.backend(), inner: self.inner.clone(), slot: None }
+    }
+
+    /// The command connection for the keys of one queue (`key` is one of
+    /// them): on a cluster every command, keyless ones too (`CLIENT LIST`,
+    /// `INFO`, `SCAN`, `PUBLISH`), goes to the master of its slot.
+    pub fn commands_for(&self, key: &str) -> Commands {
+        let slot = self.is_cluster().then(|| super::cluster::key_slot(key.as_bytes()));
+        Commands { backend: self.inner.backend(), inner: self.inner.clone(), slot }
     }
 
     pub fn options(&self) -> &ConnectionOptions {
         &self.inner.options
+    }
+
+    /// Whether this is a Redis Cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.target, Target::Cluster)
     }
 
     /// `host:port` of the server.
@@ -333,23 +507,52 @@ impl Connection {
         }
     }
 
-    /// A dedicated connection for blocking commands, named with `CLIENT SETNAME`
-    /// so dashboards (`getWorkers`) can see it.
-    pub async fn open_blocking(&self, client_name: Option<&str>) -> Result<MultiplexedConnection> {
+    /// The client of the server that dedicated connections for `key` go to:
+    /// the server, the master of `key`'s slot, or the Sentinel master.
+    async fn dedicated_client(&self, key: &str) -> Result<Client> {
+        match &self.inner.target {
+            Target::Single(client) => Ok(client.clone()),
+            Target::Sentinel(_) => {
+                // A dedicated connection is (re)opened at start or after it
+                // was lost, which after a failover means a new master.
+                self.inner.follow_master().await;
+                Ok(self.inner.sentinel_client().ok_or_else(|| EngineError::closed("Connection is closed."))?)
+            }
+            Target::Cluster => {
+                let Some(Backend::Cluster(mut conn)) = self.inner.backend() else {
+                    return Err(EngineError::closed("Connection is closed."));
+                };
+                let slot = super::cluster::key_slot(key.as_bytes());
+                let timeout = self.inner.options.connect_timeout();
+                let found = tokio::time::timeout(timeout, super::cluster::slot_master(&mut conn, slot)).await;
+                let (host, port) = match found {
+                    Ok(r) => r.map_err(|e| connect_error(&self.inner.address, e))?,
+                    Err(_) => {
+                        return Err(connect_error(&self.inner.address, io::Error::from(io::ErrorKind::TimedOut).into()))
+                    }
+                };
+                self.inner.options.node_client(&host, port)
+            }
+        }
+    }
+
+    /// A dedicated connection for blocking commands on `key` (on a cluster,
+    /// to the master of its slot), named with `CLIENT SETNAME` so dashboards
+    /// (`getWorkers`) can see it.
+    pub async fn open_blocking(&self, client_name: Option<&str>, key: &str) -> Result<MultiplexedConnection> {
         if self.is_closed() {
             return Err(EngineError::closed("Connection is closed."));
         }
+        let client = self.dedicated_client(key).await?;
+        let address = client.get_connection_info().addr().to_string();
         let timeout = self.inner.options.connect_timeout();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(None);
-        let address = &self.inner.address;
-        let mut conn = self
-            .inner
-            .client
+        let mut conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| connect_error(address, e))?;
+            .map_err(|e| connect_error(&address, e))?;
         if let Some(name) = client_name {
             let setname = redis::cmd("CLIENT").arg("SETNAME").arg(name).to_owned();
             let named = match tokio::time::timeout(timeout, setname.query_async::<()>(&mut conn)).await {
@@ -365,17 +568,76 @@ impl Connection {
         Ok(conn)
     }
 
-    /// A dedicated pub/sub connection (subscriptions take a connection over).
-    pub async fn open_pubsub(&self) -> Result<redis::aio::PubSub> {
+    /// A dedicated pub/sub connection (subscriptions take a connection over),
+    /// to the server that serves `key` (cluster pub/sub reaches every node).
+    pub async fn open_pubsub(&self, key: &str) -> Result<redis::aio::PubSub> {
         if self.is_closed() {
             return Err(EngineError::closed("Connection is closed."));
         }
-        let address = &self.inner.address;
-        let connect = self.inner.client.get_async_pubsub();
+        let client = self.dedicated_client(key).await?;
+        let address = client.get_connection_info().addr().to_string();
+        let connect = client.get_async_pubsub();
         match tokio::time::timeout(self.inner.options.connect_timeout(), connect).await {
             Ok(Ok(pubsub)) => Ok(pubsub),
-            Ok(Err(e)) => Err(connect_error(address, e)),
-            Err(_) => Err(connect_error(address, io::Error::from(io::ErrorKind::TimedOut).into())),
+            Ok(Err(e)) => Err(connect_error(&address, e)),
+            Err(_) => Err(connect_error(&address, io::Error::from(io::ErrorKind::TimedOut).into())),
+        }
+    }
+}
+
+impl Inner {
+    fn backend(&self) -> Option<Backend> {
+        self.manager.read().map(|m| m.clone()).unwrap_or(None)
+    }
+
+    fn sentinel_client(&self) -> Option<Client> {
+        match &self.target {
+            Target::Sentinel(c) => c.read().ok().map(|c| c.clone()),
+            _ => None,
+        }
+    }
+
+    /// After a failure on a Sentinel master: asks the sentinels which server
+    /// is master now and, when another one, moves the command connection
+    /// there. Does nothing for other targets, or when the lookup fails (the
+    /// caller retries).
+    async fn follow_master(&self) {
+        let Target::Sentinel(current) = &self.target else { return };
+        let _one_at_a_time = self.following.lock().await;
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let timeout = self.options.connect_timeout().min(Duration::from_secs(2));
+        let (host, port) = match super::sentinel::find_master(&self.options, timeout).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::debug!(error = %e, "no master from the sentinels yet");
+                return;
+            }
+        };
+        let same = current.read().is_ok_and(|c| {
+            let addr = c.get_connection_info().addr().to_string();
+            addr == format!("{host}:{port}")
+        });
+        if same {
+            return;
+        }
+        let Ok(client) = self.options.node_client(&host, port) else { return };
+        let manager = match manage(&client, timeout, &self.address).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e.message, "could not connect to the new master yet");
+                return;
+            }
+        };
+        tracing::info!(master = %format!("{host}:{port}"), "following the new Sentinel master");
+        if let Ok(mut c) = current.write() {
+            *c = client;
+        }
+        if let Ok(mut m) = self.manager.write() {
+            if m.is_some() && !self.closed.load(Ordering::SeqCst) {
+                *m = Some(Backend::Single(manager));
+            }
         }
     }
 }
@@ -397,16 +659,21 @@ pub fn is_connection_error(err: &RedisError) -> bool {
         || matches!(err.retry_method(), redis::RetryMethod::WaitAndRetry)
 }
 
-/// The command connection handed to callers: a [`ConnectionManager`] that
-/// retries commands lost to a dropped connection, and refuses work once the
-/// connection was closed.
+/// Whether a failed command on a Sentinel master means it may no longer be
+/// the master: it stopped answering, or it was demoted (`READONLY`).
+fn may_be_failover(err: &RedisError) -> bool {
+    is_connection_error(err) || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+}
+
+/// The command connection handed to callers: a [`ConnectionManager`] (or
+/// the cluster client) that retries commands lost to a dropped connection,
+/// and refuses work once the connection was closed.
 #[derive(Clone)]
 pub struct Commands {
-    manager: Option<ConnectionManager>,
-    address: Arc<str>,
-    closed: Arc<AtomicBool>,
-    db: i64,
-    health: Arc<Health>,
+    backend: Option<Backend>,
+    inner: Arc<Inner>,
+    /// On a cluster: the slot whose master gets every command.
+    slot: Option<u16>,
 }
 
 fn closed_error() -> RedisError {
@@ -425,29 +692,66 @@ enum Reply {
     Many(Vec<Value>),
 }
 
-async fn send(manager: &mut ConnectionManager, req: Request<'_>) -> redis::RedisResult<Reply> {
-    match req {
-        Request::One(cmd) => manager.req_packed_command(cmd).await.map(Reply::One),
-        Request::Many(p, offset, count) => {
-            manager.req_packed_commands(p, offset, count).await.map(Reply::Many)
+async fn send(backend: &mut Backend, slot: Option<u16>, req: Request<'_>) -> redis::RedisResult<Reply> {
+    match (backend, req) {
+        (Backend::Single(m), Request::One(cmd)) => m.req_packed_command(cmd).await.map(Reply::One),
+        (Backend::Single(m), Request::Many(p, offset, count)) => {
+            m.req_packed_commands(p, offset, count).await.map(Reply::Many)
+        }
+        (Backend::Cluster(c), Request::One(cmd)) if is_script_load(cmd) => {
+            // On every node that answers, replicas too: while a slot's master
+            // fails over, the EVALSHA that follows may reach its replica (the
+            // client's fallback) or the replica just promoted, which may not
+            // be listed as a master yet. Replicas do not receive loads made
+            // on their master, and a node that is down must not fail it.
+            let all = MultipleNodeRoutingInfo::AllNodes;
+            c.route_command(cmd.clone(), RoutingInfo::MultiNode((all, Some(ResponsePolicy::OneSucceeded))))
+                .await
+                .map(Reply::One)
+        }
+        (Backend::Cluster(c), req) => {
+            let Some(slot) = slot else {
+                return match req {
+                    Request::One(cmd) => c.req_packed_command(cmd).await.map(Reply::One),
+                    Request::Many(p, offset, count) => c.req_packed_commands(p, offset, count).await.map(Reply::Many),
+                };
+            };
+            let node = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+            match req {
+                Request::One(cmd) => c.route_command(cmd.clone(), RoutingInfo::SingleNode(node)).await.map(Reply::One),
+                Request::Many(p, offset, count) => c.route_pipeline(p.clone(), offset, count, node).await.map(Reply::Many),
+            }
         }
     }
+}
+
+/// `SCRIPT LOAD ...`.
+fn is_script_load(cmd: &Cmd) -> bool {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(b) => Some(b),
+        _ => None,
+    });
+    matches!((args.next(), args.next()), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b"SCRIPT") && b.eq_ignore_ascii_case(b"LOAD"))
 }
 
 impl Commands {
     /// Sends `req` until it succeeds, fails for another reason than the
     /// connection, or the retry window is over.
     async fn send_with_retry(&mut self, req: Request<'_>) -> redis::RedisResult<Reply> {
-        if self.closed.load(Ordering::SeqCst) {
+        let inner = self.inner.clone();
+        let closed = || inner.closed.load(Ordering::SeqCst);
+        if closed() {
             return Err(closed_error());
         }
-        let Some(manager) = self.manager.as_mut() else {
+        let sentinel = matches!(inner.target, Target::Sentinel(_));
+        let retryable = |e: &RedisError| if sentinel { may_be_failover(e) } else { is_connection_error(e) };
+        let Some(backend) = self.backend.as_mut() else {
             return Err(closed_error());
         };
-        let mut last = match send(manager, req).await {
-            Err(e) if is_connection_error(&e) => e,
+        let mut last = match send(backend, self.slot, req).await {
+            Err(e) if retryable(&e) => e,
             other => {
-                self.health.up();
+                inner.health.up();
                 return other;
             }
         };
@@ -455,37 +759,45 @@ impl Commands {
         let mut pause = FIRST_RETRY_PAUSE;
         loop {
             tracing::debug!(error = %last, "command failed on a lost connection; retrying");
-            if Instant::now() + pause >= deadline || self.closed.load(Ordering::SeqCst) {
+            if Instant::now() + pause >= deadline || closed() {
                 break;
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
-            if self.closed.load(Ordering::SeqCst) {
+            if closed() {
                 break;
             }
+            if sentinel {
+                inner.follow_master().await;
+                match inner.backend() {
+                    Some(b) => self.backend = Some(b),
+                    None => break,
+                }
+            }
+            let Some(backend) = self.backend.as_mut() else { break };
             let remaining = deadline.saturating_duration_since(Instant::now());
             // The manager may be waiting on a reconnect; never past the window.
-            match tokio::time::timeout(remaining, send(manager, req)).await {
-                Ok(Err(e)) if is_connection_error(&e) => {
+            match tokio::time::timeout(remaining, send(backend, self.slot, req)).await {
+                Ok(Err(e)) if retryable(&e) => {
                     // Failing again after a reconnect: an outage, not a drop.
-                    self.health.down(&format!("Lost the connection to Redis at {}: {e}", self.address));
+                    inner.health.down(&format!("Lost the connection to Redis at {}: {e}", inner.address));
                     last = e;
                 }
                 Ok(result) => {
-                    self.health.up();
+                    inner.health.up();
                     return result;
                 }
                 Err(_) => break,
             }
         }
-        if self.closed.load(Ordering::SeqCst) {
+        if closed() {
             return Err(closed_error());
         }
         Err(io::Error::new(
             io::ErrorKind::ConnectionAborted,
             format!(
                 "Lost the connection to Redis at {} and could not reconnect: {last}",
-                self.address
+                inner.address
             ),
         )
         .into())
@@ -517,7 +829,10 @@ impl ConnectionLike for Commands {
     }
 
     fn get_db(&self) -> i64 {
-        self.manager.as_ref().map(|m| m.get_db()).unwrap_or(self.db)
+        match &self.backend {
+            Some(Backend::Single(m)) => m.get_db(),
+            _ => self.inner.options.db.unwrap_or(0),
+        }
     }
 }
 

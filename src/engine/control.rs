@@ -76,7 +76,12 @@ impl Queue {
     /// Connects and, with `meta`, records the producer's queue settings in the
     /// queue's `meta` hash as BullMQ's Queue does on startup. Like BullMQ, a
     /// failing meta write does not fail the open.
+    /// On a Redis Cluster, a queue whose keys would not share one hash slot
+    /// is refused before connecting.
     pub async fn open(options: ConnectionOptions, prefix: &str, name: &str, meta: Option<&QueueMeta>) -> Result<Self> {
+        if options.is_cluster() {
+            super::cluster::check_queue_slot(prefix, name)?;
+        }
         let queue = Queue::new(Connection::open(options).await?, prefix, name);
         if let Some(meta) = meta {
             if let Err(err) = queue.write_meta(meta).await {

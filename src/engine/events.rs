@@ -128,7 +128,7 @@ impl EventsReader {
     /// Opens the reader's named connection. Reading starts with `start`.
     pub async fn open(queue: &Queue, options: EventsOptions) -> Result<Self> {
         let client_name = events_client_name(queue.keys());
-        let conn = queue.connection().open_blocking(Some(&client_name)).await?;
+        let conn = queue.connection().open_blocking(Some(&client_name), &queue.keys().key("events")).await?;
         let last_id = options.last_event_id.filter(|id| !id.is_empty()).unwrap_or_else(|| "$".to_string());
         Ok(Self {
             shared: Arc::new(Shared {
@@ -279,7 +279,7 @@ where
                 return false;
             }
             let opened = tokio::select! {
-                r = shared.conn.open_blocking(Some(&shared.client_name)) => r,
+                r = shared.conn.open_blocking(Some(&shared.client_name), &shared.key) => r,
                 _ = notified => return false,
             };
             match opened {

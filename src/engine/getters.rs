@@ -387,9 +387,9 @@ mod tests {
     #[tokio::test]
     async fn workers_are_found_by_client_name() {
         let q = test_queue("workers").await;
-        let named = q.connection().open_blocking(Some(&q.keys().worker_client_name(Some("w1")))).await.unwrap();
-        let unnamed = q.connection().open_blocking(Some(&q.keys().worker_client_name(None))).await.unwrap();
-        let other = q.connection().open_blocking(Some(&format!("{}x", q.keys().client_name()))).await.unwrap();
+        let named = q.connection().open_blocking(Some(&q.keys().worker_client_name(Some("w1"))), "k").await.unwrap();
+        let unnamed = q.connection().open_blocking(Some(&q.keys().worker_client_name(None)), "k").await.unwrap();
+        let other = q.connection().open_blocking(Some(&format!("{}x", q.keys().client_name())), "k").await.unwrap();
         let workers = q.get_workers().await.unwrap();
         let mut raw_names: Vec<String> = workers
             .iter()

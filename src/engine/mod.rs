@@ -5,6 +5,7 @@ pub mod adder;
 pub mod backoff;
 pub mod cancel;
 pub mod closing;
+pub mod cluster;
 pub mod connection;
 pub mod control;
 pub mod cron;
@@ -29,6 +30,7 @@ pub mod runner;
 pub mod retry;
 pub mod scheduler;
 pub mod scripts;
+pub mod sentinel;
 pub mod stalled;
 pub mod worker;
 

@@ -43,6 +43,15 @@ impl Queue {
         Self { conn, keys: QueueKeys::new(prefix, name) }
     }
 
+    /// A queue on `conn`, refused on a Redis Cluster when its keys would not
+    /// share one hash slot.
+    pub fn checked(conn: Connection, prefix: &str, name: &str) -> Result<Self> {
+        if conn.is_cluster() {
+            super::cluster::check_queue_slot(prefix, name)?;
+        }
+        Ok(Self::new(conn, prefix, name))
+    }
+
     pub fn keys(&self) -> &QueueKeys {
         &self.keys
     }
@@ -52,7 +61,7 @@ impl Queue {
     }
 
     pub(crate) fn cmd(&self) -> Commands {
-        self.conn.manager()
+        self.conn.commands_for(&self.keys.key("meta"))
     }
 
     /// Runs one of our scripts with the queue's routing key and base prefix

@@ -151,7 +151,7 @@ impl WorkerCore {
     pub async fn open(queue: Queue, options: WorkerOptions) -> Result<Arc<Self>> {
         let name = options.fetch.worker_name.clone();
         let client_name = queue.keys().worker_client_name(Some(name.as_str()));
-        let conn = queue.connection().open_blocking(Some(&client_name)).await?;
+        let conn = queue.connection().open_blocking(Some(&client_name), &queue.keys().key("marker")).await?;
         let min_block_secs = if options.skip_version_check {
             MIN_BLOCK_SECS_OLD_REDIS
         } else {
@@ -542,7 +542,7 @@ impl WorkerCore {
             return None;
         }
         // Opened without holding the lock, so close() never waits on a connect.
-        let conn = match self.queue.connection().open_blocking(Some(&self.client_name)).await {
+        let conn = match self.queue.connection().open_blocking(Some(&self.client_name), &self.queue.keys().key("marker")).await {
             Ok(c) => c,
             Err(err) => {
                 tracing::warn!(%err, "could not reopen the blocking connection");

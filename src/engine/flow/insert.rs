@@ -178,6 +178,13 @@ impl Flows {
         if flows.is_empty() {
             return Ok(Vec::new());
         }
+        if self.conn.is_cluster() {
+            fn check(node: &FlowNode) -> Result<()> {
+                crate::engine::cluster::check_queue_slot(&node.prefix, &node.queue_name)?;
+                node.children.iter().try_for_each(check)
+            }
+            flows.iter().try_for_each(check)?;
+        }
         if flows.len() == 1 && flows[0].children.is_empty() {
             return Ok(vec![self.add_lone(&flows[0]).await?]);
         }

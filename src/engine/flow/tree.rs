@@ -103,7 +103,7 @@ impl Flows {
                     .arg(0)
                     .arg("COUNT")
                     .arg(max)
-                    .query_async(&mut self.conn.manager())
+                    .query_async(&mut self.conn.commands_for(&key))
                     .await?;
             if hash.is_empty() {
                 return Ok(None);

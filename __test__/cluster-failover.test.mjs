@@ -1,0 +1,88 @@
+// Redis Cluster failover: the master serving a queue's slot is killed while
+// jobs are added and processed; its replica takes over, and the producer, the
+// worker (blocked on the marker on that master) and QueueEvents follow by
+// themselves. Every job completes; one runs twice only after it stalled.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { Queue, QueueEvents, Worker } from 'bullmq-native';
+
+import { startCluster } from './support/cluster.mjs';
+import { queueName, waitFor } from './support/redis.mjs';
+
+let cluster;
+let inspect;
+const closers = [];
+before(async () => {
+  cluster = await startCluster();
+  inspect = cluster.ioredis();
+});
+after(async () => {
+  for (const c of closers.reverse()) await c.close().catch(() => undefined);
+  await inspect?.quit().catch(() => undefined);
+  await cluster?.stop();
+});
+
+test('cluster failover: killing the queue\'s master loses no job and runs none twice without a stall', async () => {
+  const name = `{${queueName('fo')}}`;
+  const connection = { cluster: { nodes: cluster.startupNodes } };
+  const master = await cluster.masterFor(`bull:${name}:wait`);
+  const queue = new Queue(name, { connection });
+  const events = new QueueEvents(name, { connection });
+  closers.push(queue, events);
+  await events.waitUntilReady();
+  const completedEvents = new Set();
+  events.on('completed', ({ jobId }) => completedEvents.add(jobId));
+
+  const runs = new Map();
+  const worker = new Worker(
+    name,
+    async (job) => {
+      runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 5));
+      return job.data.i;
+    },
+    { connection, concurrency: 4, stalledInterval: 1000, lockDuration: 3000, maxStalledCount: 5 },
+  );
+  closers.push(worker);
+  const errors = [];
+  worker.on('error', (err) => errors.push(err));
+  queue.on('error', () => undefined);
+  events.on('error', () => undefined);
+
+  const total = 150;
+  const ids = [];
+  let killed = false;
+  for (let i = 0; i < total; i++) {
+    ids.push((await queue.add('j', { i })).id);
+    if (i === 50) {
+      await cluster.kill(master);
+      killed = true;
+    }
+    if (i % 10 === 0) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(killed);
+  assert.notEqual(await cluster.masterFor(`bull:${name}:wait`), master, 'the replica took over the slot');
+
+  await waitFor(async () => (await queue.getJobCounts('completed')).completed === total, {
+    timeout: 60000,
+    message: `all ${total} jobs to complete`,
+  });
+  assert.deepEqual(await queue.getJobCounts('wait', 'active', 'delayed', 'failed'), {
+    wait: 0,
+    active: 0,
+    delayed: 0,
+    failed: 0,
+  });
+  for (const id of ids) {
+    const n = runs.get(id) ?? 0;
+    assert.ok(n >= 1, `job ${id} ran`);
+    if (n > 1) {
+      const job = await queue.getJob(id);
+      assert.ok(job.stalledCounter > 0, `job ${id} ran ${n} times without a stall`);
+    }
+  }
+  // QueueEvents moved to the new master too: completions after the failover reached it.
+  await waitFor(() => completedEvents.has(ids.at(-1)), { timeout: 20000, message: 'the last completed event' });
+  await worker.close();
+});
