@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { Queue, QueueEvents, Worker } from 'bullmq-native';
+import { Queue, QueueEvents } from 'bullmq-native';
 
 import { startCluster } from './support/cluster.mjs';
+import { assertEachCompletedOnce, countingWorker } from './support/failover.mjs';
 import { queueName, waitFor } from './support/redis.mjs';
 
 let cluster;
@@ -34,16 +35,7 @@ test('cluster failover: killing the queue\'s master loses no job and runs none t
   const completedEvents = new Set();
   events.on('completed', ({ jobId }) => completedEvents.add(jobId));
 
-  const runs = new Map();
-  const worker = new Worker(
-    name,
-    async (job) => {
-      runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
-      await new Promise((r) => setTimeout(r, 5));
-      return job.data.i;
-    },
-    { connection, concurrency: 4, stalledInterval: 1000, lockDuration: 3000, maxStalledCount: 5 },
-  );
+  const { worker, runs } = countingWorker(name, connection);
   closers.push(worker);
   const errors = [];
   worker.on('error', (err) => errors.push(err));
@@ -64,24 +56,7 @@ test('cluster failover: killing the queue\'s master loses no job and runs none t
   assert.ok(killed);
   assert.notEqual(await cluster.masterFor(`bull:${name}:wait`), master, 'the replica took over the slot');
 
-  await waitFor(async () => (await queue.getJobCounts('completed')).completed === total, {
-    timeout: 60000,
-    message: `all ${total} jobs to complete`,
-  });
-  assert.deepEqual(await queue.getJobCounts('wait', 'active', 'delayed', 'failed'), {
-    wait: 0,
-    active: 0,
-    delayed: 0,
-    failed: 0,
-  });
-  for (const id of ids) {
-    const n = runs.get(id) ?? 0;
-    assert.ok(n >= 1, `job ${id} ran`);
-    if (n > 1) {
-      const job = await queue.getJob(id);
-      assert.ok(job.stalledCounter > 0, `job ${id} ran ${n} times without a stall`);
-    }
-  }
+  await assertEachCompletedOnce(queue, ids, runs);
   // QueueEvents moved to the new master too: completions after the failover reached it.
   await waitFor(() => completedEvents.has(ids.at(-1)), { timeout: 20000, message: 'the last completed event' });
   await worker.close();

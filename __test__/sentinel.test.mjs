@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import IORedis from 'ioredis';
-import { Queue, QueueEvents, Worker } from 'bullmq-native';
+import { Queue, QueueEvents } from 'bullmq-native';
 
 import { startSentinels } from './support/cluster.mjs';
+import { assertEachCompletedOnce, countingWorker } from './support/failover.mjs';
 import { queueName, waitFor } from './support/redis.mjs';
 
 let group;
@@ -36,16 +37,7 @@ test('sentinel: jobs keep flowing when the master dies and the replica is promot
   const completedEvents = new Set();
   events.on('completed', ({ jobId }) => completedEvents.add(jobId));
 
-  const runs = new Map();
-  const worker = new Worker(
-    name,
-    async (job) => {
-      runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
-      await new Promise((r) => setTimeout(r, 5));
-      return job.data.i;
-    },
-    { connection: instance, concurrency: 4, stalledInterval: 1000, lockDuration: 3000, maxStalledCount: 5 },
-  );
+  const { worker, runs } = countingWorker(name, instance);
   closers.push(worker);
   worker.on('error', () => undefined);
 
@@ -66,21 +58,7 @@ test('sentinel: jobs keep flowing when the master dies and the replica is promot
   }
   await group.waitPromoted();
 
-  await waitFor(async () => (await queue.getJobCounts('completed')).completed === total + 1, {
-    timeout: 60000,
-    message: `all ${total + 1} jobs to complete`,
-  });
-  assert.deepEqual(await queue.getJobCounts('wait', 'active', 'delayed', 'failed'), {
-    wait: 0,
-    active: 0,
-    delayed: 0,
-    failed: 0,
-  });
-  for (const id of ids) {
-    const n = runs.get(id) ?? 0;
-    assert.ok(n >= 1, `job ${id} ran`);
-    if (n > 1) assert.ok((await queue.getJob(id)).stalledCounter > 0, `job ${id} ran ${n} times without a stall`);
-  }
+  await assertEachCompletedOnce(queue, ids, runs);
   await waitFor(() => completedEvents.has(ids.at(-1)), { timeout: 20000, message: 'the last completed event' });
   await worker.close();
 });
