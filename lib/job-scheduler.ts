@@ -128,6 +128,9 @@ function idArg(method: string, id: unknown): string {
   return id;
 }
 
+/** The scheduler each Queue or Worker serves through `jobScheduler`, made on first use. */
+const hostSchedulers = new WeakMap<JobHost, JobScheduler>();
+
 /**
  * The job schedulers of a queue. `Queue` uses one (`queue.jobScheduler`);
  * it can also be created on its own with the queue's name and options.
@@ -138,6 +141,20 @@ export class JobScheduler extends QueueBase {
   /** What the Jobs it returns belong to: the Queue it serves, or itself. */
   private readonly jobHost: JobHost;
   private readonly ownConnection: boolean;
+
+  /**
+   * The one scheduler over `host`'s connection (`queue.jobScheduler`,
+   * `worker.jobScheduler`), made on first use; its errors are the host's.
+   */
+  static of(host: JobHost): JobScheduler {
+    let scheduler = hostSchedulers.get(host);
+    if (!scheduler) {
+      scheduler = new JobScheduler(host.name, host.opts, host);
+      scheduler.on('error', (err) => host.emit('error', err));
+      hostSchedulers.set(host, scheduler);
+    }
+    return scheduler;
+  }
 
   /**
    * `host`: the Queue this scheduler serves (its connection is shared and

@@ -240,7 +240,6 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   /** The native handle once connected (see nativeNow). */
   private handle: Native.BindingQueue | undefined;
-  private scheduler: JobScheduler | undefined;
 
   constructor(name: string, opts: QueueOptions = {}) {
     super(name, opts, metaOnOpen(opts));
@@ -378,11 +377,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   /** The queue's job schedulers (on the queue's connection). */
   get jobScheduler(): Promise<JobScheduler> {
-    if (!this.scheduler) {
-      this.scheduler = new JobScheduler(this.name, this.opts, this);
-      this.scheduler.on('error', (err) => this.emit('error', err));
-    }
-    return Promise.resolve(this.scheduler);
+    return Promise.resolve(JobScheduler.of(this));
   }
 
   /**

@@ -299,7 +299,6 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   private readonly nativeWorker: Promise<Native.BindingWorker>;
   /** The native worker once open (for the synchronous getters). */
   private opened?: Native.BindingWorker;
-  private scheduler?: JobScheduler;
   /** processJob's fetch-next found no job (`drained` is emitted once until one comes). */
   private processDrained = false;
   private _concurrency = 1;
@@ -1060,11 +1059,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** The job schedulers of this worker's queue (on the worker's connection). */
   get jobScheduler(): Promise<JobScheduler> {
-    if (!this.scheduler) {
-      this.scheduler = new JobScheduler(this.name, this.opts, this);
-      this.scheduler.on('error', (err) => this.emit('error', err));
-    }
-    return Promise.resolve(this.scheduler);
+    return Promise.resolve(JobScheduler.of(this));
   }
 
   /**
