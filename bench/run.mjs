@@ -65,7 +65,7 @@ async function beeAdapter() {
       this.bee = new Bee(name, settings({ isWorker: true, getEvents: false }));
       this.bee.on('succeeded', (job, result) => this.emit('completed', job, result));
       this.bee.on('error', (err) => this.emit('error', err));
-      if (opts.autorun !== false) this.ready = this.waitUntilReady().then(() => this.run());
+      if (opts.autorun !== false) void this.waitUntilReady().then(() => this.run());
     }
     waitUntilReady() {
       return this.bee.ready();
