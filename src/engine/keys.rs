@@ -35,16 +35,19 @@ pub const OTHER_KEY_PREFIXES: [&str; 2] = ["metrics", "dn"];
 /// The keys of a job besides its hash: `{jobKey}:{suffix}`.
 pub const JOB_SUB_KEYS: [&str; 6] = ["logs", "dependencies", "processed", "failed", "unsuccessful", "lock"];
 
-/// Legacy queue keys a job id must not name either: Bull's `delay` and
-/// `priority`, and the bare first segments of per-id and metrics keys.
-const LEGACY_QUEUE_KEY_NAMES: [&str; 4] = ["delay", "priority", "dn", "metrics"];
+/// Bull's legacy queue keys, which a job id must not name either.
+const LEGACY_QUEUE_KEY_NAMES: [&str; 2] = ["delay", "priority"];
 
 /// Whether `id` names one of the queue's own keys, so that a job with that id
 /// cannot be stored: such ids are refused when adding and unknown to getters.
+/// Besides the keys themselves, ids under the per-id and metrics keys
+/// (`de:{id}`, `dn:{id}`, `metrics:...`) are reserved.
 pub fn is_reserved_job_id(id: &str) -> bool {
+    let under_key = |first: &str| first == "de" || OTHER_KEY_PREFIXES.contains(&first);
     QUEUE_KEY_SUFFIXES.contains(&id)
         || LEGACY_QUEUE_KEY_NAMES.contains(&id)
-        || ["de", "dn", "metrics"].iter().any(|p| id.strip_prefix(p).is_some_and(|r| r.starts_with(':')))
+        || OTHER_KEY_PREFIXES.contains(&id)
+        || id.split_once(':').is_some_and(|(first, _)| under_key(first))
 }
 
 /// The error for adding a job with a reserved id.
