@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { Queue as OfficialQueue } from 'bullmq';
 import IORedis from 'ioredis';
 
-import { Queue, Worker } from 'bullmq-native';
+import { FlowProducer, Queue, QueueEvents, Worker } from 'bullmq-native';
 
 import { freePort, startRedis } from '../scripts/redis-server.mjs';
 import { connection, queueName, rawClient, redisUrl, waitFor } from './support/redis.mjs';
@@ -411,4 +411,56 @@ test('a huge drainDelay blocks on the marker without failing; close ends the wai
   await blockedClient(admin, `bull:${Buffer.from(name).toString('base64')}:w:huge`);
   await worker.close();
   assert.equal(await pending, undefined);
+});
+
+test('the objects of a process share one command connection; each closes only its own part', async () => {
+  const server = await ownServer();
+  const conn = { host: '127.0.0.1', port: server.port };
+  const admin = ioredis(server.url);
+  const others = async () => (await admin.client('LIST')).trim().split('\n').length - 1;
+  const names = [0, 1, 2].map((i) => queueName(`share${i}`));
+  const queues = names.map((n) => new Queue(n, { connection: conn }));
+  const done = names.map(() => []);
+  const workers = names.map((n, i) => new Worker(n, async (job) => done[i].push(job.id), { connection: conn }));
+  const events = names.map((n) => new QueueEvents(n, { connection: conn }));
+  const flows = new FlowProducer({ connection: conn });
+  const all = [...queues, ...workers, ...events, flows];
+  closeLater(...all);
+  await Promise.all(all.map((o) => o.waitUntilReady()));
+  // 1 command connection, a blocking one per Worker and per QueueEvents,
+  // and one subscriber for the workers' cancel requests.
+  assert.equal(await others(), 1 + 3 + 3 + 1);
+  // Another db is other options: a command connection of its own.
+  const elsewhere = new Queue(queueName('share-db'), { connection: { ...conn, db: 2 } });
+  await elsewhere.waitUntilReady();
+  assert.equal(await others(), 1 + 3 + 3 + 1 + 1);
+  await elsewhere.close();
+
+  const slow = await queues[0].add('slow', {});
+  await waitFor(() => done[0].length === 1);
+  assert.equal(done[0][0], slow.id);
+  // Closing some objects leaves the others working on the shared connection.
+  await Promise.all([queues[0], workers[0], events[0]].map((o) => o.close()));
+  await assert.rejects(queues[0].add('late', {}), /Connection is closed/);
+  const completed = new Promise((resolve) => events[1].once('completed', resolve));
+  const job = await queues[1].add('after', { n: 1 });
+  assert.equal((await completed).jobId, job.id);
+  const flow = await flows.add({ name: 'parent', queueName: names[2], children: [{ name: 'child', queueName: names[2] }] });
+  await waitFor(async () => (await flow.job.getState()) === 'completed');
+  assert.equal(await queues[2].getJobCountByTypes('completed'), 2);
+  // Each worker of the process still gets its cancel requests.
+  const signals = [];
+  const held = new Worker(names[1], (j, _token, signal) => new Promise((resolve) => {
+    signals.push(signal);
+    signal.addEventListener('abort', () => resolve('aborted'));
+  }), { connection: conn });
+  closeLater(held);
+  await workers[1].close();
+  const long = await queues[1].add('long', {});
+  await waitFor(() => signals.length === 1);
+  assert.equal(await queues[1].cancelJob(long.id), true);
+  await waitFor(() => signals[0].aborted);
+
+  await Promise.all(all.concat(held).map((o) => o.close()));
+  await waitFor(async () => (await others()) === 0, { message: 'every connection to close' });
 });

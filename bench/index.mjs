@@ -129,6 +129,7 @@ function scenarios() {
     id: 'idle-100',
     label: '100 queues, a Queue and a Worker each, idle',
     scenario: 'idle',
+    impls: IMPLS,
     params: { queues: 100, idleMs: q(10000, 3000) },
   });
   return list.filter((s) => only.includes(s.group));

@@ -21,7 +21,7 @@ pub struct BindingFlowProducer {
 #[napi]
 pub async fn open_flow_producer(connection: BindingConnectionOptions) -> Result<BindingFlowProducer> {
     super::init_logging();
-    let conn = Connection::open(connection.into()).await.napi()?;
+    let conn = Connection::shared(connection.into()).await.napi()?;
     Ok(BindingFlowProducer { flows: Flows::new(conn) })
 }
 

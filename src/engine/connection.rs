@@ -1,5 +1,6 @@
 //! Connections to Redis. One multiplexed, auto-reconnecting connection carries
-//! all commands of a queue or worker; blocking commands (`BZPOPMIN`, `XREAD
+//! all commands of a process's queues and workers with equal connection
+//! options ([`Connection::shared`]); blocking commands (`BZPOPMIN`, `XREAD
 //! BLOCK`) get a dedicated connection each so they never stall the others.
 //!
 //! Commands survive a lost connection the way ioredis' offline queue makes
@@ -9,8 +10,9 @@
 //! whose reply was lost in flight may thus run twice.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -45,7 +47,8 @@ struct Health {
     /// When a command last succeeded, in ms since `epoch` (for the idle check).
     last_ok: AtomicU64,
     epoch: Instant,
-    listeners: Mutex<Vec<OutageListener>>,
+    /// By the id of the [`Lease`] that registered them.
+    listeners: Mutex<Vec<(u64, OutageListener)>>,
 }
 
 impl Default for Health {
@@ -69,9 +72,16 @@ impl Health {
         }
         tracing::warn!(message, "Redis is unreachable");
         if let Ok(listeners) = self.listeners.lock() {
-            for l in listeners.iter() {
+            for (_, l) in listeners.iter() {
                 l(message);
             }
+        }
+    }
+
+    /// Drops the listeners of a closed user of the connection.
+    fn forget(&self, lease: u64) {
+        if let Ok(mut listeners) = self.listeners.lock() {
+            listeners.retain(|(id, _)| *id != lease);
         }
     }
 
@@ -120,7 +130,7 @@ async fn watch_health(inner: Weak<Inner>) {
 }
 
 /// What a BullMQ user passes as `connection`, normalized by the facade.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionOptions {
     /// A `redis://` or `rediss://` URL; when set, the address fields below are
@@ -159,7 +169,7 @@ pub struct ConnectionOptions {
 }
 
 /// A `host:port` of a cluster node or a sentinel.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Hash)]
 pub struct NodeAddress {
     pub host: String,
     pub port: u16,
@@ -351,11 +361,55 @@ enum Backend {
 }
 
 /// A live connection to Redis (one server, a cluster, or the master of a
-/// Sentinel group). Clones share the same connections.
+/// Sentinel group), as one user (a Queue, a Worker, ...) holds it. Clones
+/// are the same user; [`Connection::shared`] gives each user its own lease
+/// of one command connection.
 #[derive(Clone)]
 pub struct Connection {
-    inner: Arc<Inner>,
+    lease: Arc<Lease>,
 }
+
+/// One user's hold on a command connection: closing it (or dropping the
+/// last clone) ends this user's commands and listeners, and the connection
+/// itself closes with its last user.
+struct Lease {
+    inner: Arc<Inner>,
+    id: u64,
+    closed: AtomicBool,
+}
+
+impl Lease {
+    fn new(inner: Arc<Inner>) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self { inner, id: NEXT.fetch_add(1, Ordering::Relaxed), closed: AtomicBool::new(false) }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst) || self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    fn release(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.inner.health.forget(self.id);
+        if self.inner.users.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.inner.close();
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// The process's command connections, by their options, for
+/// [`Connection::shared`]. Each slot's async lock makes users that open at
+/// once (a Queue and a Worker built in one tick) wait for one connect.
+type Pool = Mutex<HashMap<ConnectionOptions, Arc<tokio::sync::Mutex<Weak<Inner>>>>>;
+static POOL: LazyLock<Pool> = LazyLock::new(Pool::default);
 
 struct Inner {
     options: ConnectionOptions,
@@ -369,6 +423,10 @@ struct Inner {
     health: Arc<Health>,
     /// Serializes master lookups after a Sentinel failover.
     following: tokio::sync::Mutex<()>,
+    /// Open leases; 0 means closed for good (never raised again).
+    users: AtomicUsize,
+    /// Tells this connection from the process's others (see [`Connection::id`]).
+    id: u64,
 }
 
 /// A connection manager on `client` that reconnects by itself.
@@ -446,30 +504,90 @@ impl Connection {
             closed: Arc::new(AtomicBool::new(false)),
             health,
             following: tokio::sync::Mutex::new(()),
+            users: AtomicUsize::new(1),
+            id: {
+                static NEXT: AtomicU64 = AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
         });
         tokio::spawn(watch_health(Arc::downgrade(&inner)));
-        Ok(Self { inner })
+        Ok(Self { lease: Arc::new(Lease::new(inner)) })
     }
 
-    /// Calls `listener` once per outage of Redis (see `Health`): BullMQ's
-    /// `error` event for a lost connection.
+    /// A lease of the process's command connection for `options`, opened by
+    /// the first user and closed with the last. BullMQ opens one per object;
+    /// nothing a user sees depends on it (blocking reads, the named
+    /// connections `getWorkers` lists and subscriptions stay per object),
+    /// and one connection is one idle check instead of one per object.
+    /// Connections must be used from one runtime: engine tests, each on a
+    /// runtime of its own, use [`Self::open`].
+    pub async fn shared(options: ConnectionOptions) -> Result<Self> {
+        let slot = {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            // Forget the slots of connections closed meanwhile.
+            pool.retain(|_, slot| slot.try_lock().map_or(true, |weak| weak.strong_count() > 0));
+            pool.entry(options.clone()).or_default().clone()
+        };
+        let mut current = slot.lock().await;
+        if let Some(inner) = current.upgrade() {
+            let joined = inner.users.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 0).then_some(n + 1));
+            if joined.is_ok() {
+                // Released again (dropped) if the check fails.
+                let lease = Lease::new(inner);
+                if !lease.is_closed() {
+                    lease.inner.check().await?;
+                    return Ok(Self { lease: Arc::new(lease) });
+                }
+            }
+        }
+        let conn = Self::open(options).await?;
+        *current = Arc::downgrade(&conn.lease.inner);
+        Ok(conn)
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.lease.inner
+    }
+
+    /// Which command connection of the process this is: equal for the
+    /// users of one shared connection.
+    pub fn id(&self) -> u64 {
+        self.inner().id
+    }
+
+    /// A lease of its own on this connection, for a process-wide helper
+    /// that outlives the user that started it; closed (failing every
+    /// command) when this connection is closed for good.
+    pub fn share(&self) -> Connection {
+        let inner = self.inner().clone();
+        let joined = inner.users.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 0).then_some(n + 1));
+        let lease = Lease::new(inner);
+        if joined.is_err() {
+            // Nothing to give back on release.
+            lease.closed.store(true, Ordering::SeqCst);
+        }
+        Connection { lease: Arc::new(lease) }
+    }
+
+    /// Calls `listener` once per outage of Redis (see `Health`), until this
+    /// user closes: BullMQ's `error` event for a lost connection.
     pub fn on_outage(&self, listener: OutageListener) {
-        if let Ok(mut l) = self.inner.health.listeners.lock() {
-            l.push(listener);
+        if let Ok(mut l) = self.inner().health.listeners.lock() {
+            l.push((self.lease.id, listener));
         }
     }
 
     /// Reports an outage seen on a dedicated connection (a blocking read
     /// that failed again after reconnecting).
     pub fn report_outage(&self, message: &str) {
-        self.inner.health.down(message);
+        self.inner().health.down(message);
     }
 
     /// The shared command connection (cheap to clone). Commands that fail
     /// because the connection dropped are retried after reconnecting. On a
     /// cluster, keyless commands go to a random node: use [`Self::commands_for`].
     pub fn manager(&self) -> Commands {
-        Commands { backend: self.inner.backend(), inner: self.inner.clone(), slot: None }
+        self.commands(None)
     }
 
     /// The command connection for the keys of one queue (`key` is one of
@@ -477,61 +595,64 @@ impl Connection {
     /// `INFO`, `SCAN`, `PUBLISH`), goes to the master of its slot.
     pub fn commands_for(&self, key: &str) -> Commands {
         let slot = self.is_cluster().then(|| super::cluster::key_slot(key.as_bytes()));
-        Commands { backend: self.inner.backend(), inner: self.inner.clone(), slot }
+        self.commands(slot)
+    }
+
+    fn commands(&self, slot: Option<u16>) -> Commands {
+        let backend = if self.lease.is_closed() { None } else { self.inner().backend() };
+        Commands { backend, lease: self.lease.clone(), slot }
     }
 
     pub fn options(&self) -> &ConnectionOptions {
-        &self.inner.options
+        &self.inner().options
     }
 
     /// Whether this is a Redis Cluster connection.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.inner.target, Target::Cluster)
+        matches!(self.inner().target, Target::Cluster)
     }
 
     /// `host:port` of the server.
     pub fn address(&self) -> &str {
-        &self.inner.address
+        &self.inner().address
     }
 
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::SeqCst)
+        self.lease.is_closed()
     }
 
-    /// Drops the command connection: it closes once no command is in flight.
-    /// Later commands fail with "Connection is closed.".
+    /// Ends this user's hold: its later commands fail with "Connection is
+    /// closed.", and the command connection closes, once no command is in
+    /// flight, if no other user holds it.
     pub fn close(&self) {
-        self.inner.closed.store(true, Ordering::SeqCst);
-        if let Ok(mut m) = self.inner.manager.write() {
-            m.take();
-        }
+        self.lease.release();
     }
 
     /// The client of the server that dedicated connections for `key` go to:
     /// the server, the master of `key`'s slot, or the Sentinel master.
     async fn dedicated_client(&self, key: &str) -> Result<Client> {
-        match &self.inner.target {
+        match &self.inner().target {
             Target::Single(client) => Ok(client.clone()),
             Target::Sentinel(_) => {
                 // A dedicated connection is (re)opened at start or after it
                 // was lost, which after a failover means a new master.
-                self.inner.follow_master().await;
-                Ok(self.inner.sentinel_client().ok_or_else(|| EngineError::closed("Connection is closed."))?)
+                self.inner().follow_master().await;
+                Ok(self.inner().sentinel_client().ok_or_else(|| EngineError::closed("Connection is closed."))?)
             }
             Target::Cluster => {
-                let Some(Backend::Cluster(mut conn)) = self.inner.backend() else {
+                let Some(Backend::Cluster(mut conn)) = self.inner().backend() else {
                     return Err(EngineError::closed("Connection is closed."));
                 };
                 let slot = super::cluster::key_slot(key.as_bytes());
-                let timeout = self.inner.options.connect_timeout();
+                let timeout = self.inner().options.connect_timeout();
                 let found = tokio::time::timeout(timeout, super::cluster::slot_master(&mut conn, slot)).await;
                 let (host, port) = match found {
-                    Ok(r) => r.map_err(|e| connect_error(&self.inner.address, e))?,
+                    Ok(r) => r.map_err(|e| connect_error(&self.inner().address, e))?,
                     Err(_) => {
-                        return Err(connect_error(&self.inner.address, io::Error::from(io::ErrorKind::TimedOut).into()))
+                        return Err(connect_error(&self.inner().address, io::Error::from(io::ErrorKind::TimedOut).into()))
                     }
                 };
-                self.inner.options.node_client(&host, port)
+                self.inner().options.node_client(&host, port)
             }
         }
     }
@@ -545,7 +666,7 @@ impl Connection {
         }
         let client = self.dedicated_client(key).await?;
         let address = client.get_connection_info().addr().to_string();
-        let timeout = self.inner.options.connect_timeout();
+        let timeout = self.inner().options.connect_timeout();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(None);
@@ -577,7 +698,7 @@ impl Connection {
         let client = self.dedicated_client(key).await?;
         let address = client.get_connection_info().addr().to_string();
         let connect = client.get_async_pubsub();
-        match tokio::time::timeout(self.inner.options.connect_timeout(), connect).await {
+        match tokio::time::timeout(self.inner().options.connect_timeout(), connect).await {
             Ok(Ok(pubsub)) => Ok(pubsub),
             Ok(Err(e)) => Err(connect_error(&address, e)),
             Err(_) => Err(connect_error(&address, io::Error::from(io::ErrorKind::TimedOut).into())),
@@ -586,6 +707,32 @@ impl Connection {
 }
 
 impl Inner {
+    /// What opening checks, for a user joining an open connection: Redis
+    /// answers with these options now (the same error as a first connect
+    /// otherwise, at once, instead of retrying on the shared connection).
+    async fn check(&self) -> Result<()> {
+        let timeout = self.options.connect_timeout();
+        if let Target::Single(client) = &self.target {
+            return probe(client, timeout, &self.address).await;
+        }
+        let Some(mut backend) = self.backend() else {
+            return Err(EngineError::closed("Connection is closed."));
+        };
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(timeout, send(&mut backend, None, Request::One(&ping))).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(connect_error(&self.address, e)),
+            Err(_) => Err(connect_error(&self.address, io::Error::from(io::ErrorKind::TimedOut).into())),
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Ok(mut m) = self.manager.write() {
+            m.take();
+        }
+    }
+
     fn backend(&self) -> Option<Backend> {
         self.manager.read().map(|m| m.clone()).unwrap_or(None)
     }
@@ -671,7 +818,7 @@ fn may_be_failover(err: &RedisError) -> bool {
 #[derive(Clone)]
 pub struct Commands {
     backend: Option<Backend>,
-    inner: Arc<Inner>,
+    lease: Arc<Lease>,
     /// On a cluster: the slot whose master gets every command.
     slot: Option<u16>,
 }
@@ -738,8 +885,9 @@ impl Commands {
     /// Sends `req` until it succeeds, fails for another reason than the
     /// connection, or the retry window is over.
     async fn send_with_retry(&mut self, req: Request<'_>) -> redis::RedisResult<Reply> {
-        let inner = self.inner.clone();
-        let closed = || inner.closed.load(Ordering::SeqCst);
+        let lease = self.lease.clone();
+        let inner = &lease.inner;
+        let closed = || lease.is_closed();
         if closed() {
             return Err(closed_error());
         }
@@ -831,7 +979,7 @@ impl ConnectionLike for Commands {
     fn get_db(&self) -> i64 {
         match &self.backend {
             Some(Backend::Single(m)) => m.get_db(),
-            _ => self.inner.options.db.unwrap_or(0),
+            _ => self.lease.inner.options.db.unwrap_or(0),
         }
     }
 }
@@ -909,5 +1057,35 @@ mod tests {
             let err = redis::cmd("GET").arg(&key).query_async::<Option<String>>(&mut handle).await;
             assert_eq!(err.err().map(|e| e.to_string()), Some("Connection is closed.".to_string()));
         }
+    }
+
+    #[tokio::test]
+    async fn users_with_equal_options_share_one_command_connection() {
+        let options = ConnectionOptions { url: Some(redis_url()), db: Some(5), ..Default::default() };
+        let a = Connection::shared(options.clone()).await.unwrap();
+        let b = Connection::shared(options.clone()).await.unwrap();
+        let other = Connection::shared(ConnectionOptions { db: Some(6), ..options.clone() }).await.unwrap();
+        assert_eq!(a.id(), b.id());
+        assert_ne!(a.id(), other.id());
+        let client_id = |c: &Connection| {
+            let mut commands = c.manager();
+            async move { redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut commands).await }
+        };
+        assert_eq!(client_id(&a).await.unwrap(), client_id(&b).await.unwrap());
+        // One user's close ends its own commands only.
+        a.close();
+        assert_eq!(client_id(&a).await.err().map(|e| e.to_string()), Some("Connection is closed.".to_string()));
+        assert!(client_id(&b).await.is_ok());
+        // A new user joins the connection still open.
+        let c = Connection::shared(options.clone()).await.unwrap();
+        assert_eq!(c.id(), b.id());
+        // Closed by its last user, the next one opens a new connection.
+        b.close();
+        c.close();
+        let d = Connection::shared(options).await.unwrap();
+        assert_ne!(d.id(), b.id());
+        assert!(client_id(&d).await.is_ok());
+        d.close();
+        other.close();
     }
 }

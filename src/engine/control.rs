@@ -73,7 +73,8 @@ fn clean_state(state: &str) -> Result<&'static str> {
 }
 
 impl Queue {
-    /// Connects and, with `meta`, records the producer's queue settings in the
+    /// Connects (on the process's shared command connection, see
+    /// [`Connection::shared`]) and, with `meta`, records the producer's queue settings in the
     /// queue's `meta` hash as BullMQ's Queue does on startup. Like BullMQ, a
     /// failing meta write does not fail the open.
     /// On a Redis Cluster, a queue whose keys would not share one hash slot
@@ -82,7 +83,7 @@ impl Queue {
         if options.is_cluster() {
             super::cluster::check_queue_slot(prefix, name)?;
         }
-        let queue = Queue::new(Connection::open(options).await?, prefix, name);
+        let queue = Queue::new(Connection::shared(options).await?, prefix, name);
         if let Some(meta) = meta {
             if let Err(err) = queue.write_meta(meta).await {
                 tracing::warn!(%err, queue = name, "could not write the queue's meta");

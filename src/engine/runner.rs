@@ -39,6 +39,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::active::{Fetch, Finish, JobText};
+use super::cancel::{CancelRegistration, Handler};
 use super::error::{EngineError, Result};
 use super::guard::{self, Site};
 use super::queue::now_ms;
@@ -215,14 +216,14 @@ impl Runner {
         if self.stopped() {
             return;
         }
-        let subscribed = match self.core.queue().subscribe_cancel_requests().await {
-            Ok(stream) => Some(stream),
+        let registered = match self.serve_cancels().await {
+            Ok(registration) => Some(registration),
             Err(err) => {
                 self.emit(RunnerEvent::Error(err));
                 None
             }
         };
-        let task = self.spawn_task(CANCELS, serve_cancels(Arc::downgrade(self), subscribed));
+        let task = self.spawn_task(CANCELS, keep_serving_cancels(Arc::downgrade(self), registered));
         self.add_task(task);
         if self.opts.lock_renew_time > 0 {
             let task = self.spawn_task(RENEWAL, renew_locks(Arc::downgrade(self)));
@@ -231,6 +232,13 @@ impl Runner {
         self.start_stalled_checker();
         let task = self.spawn_task(RUN_LOOP, self.clone().run_loop());
         self.add_task(task);
+    }
+
+    /// Registers this runner's cancel handler on its queue's cancel desk.
+    async fn serve_cancels(self: &Arc<Self>) -> Result<CancelRegistration> {
+        let weak = Arc::downgrade(self);
+        let handler: Handler = Arc::new(move |job_id, reason| weak.upgrade().is_some_and(|r| r.cancel(job_id, reason)));
+        self.core.queue().serve_cancels(handler).await
     }
 
     /// Spawns one of the runner's tasks. They catch panics in their units of
@@ -767,26 +775,15 @@ const STALLED_LOCKS: &str = "worker's lost-lock check";
 
 /// Answers cancel requests while the runner lives, subscribing again (every
 /// second until it works) when the subscription's connection was lost.
-async fn serve_cancels(runner: Weak<Runner>, mut stream: Option<redis::aio::PubSubStream>) {
-    let Some(queue) = runner.upgrade().map(|r| r.core.queue().clone()) else { return };
-    loop {
-        if let Some(stream) = stream.take() {
-            let weak = runner.clone();
-            let served = queue.serve_cancel_requests(stream, move |job_id, reason| {
-                weak.upgrade().is_some_and(|r| r.cancel(job_id, reason))
-            });
-            if let Err(err) = guard::catch(CANCELS, served).await {
-                if let Some(r) = runner.upgrade() {
-                    r.emit(RunnerEvent::Error(err));
-                }
-            }
-        }
+async fn keep_serving_cancels(runner: Weak<Runner>, mut registered: Option<CancelRegistration>) {
+    // Until the runner closes (aborting this task drops the registration),
+    // or retried each second while the subscription could not be made.
+    while registered.is_none() {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if runner.strong_count() == 0 {
-            return;
-        }
-        stream = queue.subscribe_cancel_requests().await.ok();
+        let Some(r) = runner.upgrade() else { return };
+        registered = r.serve_cancels().await.ok();
     }
+    std::future::pending::<()>().await;
 }
 
 /// The renewal timer: every `lock_renew_time / 2` while the runner lives.
