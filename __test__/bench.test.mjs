@@ -74,3 +74,26 @@ test('a quick run of the add group compares ours with bullmq on one Redis and re
   const perJob = Number(ours.split('|')[6]);
   assert.ok(perJob >= 3, `data commands per added job: ${perJob}`);
 });
+
+test('a quick run of the queues group counts the connections of 100 idle queues and what idling costs Redis', { timeout: 300000 }, async () => {
+  const { code, stdout, stderr } = await runBench(['--quick', '--only', 'queues']);
+  assert.equal(code, 0, `bench exited ${code}:\n${stderr}`);
+  const [, section] = stdout.split('## Many queues in one process');
+  assert.ok(section, 'the many-queues section');
+  const label = '100 queues, a Queue and a Worker each, idle';
+  const cellsOf = (impl) => {
+    const line = section.split('\n').find((l) => l.includes(`| ${impl} |`));
+    assert.ok(line, `${impl}'s row`);
+    return line.split('|').slice(3, -1).map((c) => c.trim());
+  };
+  // One shared command connection, a blocking one per Worker, one cancel
+  // subscriber; bullmq opens one per Queue and two per Worker.
+  assert.equal(cellsOf('ours')[0], '102');
+  assert.equal(cellsOf('bullmq')[0], '300');
+  for (const impl of ['ours', 'bullmq']) {
+    const [, idle, alone, added] = cellsOf(impl).map(Number);
+    assert.ok(idle >= 0 && alone >= 0, `${impl}: CPU figures ${cellsOf(impl)}`);
+    assert.ok(Math.abs(idle - alone - added) < 0.02, `${impl}: added = idle - alone`);
+  }
+  assert.match(ratioRow(section, label)[0], /^\*\*0\.34×\*\*$/);
+});

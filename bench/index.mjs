@@ -224,7 +224,7 @@ function describeRun(r) {
   if (r.na) return `n/a (${r.na})`;
   if (r.error) return `ERROR ${r.error.split('\n')[0]}`;
   if (r.connections !== undefined) {
-    return `${r.connections} connections, idle Redis CPU ${r.idleRedisCpuPct.toFixed(2)}%, idle client CPU ${r.idleClientCpuPct.toFixed(2)}%`;
+    return `${r.connections} connections, idle Redis CPU ${r.idleRedisCpuPct.toFixed(2)}% (alone ${r.aloneRedisCpuPct.toFixed(2)}%), idle client CPU ${r.idleClientCpuPct.toFixed(2)}%`;
   }
   const parts = [];
   if (r.opsPerSec !== undefined) parts.push(`${Math.round(r.opsPerSec).toLocaleString('en-US')} jobs/s`);

@@ -8,7 +8,7 @@
 const METRICS = [
   'opsPerSec', 'redisUsPerJob', 'clientUsPerJob', 'peakRssMB', 'p50Ms', 'p99Ms', 'rssEarlyMB', 'rssLateMB',
   'redisScriptUsPerJob', 'redisCommandUsPerJob', 'redisCommandsPerJob',
-  'connections', 'idleRedisCpuPct', 'idleClientCpuPct',
+  'connections', 'idleRedisCpuPct', 'aloneRedisCpuPct', 'addedRedisCpuPct', 'idleClientCpuPct',
 ];
 
 export function median(values) {
@@ -125,6 +125,8 @@ function idleTable(list, sums) {
   return table(list, sums, [
     { title: 'connections', cell: (x) => int(x.connections), metric: 'connections', bold: true },
     { title: 'idle Redis CPU %', cell: (x) => dec(x.idleRedisCpuPct, 2), metric: 'idleRedisCpuPct', bold: true },
+    { title: 'Redis alone, CPU %', cell: (x) => dec(x.aloneRedisCpuPct, 2) },
+    { title: 'added by the queues, CPU %', cell: (x) => dec(x.addedRedisCpuPct, 2), metric: 'addedRedisCpuPct' },
     { title: 'idle client CPU %', cell: (x) => dec(x.idleClientCpuPct, 2), metric: 'idleClientCpuPct' },
   ]);
 }

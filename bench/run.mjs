@@ -392,11 +392,16 @@ async function runLatency(redis) {
  * Many queues in one process: `queues` queues, each with a Queue and an
  * automatic Worker, all idle. Reports the connections they opened (CLIENT
  * LIST, this probe's own excluded) and the CPU Redis and this process spend
- * per second while nothing happens (the blocking waits and keep-alives).
+ * per second while nothing happens (the blocking waits and keep-alives),
+ * beside what Redis spends idling with none of them connected.
  */
 async function runIdle(redis) {
   const clients = async () => (await redis.command('CLIENT', 'LIST')).trim().split('\n').length;
   const before = await clients();
+  // What Redis spends idling on its own (its timers), for the part the queues add.
+  const a0 = await redis.cpuSeconds();
+  await sleep(params.idleMs);
+  const aloneRedisCpuPct = ((await redis.cpuSeconds()) - a0) * 1000 * 100 / params.idleMs;
   const objects = [];
   for (let i = 0; i < params.queues; i++) {
     const name = `${queueName}-${i}`;
@@ -415,6 +420,8 @@ async function runIdle(redis) {
     return {
       connections,
       idleRedisCpuPct: ((r1 - r0) * 1000 * 100) / params.idleMs,
+      aloneRedisCpuPct,
+      addedRedisCpuPct: ((r1 - r0) * 1000 * 100) / params.idleMs - aloneRedisCpuPct,
       idleClientCpuPct: ((c1.user + c1.system) / 1000 * 100) / params.idleMs,
     };
   } finally {
