@@ -24,6 +24,41 @@ after(async () => {
   await cluster?.stop();
 });
 
+test('slot migration: moving the queue\'s slot to another master while jobs flow (ASK, then MOVED) loses no job', async () => {
+  const name = `{${queueName('mv')}}`;
+  const connection = { cluster: { nodes: cluster.startupNodes } };
+  const queue = new Queue(name, { connection });
+  const events = new QueueEvents(name, { connection });
+  closers.push(queue, events);
+  await events.waitUntilReady();
+  const completedEvents = new Set();
+  events.on('completed', ({ jobId }) => completedEvents.add(jobId));
+  const { worker, runs } = countingWorker(name, connection);
+  closers.push(worker);
+
+  const ids = [];
+  for (let i = 0; i < 60; i++) ids.push((await queue.add('j', { i })).id);
+  // Jobs keep coming while the keys move a few at a time.
+  let adding = true;
+  const producer = (async () => {
+    for (let i = 60; adding || i < 120; i++) {
+      ids.push((await queue.add('j', { i })).id);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  const { from, to } = await cluster.moveSlot(`bull:${name}:wait`);
+  adding = false;
+  await producer;
+  assert.equal(await cluster.masterFor(`bull:${name}:wait`), to);
+  assert.notEqual(from, to);
+
+  // Jobs added after the move are fetched on the new master, by the same worker.
+  for (let i = 0; i < 20; i++) ids.push((await queue.add('j', { after: true, i })).id);
+  await assertEachCompletedOnce(queue, ids, runs);
+  await waitFor(() => completedEvents.has(ids.at(-1)), { timeout: 20000, message: 'the last completed event' });
+  await worker.close();
+});
+
 test('cluster failover: killing the queue\'s master loses no job and runs none twice without a stall', async () => {
   const name = `{${queueName('fo')}}`;
   const connection = { cluster: { nodes: cluster.startupNodes } };

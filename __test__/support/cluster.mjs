@@ -123,6 +123,35 @@ export async function startCluster() {
         n.process.kill('SIGKILL');
       });
     },
+    /**
+     * Moves the slot of `key` from its master to another live master, the way
+     * `redis-cli --cluster reshard` does (IMPORTING/MIGRATING, MIGRATE in
+     * batches with a pause between them, so clients meet ASK redirects
+     * meanwhile, then SETSLOT NODE everywhere). Returns `{ from, to }`.
+     */
+    async moveSlot(key, { batch = 20, pauseMs = 50 } = {}) {
+      const slot = (await redisCli(alive()[0].port, 'CLUSTER', 'KEYSLOT', key)).trim();
+      const from = await this.masterFor(key);
+      const masters = [];
+      for (const n of alive()) {
+        if (/role:master/.test(await redisCli(n.port, 'INFO', 'replication'))) masters.push(n.port);
+      }
+      const to = masters.find((p) => p !== from);
+      const id = async (port) => (await redisCli(port, 'CLUSTER', 'MYID')).trim();
+      const [fromId, toId] = [await id(from), await id(to)];
+      await redisCli(to, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+      await redisCli(from, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+      for (;;) {
+        const keys = (await redisCli(from, 'CLUSTER', 'GETKEYSINSLOT', slot, String(batch))).split('\n').filter(Boolean);
+        if (keys.length === 0) break;
+        await redisCli(from, 'MIGRATE', '127.0.0.1', String(to), '', '0', '5000', 'REPLACE', 'KEYS', ...keys);
+        await new Promise((r) => setTimeout(r, pauseMs));
+      }
+      for (const port of [to, from, ...masters.filter((p) => p !== to && p !== from)]) {
+        await redisCli(port, 'CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+      }
+      return { from, to };
+    },
     /** Waits until every live node sees all slots served again. */
     async waitHealthy(timeout = 30000) {
       await until(

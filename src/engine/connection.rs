@@ -812,6 +812,20 @@ fn may_be_failover(err: &RedisError) -> bool {
     is_connection_error(err) || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
+/// Whether a reply on a cluster says the command met a slot that is being
+/// moved to another node: TRYAGAIN (its keys are split for now), or a script
+/// that reached a key already moved ("non local key": our scripts name one
+/// key and reach the queue's others by name). Sent again until the move is
+/// over. Redis keeps what such a script wrote before it met the moved key.
+fn meets_slot_move(reply: &Value) -> bool {
+    match reply {
+        Value::ServerError(e) => {
+            e.kind() == Some(redis::ServerErrorKind::TryAgain) || e.details().is_some_and(|d| d.contains("non local key"))
+        }
+        _ => false,
+    }
+}
+
 /// The command connection handed to callers: a [`ConnectionManager`] (or
 /// the cluster client) that retries commands lost to a dropped connection,
 /// and refuses work once the connection was closed.
@@ -882,17 +896,70 @@ fn is_script_load(cmd: &Cmd) -> bool {
 }
 
 impl Commands {
+    /// [`Self::send_until_connected`], and on a cluster, the commands met by a
+    /// slot move sent again (alone, the others' replies kept) until it is
+    /// over or the retry window is.
+    async fn send_with_retry(&mut self, req: Request<'_>) -> redis::RedisResult<Reply> {
+        let mut reply = self.send_until_connected(req).await?;
+        if !matches!(self.lease.inner.target, Target::Cluster) {
+            return Ok(reply);
+        }
+        let deadline = Instant::now() + RETRY_WINDOW;
+        let mut pause = FIRST_RETRY_PAUSE;
+        loop {
+            let moved: Vec<usize> = match &reply {
+                Reply::One(v) => if meets_slot_move(v) { vec![0] } else { vec![] },
+                // A transaction's commands stand or fall together.
+                Reply::Many(_) if matches!(req, Request::Many(p, ..) if p.is_transaction()) => vec![],
+                Reply::Many(vs) => (0..vs.len()).filter(|&i| meets_slot_move(&vs[i])).collect(),
+            };
+            if moved.is_empty() || Instant::now() + pause >= deadline {
+                return Ok(reply);
+            }
+            tracing::debug!(commands = moved.len(), "the queue's slot is moving; sending again");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_RETRY_PAUSE);
+            match (&mut reply, req) {
+                (Reply::One(v), Request::One(_)) => {
+                    if let Reply::One(again) = self.send_until_connected(req).await? {
+                        *v = again;
+                    }
+                }
+                (Reply::Many(vs), Request::Many(p, offset, _)) => {
+                    let all: Vec<&Cmd> = p.cmd_iter().skip(offset).collect();
+                    let mut again = redis::pipe();
+                    for &i in &moved {
+                        if let Some(cmd) = all.get(i) {
+                            again.add_command((*cmd).clone());
+                        }
+                    }
+                    let Reply::Many(fresh) = self.send_until_connected(Request::Many(&again, 0, again.len())).await? else {
+                        return Ok(reply);
+                    };
+                    for (i, v) in moved.into_iter().zip(fresh) {
+                        vs[i] = v;
+                    }
+                }
+                _ => return Ok(reply),
+            }
+        }
+    }
+
     /// Sends `req` until it succeeds, fails for another reason than the
     /// connection, or the retry window is over.
-    async fn send_with_retry(&mut self, req: Request<'_>) -> redis::RedisResult<Reply> {
+    async fn send_until_connected(&mut self, req: Request<'_>) -> redis::RedisResult<Reply> {
         let lease = self.lease.clone();
         let inner = &lease.inner;
         let closed = || lease.is_closed();
         if closed() {
             return Err(closed_error());
         }
+        let retryable = |e: &RedisError| match inner.target {
+            Target::Sentinel(_) => may_be_failover(e),
+            Target::Cluster => is_connection_error(e),
+            Target::Single(_) => is_connection_error(e),
+        };
         let sentinel = matches!(inner.target, Target::Sentinel(_));
-        let retryable = |e: &RedisError| if sentinel { may_be_failover(e) } else { is_connection_error(e) };
         let Some(backend) = self.backend.as_mut() else {
             return Err(closed_error());
         };
