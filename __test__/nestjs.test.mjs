@@ -104,7 +104,10 @@ function appFor(lib, name, flowsName, conn) {
     }
   }
   decorateMethod(OrderEvents, 'onCompleted', OnQueueEvent('completed'));
-  decorateClass(OrderEvents, QueueEventsListener(name));
+  // @nestjs/bullmq builds the listener's QueueEvents from bullmq itself, whose
+  // first read from '$' can start after the first jobs completed on a busy
+  // machine: reading the (fresh) queue's stream from its start sees them all.
+  decorateClass(OrderEvents, QueueEventsListener(name, { lastEventId: '0-0' }));
 
   class AppModule {}
   decorateClass(
