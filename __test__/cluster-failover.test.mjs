@@ -24,8 +24,8 @@ after(async () => {
   await cluster?.stop();
 });
 
-test('slot migration: moving the queue\'s slot to another master while jobs flow (ASK, then MOVED) loses no job', async () => {
-  const name = `{${queueName('mv')}}`;
+/** A Queue, a QueueEvents recording completions and a counting worker on `name`, on the cluster. */
+async function watchedQueue(name) {
   const connection = { cluster: { nodes: cluster.startupNodes } };
   const queue = new Queue(name, { connection });
   const events = new QueueEvents(name, { connection });
@@ -35,6 +35,14 @@ test('slot migration: moving the queue\'s slot to another master while jobs flow
   events.on('completed', ({ jobId }) => completedEvents.add(jobId));
   const { worker, runs } = countingWorker(name, connection);
   closers.push(worker);
+  // Lost connections to a killed node are reported; the tests check the jobs.
+  for (const o of [queue, events, worker]) o.on('error', () => undefined);
+  return { queue, completedEvents, worker, runs };
+}
+
+test('slot migration: moving the queue\'s slot to another master while jobs flow (ASK, then MOVED) loses no job', async () => {
+  const name = `{${queueName('mv')}}`;
+  const { queue, completedEvents, worker, runs } = await watchedQueue(name);
 
   const ids = [];
   for (let i = 0; i < 60; i++) ids.push((await queue.add('j', { i })).id);
@@ -61,21 +69,8 @@ test('slot migration: moving the queue\'s slot to another master while jobs flow
 
 test('cluster failover: killing the queue\'s master loses no job and runs none twice without a stall', async () => {
   const name = `{${queueName('fo')}}`;
-  const connection = { cluster: { nodes: cluster.startupNodes } };
   const master = await cluster.masterFor(`bull:${name}:wait`);
-  const queue = new Queue(name, { connection });
-  const events = new QueueEvents(name, { connection });
-  closers.push(queue, events);
-  await events.waitUntilReady();
-  const completedEvents = new Set();
-  events.on('completed', ({ jobId }) => completedEvents.add(jobId));
-
-  const { worker, runs } = countingWorker(name, connection);
-  closers.push(worker);
-  const errors = [];
-  worker.on('error', (err) => errors.push(err));
-  queue.on('error', () => undefined);
-  events.on('error', () => undefined);
+  const { queue, completedEvents, worker, runs } = await watchedQueue(name);
 
   const total = 150;
   const ids = [];
