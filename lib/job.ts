@@ -10,7 +10,7 @@ import { booleanArg, integerArg, jobIdArg, nonNegativeNumberArg, optionsArg, tok
 import { Backoffs } from './backoffs';
 import { checkJobOptions } from './queue';
 import { recordJobMetrics, traced, type Telemetry } from './telemetry';
-import { PRIORITY_LIMIT, optsDecodeMap as SHORT_KEYS } from './utils';
+import { optsDecodeMap as SHORT_KEYS } from './utils';
 import {
   describe,
   firstPresent,
@@ -794,10 +794,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       throw new TypeError('changePriority expects { priority, lifo }');
     }
     const { priority = 0, lifo = false } = opts;
+    // The engine checks the range (PRIORITY_LIMIT); a fraction would not reach it intact.
     nonNegativeInteger(priority, 'priority');
-    if (priority > PRIORITY_LIMIT) {
-      throw new TypeError(`priority must be between 0 and ${PRIORITY_LIMIT}, got ${priority}`);
-    }
     if (typeof lifo !== 'boolean') {
       throw new TypeError(`lifo must be a boolean, got ${describe(lifo)}`);
     }
