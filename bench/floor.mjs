@@ -61,7 +61,7 @@ function replayScript(commands, prefix) {
 
 /**
  * Measures the floor: `runOnce(scenario, 'ours')` runs a c=1 worker while
- * MONITOR records; returns { callsPerSec, commands } or { na }.
+ * MONITOR records; returns { callsPerSec, redisUsPerCall, commands, names } or { na }.
  */
 export async function measureFloor({ url, redis, runOnce, quick }) {
   const u = new URL(url);
@@ -96,11 +96,19 @@ export async function measureFloor({ url, redis, runOnce, quick }) {
   const prefix = sample.commands.flat().find((a) => /^bench\d+:/.test(a))?.split(':')[0] ?? 'bull';
   const sha = await redis.command('SCRIPT', 'LOAD', replayScript(sample.commands, prefix));
   const n = quick ? 5000 : 20000;
+  const cpu0 = await redis.cpuSeconds();
   const csv = execFileSync('redis-benchmark', ['-h', host, '-p', port, '-c', '1', '-n', String(n), '--csv', 'EVALSHA', sha, '0'], {
     encoding: 'utf8',
   });
+  // Redis' own time per call (the benchmark client's PING and CONFIG included, a rounding error).
+  const redisUsPerCall = (((await redis.cpuSeconds()) - cpu0) * 1e6) / n;
   const row = csv.trim().split('\n').find((l) => l.startsWith('"EVALSHA'));
   const callsPerSec = row ? Number(JSON.parse(`[${row}]`)[1]) : NaN;
   if (!Number.isFinite(callsPerSec)) return { na: `could not read redis-benchmark's output: ${csv.trim().split('\n').pop()}` };
-  return { callsPerSec, commands: sample.commands.length, names: sample.commands.map((c) => c[0].toUpperCase()) };
+  return {
+    callsPerSec,
+    redisUsPerCall,
+    commands: sample.commands.length,
+    names: sample.commands.map((c) => c[0].toUpperCase()),
+  };
 }

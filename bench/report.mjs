@@ -282,7 +282,34 @@ function floorSection(floor, c1) {
   }
   out.push('');
   out.push(`Commands of the call: ${floor.names.join(', ')}.`);
+  out.push('', ...c1Breakdown(floor, c1));
   return out.join('\n');
+}
+
+/**
+ * Where the time of one job goes at concurrency 1: the wall time per job
+ * split into Redis' CPU, the client process' CPU (all its threads), and the
+ * rest, when neither side computes: the loopback round trip, and the
+ * wake-ups of the threads and processes that pass the job along.
+ */
+function c1Breakdown(floor, c1) {
+  const out = [
+    '#### Per-job time at concurrency 1',
+    '',
+    '| | wall µs/job | Redis CPU µs/job | client CPU µs/job | neither busy µs/job |',
+    '|---|--:|--:|--:|--:|',
+  ];
+  const wall = 1e6 / floor.callsPerSec;
+  // redis-benchmark's own CPU is not measured: its part is in "neither".
+  out.push(`| floor (redis-benchmark -c 1) | ${dec(wall)} | ${dec(floor.redisUsPerCall)} | – | ${dec(wall - floor.redisUsPerCall)} |`);
+  for (const [impl, x] of Object.entries(c1 ?? {})) {
+    if (!usable(x)) continue;
+    const w = 1e6 / x.opsPerSec;
+    // Both sides can be busy at once (the client finishing one job while Redis runs the next call).
+    const rest = Math.max(0, w - x.redisUsPerJob - x.clientUsPerJob);
+    out.push(`| Worker c=1, ${IMPL_NAMES[impl]} | ${dec(w)} | ${dec(x.redisUsPerJob)} | ${dec(x.clientUsPerJob)} | ${dec(rest)} |`);
+  }
+  return out;
 }
 
 export function renderReport({ facts, command, list, results, rounds, quick }) {
