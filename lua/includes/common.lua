@@ -1,6 +1,9 @@
 --[[
-  Helpers shared by every script. Each script file is this file (and any other
-  include it needs) followed by its own body, concatenated at compile time.
+  Helpers shared by every script. Under EVAL, each script is this file (and
+  any other include it needs) followed by its own body; in the Functions
+  library, the includes come once and each body is a function (see
+  src/engine/scripts.rs). Either way `rcall` is bound to redis.call there,
+  since a library may not read redis.call while it loads.
 
   Conventions of all bullmq-native scripts:
     KEYS[1]  the queue's meta key, declared so Redis Cluster routes the call
@@ -8,8 +11,6 @@
     ARGV[1]  P, the queue base "{prefix}:{queueName}:"; every other key is P..suffix
   Timestamps are the client's milliseconds, as in BullMQ.
 ]]
-
-local rcall = redis.call
 
 -- Max length of the events stream; set to the default when missing.
 local function getMaxEvents(P)

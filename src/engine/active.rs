@@ -4,13 +4,13 @@
 //! script call (`fetch_jobs`, `finish_jobs`). Every finish goes through
 //! `finish_jobs` (one job is a batch of one).
 
-use redis::{Cmd, Value};
+use redis::Value;
 
 use super::error::{EngineError, Result};
 use super::job::RawJob;
 use super::queue::{now_ms, Queue};
 use super::reply::{as_string, into_text, no_job, parse_fetch, Fetched};
-use super::scripts;
+use super::scripts::{self, ScriptCall};
 
 crate::lua_script!(
     /// Fetches up to n jobs in one call (n moveToActive fetches).
@@ -210,8 +210,8 @@ impl Finish {
 }
 
 /// Appends the worker's fetch settings (lockDuration, limiter, name).
-fn fetch_settings_args(cmd: &mut Cmd, settings: &FetchSettings) {
-    cmd.arg(settings.lock_duration)
+fn fetch_settings_args(call: &mut ScriptCall, settings: &FetchSettings) {
+    call.arg(settings.lock_duration)
         .arg(settings.limiter_max)
         .arg(settings.limiter_duration)
         .arg(&settings.worker_name);
@@ -253,13 +253,13 @@ impl Queue {
     /// none.
     pub async fn fetch_jobs(&self, tokens: &[String], settings: &FetchSettings, timestamp: i64) -> Result<Vec<Fetch>> {
         let bytes = tokens.iter().map(|t| t.len() + 16).sum::<usize>() + settings.worker_name.len() + 64;
-        let mut cmd = self.script_cmd(&FETCH_JOBS, 6 + tokens.len(), bytes);
-        cmd.arg(timestamp);
-        fetch_settings_args(&mut cmd, settings);
+        let mut call = self.script_sized(&FETCH_JOBS, 6 + tokens.len(), bytes);
+        call.arg(timestamp);
+        fetch_settings_args(&mut call, settings);
         for token in tokens {
-            cmd.arg(token);
+            call.arg(token);
         }
-        match self.run_script_cmd(&FETCH_JOBS, &cmd).await? {
+        match call.invoke_async::<Value>(&mut self.cmd()).await? {
             Value::Array(items) => items.into_iter().map(take_fetch).collect(),
             _ => Err(EngineError::other("unexpected reply from the fetch script")),
         }
@@ -283,13 +283,13 @@ impl Queue {
             let (_, value, stacktrace) = f.target_value_stacktrace();
             bytes += f.job_id.len() + f.token.len() + value.len() + stacktrace.len() + 120;
         }
-        let mut cmd = self.script_cmd(&FINISH_JOBS, 7 + finishes.len() * 10, bytes);
-        cmd.arg(timestamp);
-        fetch_settings_args(&mut cmd, settings);
-        cmd.arg(settings.metrics_max_data_points);
+        let mut call = self.script_sized(&FINISH_JOBS, 7 + finishes.len() * 10, bytes);
+        call.arg(timestamp);
+        fetch_settings_args(&mut call, settings);
+        call.arg(settings.metrics_max_data_points);
         for f in finishes {
             let (target, value, stacktrace) = f.target_value_stacktrace();
-            cmd.arg(&f.job_id)
+            call.arg(&f.job_id)
                 .arg(&f.token)
                 .arg(target)
                 .arg(value)
@@ -300,7 +300,7 @@ impl Queue {
                 .arg(f.attempts)
                 .arg(if f.fetch_next { "1" } else { "0" });
         }
-        let Value::Array(items) = self.run_script_cmd(&FINISH_JOBS, &cmd).await? else {
+        let Value::Array(items) = call.invoke_async::<Value>(&mut self.cmd()).await? else {
             return Err(EngineError::other("unexpected reply from the finish script"));
         };
         if items.len() != finishes.len() {

@@ -861,7 +861,7 @@ async fn send(backend: &mut Backend, slot: Option<u16>, req: Request<'_>) -> red
         }
         (Backend::Cluster(c), Request::One(cmd)) if is_script_load(cmd) => {
             // On every node that answers, replicas too: while a slot's master
-            // fails over, the EVALSHA that follows may reach its replica (the
+            // fails over, the call that follows may reach its replica (the
             // client's fallback) or the replica just promoted, which may not
             // be listed as a master yet. Replicas do not receive loads made
             // on their master, and a node that is down must not fail it.
@@ -886,13 +886,16 @@ async fn send(backend: &mut Backend, slot: Option<u16>, req: Request<'_>) -> red
     }
 }
 
-/// `SCRIPT LOAD ...`.
+/// `SCRIPT LOAD ...` or `FUNCTION LOAD ...`. Functions reach a replica by
+/// replication too, but only once its master has them; loading everywhere
+/// keeps one rule for both kinds (replicas refuse the load, which is fine).
 fn is_script_load(cmd: &Cmd) -> bool {
     let mut args = cmd.args_iter().filter_map(|a| match a {
         redis::Arg::Simple(b) => Some(b),
         _ => None,
     });
-    matches!((args.next(), args.next()), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b"SCRIPT") && b.eq_ignore_ascii_case(b"LOAD"))
+    matches!((args.next(), args.next()), (Some(a), Some(b))
+        if (a.eq_ignore_ascii_case(b"SCRIPT") || a.eq_ignore_ascii_case(b"FUNCTION")) && b.eq_ignore_ascii_case(b"LOAD"))
 }
 
 impl Commands {

@@ -1,7 +1,9 @@
 //! A queue handle: its keys and the shared command connection. Producer
 //! operations live here; operations on active jobs are in `active.rs`.
 
-use redis::{Cmd, Value};
+use std::sync::Arc;
+
+use redis::Value;
 
 use super::connection::{Commands, Connection};
 use super::dedup::deduplicated_owner;
@@ -9,7 +11,7 @@ use super::error::{EngineError, Result};
 use super::job::{JobToAdd, NewJob, RawJob};
 use super::keys::QueueKeys;
 use super::reply::as_int;
-use super::scripts;
+use super::scripts::{self, Script, ScriptCall, ServerScripts};
 
 /// Jobs per call of the add script: a long addBulk becomes several calls
 /// (sent together), so that Redis never runs one script for long.
@@ -27,6 +29,8 @@ pub struct Added {
 pub struct Queue {
     pub(crate) conn: Connection,
     pub(crate) keys: QueueKeys,
+    /// How the server runs our scripts (shared by all queues on it).
+    scripts: Arc<ServerScripts>,
 }
 
 /// Current client time in milliseconds, the clock BullMQ scores with.
@@ -40,7 +44,16 @@ pub fn now_ms() -> i64 {
 impl Queue {
     pub fn new(conn: Connection, prefix: &str, name: &str) -> Self {
         tracing::debug!(prefix, queue = name, "queue opened");
-        Self { conn, keys: QueueKeys::new(prefix, name) }
+        let scripts = ServerScripts::of(conn.address());
+        Self { conn, keys: QueueKeys::new(prefix, name), scripts }
+    }
+
+    /// This queue with its scripts run as `scripts` says instead of as
+    /// the server's shared state does (tests of one path).
+    #[cfg(test)]
+    pub(crate) fn with_scripts(mut self, scripts: Arc<ServerScripts>) -> Self {
+        self.scripts = scripts;
+        self
     }
 
     /// A queue on `conn`, refused on a Redis Cluster when its keys would not
@@ -64,12 +77,16 @@ impl Queue {
         self.conn.commands_for(&self.keys.key("meta"))
     }
 
-    /// Runs one of our scripts with the queue's routing key and base prefix
-    /// as the first key and argument.
-    pub(crate) fn script<'a>(&self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
-        let mut inv = script.prepare_invoke();
-        inv.key(self.keys.key("meta")).arg(self.keys.base());
-        inv
+    /// A call of one of our scripts with the queue's routing key and base
+    /// prefix as the first key and argument.
+    pub(crate) fn script(&self, script: &'static Script) -> ScriptCall {
+        self.script_sized(script, 8, 64)
+    }
+
+    /// As [`Queue::script`], with room for `args` more arguments of
+    /// `bytes` bytes in all, written into one buffer.
+    pub(crate) fn script_sized(&self, script: &'static Script, args: usize, bytes: usize) -> ScriptCall {
+        ScriptCall::new(script, self.scripts.clone(), &self.keys.key("meta"), self.keys.base(), args, bytes)
     }
 
     /// Adds jobs (options given in their public form); the result is in input
@@ -96,9 +113,8 @@ impl Queue {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let script = &*scripts::ADD_JOBS;
-        let cmds: Vec<Cmd> = jobs.chunks(ADD_CHUNK).map(|chunk| self.add_cmd(script, chunk)).collect();
-        let replies = self.eval_all(script, cmds).await?;
+        let calls: Vec<ScriptCall> = jobs.chunks(ADD_CHUNK).map(|chunk| self.add_call(chunk)).collect();
+        let replies = ScriptCall::invoke_all(&calls, &mut self.cmd()).await?;
         let mut out = Vec::with_capacity(jobs.len());
         for (chunk, reply) in jobs.chunks(ADD_CHUNK).zip(replies) {
             let unexpected = || EngineError::invalid("unexpected reply from the add script");
@@ -141,38 +157,16 @@ impl Queue {
         Ok(out)
     }
 
-    /// Loads the add script into Redis' script cache.
+    /// Makes sure the server has the add script (or the library), so that
+    /// adds sent together are not sent again out of order.
     pub async fn load_add_script(&self) -> Result<()> {
-        scripts::ADD_JOBS.load_async(&mut self.cmd()).await?;
+        self.scripts.prepare(&scripts::ADD_JOBS, &mut self.cmd()).await?;
         Ok(())
     }
 
-    /// `EVALSHA` of one of our scripts with the queue's routing key and base
-    /// prefix, its arguments written into one buffer.
-    pub(crate) fn script_cmd(&self, script: &redis::Script, args: usize, bytes: usize) -> Cmd {
-        let meta = self.keys.key("meta");
-        let base = self.keys.base();
-        let mut cmd = Cmd::with_capacity(args + 5, bytes + 64 + meta.len() + base.len());
-        cmd.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(meta).arg(base);
-        cmd
-    }
-
-    /// Runs a command built by `script_cmd`, loading the script when Redis
-    /// does not know it (first use, restart, SCRIPT FLUSH).
-    pub(crate) async fn run_script_cmd(&self, script: &redis::Script, cmd: &Cmd) -> Result<Value> {
-        let mut conn = self.cmd();
-        match cmd.query_async::<Value>(&mut conn).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                script.load_async(&mut conn).await?;
-                Ok(cmd.query_async::<Value>(&mut conn).await?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    /// The EVALSHA of the add script for one chunk of jobs, written straight
-    /// into one command buffer (see lua/addJobs.lua for the layout).
-    fn add_cmd(&self, script: &redis::Script, jobs: &[JobToAdd<'_>]) -> Cmd {
+    /// The add script's call for one chunk of jobs, written straight into
+    /// one command buffer (see lua/addJobs.lua for the layout).
+    fn add_call(&self, jobs: &[JobToAdd<'_>]) -> ScriptCall {
         let mut bytes = 0;
         for j in jobs {
             let o = j.opts;
@@ -182,8 +176,8 @@ impl Queue {
                 bytes += 32 + d.id.len();
             }
         }
-        let mut cmd = self.script_cmd(script, 1 + jobs.len() * 6, bytes);
-        cmd.arg(jobs.len());
+        let mut call = self.script_sized(&scripts::ADD_JOBS, 1 + jobs.len() * 6, bytes);
+        call.arg(jobs.len());
         for j in jobs {
             let o = j.opts;
             let mut flags = [0u8; 6];
@@ -201,59 +195,24 @@ impl Queue {
                     n += 1;
                 }
             }
-            cmd.arg(&flags[..n]).arg(j.name).arg(j.data).arg(&o.json).arg(j.timestamp);
+            call.arg(&flags[..n]).arg(j.name).arg(j.data).arg(&o.json).arg(j.timestamp);
             if !o.custom_id.is_empty() {
-                cmd.arg(&o.custom_id);
+                call.arg(&o.custom_id);
             }
             if o.delay > 0 {
-                cmd.arg(o.delay);
+                call.arg(o.delay);
             }
             if o.priority != 0 {
-                cmd.arg(o.priority);
+                call.arg(o.priority);
             }
             if !o.parent_key.is_empty() {
-                cmd.arg(&o.parent_key).arg(&o.parent);
+                call.arg(&o.parent_key).arg(&o.parent);
             }
             if let Some(d) = &o.dedup {
-                cmd.arg(&d.id).arg(d.ttl).arg(&d.mode);
+                call.arg(&d.id).arg(d.ttl).arg(&d.mode);
             }
         }
-        cmd
-    }
-
-    /// Sends EVALSHA commands of `script` (one, or several in one pipeline)
-    /// and returns their replies in order, each possibly a server error. The
-    /// commands Redis answered NOSCRIPT (a restarted or flushed server) are
-    /// sent again once the script is loaded.
-    async fn eval_all(&self, script: &redis::Script, cmds: Vec<Cmd>) -> Result<Vec<Value>> {
-        if cmds.len() == 1 {
-            return Ok(vec![self.run_script_cmd(script, &cmds[0]).await?]);
-        }
-        let mut conn = self.cmd();
-        let noscript = |v: &Value| {
-            matches!(v, Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript))
-        };
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for cmd in cmds {
-            pipe.add_command(cmd);
-        }
-        let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
-        let missing: Vec<usize> = (0..replies.len()).filter(|&i| noscript(&replies[i])).collect();
-        if !missing.is_empty() {
-            script.load_async(&mut conn).await?;
-            let all: Vec<&Cmd> = pipe.cmd_iter().collect();
-            let mut again = redis::pipe();
-            again.ignore_errors();
-            for &i in &missing {
-                again.add_command(all[i].clone());
-            }
-            let retried: Vec<Value> = again.query_async(&mut conn).await?;
-            for (i, v) in missing.into_iter().zip(retried) {
-                replies[i] = v;
-            }
-        }
-        Ok(replies)
+        call
     }
 
     /// The job hash, or `None` when the job does not exist.
@@ -366,9 +325,10 @@ mod tests {
         let q = test_queue("long").await;
         let n = ADD_CHUNK * 2 + 7;
         let jobs: Vec<NewJob> = (0..n).map(|_| job(json!({}))).collect();
-        // A flushed script cache is loaded again, for every call of the pipeline.
+        // Flushed scripts are loaded again, for every call of the pipeline.
         let mut c = raw(&q).await;
         redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut c).await.unwrap();
+        redis::cmd("FUNCTION").arg("FLUSH").query_async::<()>(&mut c).await.unwrap();
         let added = q.add_jobs(&jobs).await.unwrap();
         let ids: Vec<String> = added.iter().map(|a| a.id.clone()).collect();
         assert_eq!(ids, (1..=n).map(|i| i.to_string()).collect::<Vec<_>>());

@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 
-use redis::{Cmd, Value};
+use redis::Value;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
@@ -220,8 +220,8 @@ impl Flows {
             bytes += 96 + e.node.prefix.len() + e.node.queue_name.len() + e.id.len() + e.node.name.len();
             bytes += e.node.data.get().len() + e.opts.json.len() + e.opts.parent_key.len() + e.opts.parent.len();
         }
-        let mut cmd: Cmd = routing.script_cmd(&ADD_FLOW, 4 + entries.len() * 11, bytes);
-        cmd.arg(now_ms()).arg(entries.len());
+        let mut call = routing.script_sized(&ADD_FLOW, 4 + entries.len() * 11, bytes);
+        call.arg(now_ms()).arg(entries.len());
         let mut parents: Vec<&(String, String, String)> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         for e in entries {
@@ -233,7 +233,7 @@ impl Flows {
                 "j"
             };
             let timestamp = JobToAdd::new(&e.node.name, "", e.node.timestamp as i64, &e.opts).timestamp;
-            cmd.arg(format!("{}:{}:", e.node.prefix, e.node.queue_name))
+            call.arg(format!("{}:{}:", e.node.prefix, e.node.queue_name))
                 .arg(&e.id)
                 .arg(&e.node.name)
                 .arg(e.node.data.get())
@@ -250,12 +250,12 @@ impl Flows {
                 }
             }
         }
-        cmd.arg(parents.len());
+        call.arg(parents.len());
         for (base, id, key) in parents {
-            cmd.arg(base).arg(id).arg(key);
+            call.arg(base).arg(id).arg(key);
         }
         let unexpected = || EngineError::other("unexpected reply from the flow script");
-        let Value::Array(items) = routing.run_script_cmd(&ADD_FLOW, &cmd).await? else {
+        let Value::Array(items) = call.invoke_async::<Value>(&mut routing.cmd()).await? else {
             return Err(unexpected());
         };
         if items.len() != entries.len() {
