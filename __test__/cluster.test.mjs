@@ -224,3 +224,33 @@ test('cluster: queue.cancelJob reaches the worker from another connection, and a
   });
   await worker.close();
 });
+
+test('cluster: our scripts are on every node, and a master that lost them gets them again', async () => {
+  const prefix = '{bull}';
+  const name = queueName('scripts');
+  const queue = track(new Queue(name, { connection: plain(), prefix }));
+  const done = [];
+  const worker = track(new Worker(name, async (job) => done.push(job.data.i), { connection: plain(), prefix }));
+  await queue.add('a', { i: 1 });
+  await waitFor(() => done.length === 1, { message: 'the first job' });
+  // The slot's master forgets everything it had (as after a restart without persistence).
+  const port = await cluster.masterFor(`${prefix}:${name}:meta`);
+  const master = inspect.nodes('master').find((n) => n.options.port === port);
+  await master.call('FUNCTION', 'FLUSH');
+  await master.call('SCRIPT', 'FLUSH');
+  await queue.add('b', { i: 2 });
+  await waitFor(() => done.length === 2, { message: 'the job added after the flush' });
+  assert.deepEqual(done, [1, 2]);
+  if (process.env.BULLMQ_NATIVE_SCRIPTS !== 'eval') {
+    // Loaded on the masters of the other slots too, not only by replication.
+    const libraries = await Promise.all(
+      inspect.nodes('master').map(async (n) => {
+        const list = await n.call('FUNCTION', 'LIST');
+        return list.map((lib) => lib[lib.indexOf('library_name') + 1]).filter((l) => l.startsWith('bullmq_native_'));
+      }),
+    );
+    assert.equal(libraries.length, 3);
+    for (const names of libraries) assert.equal(names.length, 1, JSON.stringify(libraries));
+  }
+  await worker.close();
+});
