@@ -104,8 +104,9 @@ async fn run(queue: Queue, mut rx: mpsc::UnboundedReceiver<Request>) {
     let Some(first) = rx.recv().await else {
         return;
     };
-    // Loaded up front: an add answered NOSCRIPT is sent again after the
-    // adds that followed it, which would break the order. (Batches submitted
+    // Loaded up front: an add answered that the server lacks the script
+    // (NOSCRIPT, "Function not found") is sent again after the adds that
+    // followed it, which would break the order. (Batches submitted
     // meanwhile wait in the channel.) If this fails, adds still load it.
     if let Err(e) = queue.load_add_script().await {
         tracing::debug!(error = %e, "could not load the add script ahead");
