@@ -680,7 +680,7 @@ mod tests {
         let fetched = q.move_to_active("tok", &crate::engine::active::FetchSettings::default(), 2).await.unwrap();
         assert!(matches!(fetched, crate::engine::reply::Fetched::Job(_)), "{fetched:?}");
         assert_eq!(wait_len(&mut conn.manager(), &q).await, 1);
-        // Undetected by default: a server that runs Functions keeps them.
+        // Not forced: a server that runs Functions stays on them.
         let a = auto();
         queue_on(&conn, &user, "fn-auto", a.clone()).add_jobs(&[job()]).await.unwrap();
         assert_eq!(a.path(), ScriptPath::Functions);
