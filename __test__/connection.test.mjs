@@ -428,12 +428,19 @@ test('the objects of a process share one command connection; each closes only it
   closeLater(...all);
   await Promise.all(all.map((o) => o.waitUntilReady()));
   // 1 command connection, a blocking one per Worker and per QueueEvents,
-  // and one subscriber for the workers' cancel requests.
-  assert.equal(await others(), 1 + 3 + 3 + 1);
+  // and one subscriber for the workers' cancel requests (opened as the
+  // workers start running, which may be after waitUntilReady). Settled, the
+  // count stays there.
+  const settled = async (n) => {
+    await waitFor(async () => (await others()) >= n, { message: `${n} connections` });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await others(), n);
+  };
+  await settled(1 + 3 + 3 + 1);
   // Another db is other options: a command connection of its own.
   const elsewhere = new Queue(queueName('share-db'), { connection: { ...conn, db: 2 } });
   await elsewhere.waitUntilReady();
-  assert.equal(await others(), 1 + 3 + 3 + 1 + 1);
+  await settled(1 + 3 + 3 + 1 + 1);
   await elsewhere.close();
 
   const slow = await queues[0].add('slow', {});

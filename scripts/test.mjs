@@ -1,5 +1,6 @@
 // The whole test suite: engine tests (cargo test) and the Node tests, against
-// one redis-server started here on a free port unless REDIS_URL is set.
+// one redis-server started here on a free port unless REDIS_URL is set; the
+// Node tests twice, once on each script path.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -30,7 +31,16 @@ const files = only.length
   : readdirSync(join(root, '__test__'))
       .filter((f) => f.endsWith('.test.mjs'))
       .map((f) => join('__test__', f));
-status = run(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files]) || status;
+const nodeTests = () => run(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files]);
+status = nodeTests() || status;
+// The whole suite runs on both script paths (README "Scripts"): Functions,
+// the default on this Redis, then EVALSHA, as on Redis 6.2.
+if (only.length === 0 && !process.env.BULLMQ_NATIVE_SCRIPTS) {
+  console.log('\n# again with BULLMQ_NATIVE_SCRIPTS=eval (the EVALSHA path)');
+  process.env.BULLMQ_NATIVE_SCRIPTS = 'eval';
+  status = nodeTests() || status;
+  delete process.env.BULLMQ_NATIVE_SCRIPTS;
+}
 
 if (server) await server.stop();
 process.exit(status);
