@@ -57,6 +57,12 @@ test('sentinel: jobs keep flowing when the master dies and the replica is promot
     if (i % 10 === 0) await new Promise((r) => setTimeout(r, 10));
   }
   await group.waitPromoted();
+  // An object opened after the failover joins the process's connection, on the new master.
+  const late = new Queue(name, { connection });
+  closers.push(late);
+  late.on('error', () => undefined);
+  await late.waitUntilReady();
+  ids.push((await late.add('j', { late: true })).id);
 
   await assertEachCompletedOnce(queue, ids, runs);
   await waitFor(() => completedEvents.has(ids.at(-1)), { timeout: 20000, message: 'the last completed event' });

@@ -715,15 +715,26 @@ impl Inner {
         if let Target::Single(client) = &self.target {
             return probe(client, timeout, &self.address).await;
         }
-        let Some(mut backend) = self.backend() else {
-            return Err(EngineError::closed("Connection is closed."));
-        };
         let ping = redis::cmd("PING");
-        match tokio::time::timeout(timeout, send(&mut backend, None, Request::One(&ping))).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(connect_error(&self.address, e)),
-            Err(_) => Err(connect_error(&self.address, io::Error::from(io::ErrorKind::TimedOut).into())),
+        let mut failure = None;
+        for _ in 0..2 {
+            let Some(mut backend) = self.backend() else {
+                return Err(EngineError::closed("Connection is closed."));
+            };
+            failure = match tokio::time::timeout(timeout, send(&mut backend, None, Request::One(&ping))).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(io::Error::from(io::ErrorKind::TimedOut).into()),
+            };
+            // A Sentinel master that failed over before the shared connection
+            // noticed: ask the sentinels, as a first connect would, once.
+            if !matches!(self.target, Target::Sentinel(_)) {
+                break;
+            }
+            self.follow_master().await;
         }
+        let err = failure.unwrap_or_else(|| io::Error::from(io::ErrorKind::TimedOut).into());
+        Err(connect_error(&self.address, err))
     }
 
     fn close(&self) {
