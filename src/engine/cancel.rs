@@ -23,6 +23,7 @@ use tokio::task::AbortHandle;
 
 use super::connection::Connection;
 use super::error::Result;
+use super::guard::lock;
 use super::keys::QueueKeys;
 use super::queue::Queue;
 
@@ -294,11 +295,6 @@ impl Drop for CancelRegistration {
     fn drop(&mut self) {
         self.desk.remove(&self.channel, self.id);
     }
-}
-
-/// Locks a std mutex, recovering it if a holder panicked.
-fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 

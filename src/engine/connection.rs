@@ -378,10 +378,22 @@ struct Lease {
     closed: AtomicBool,
 }
 
+/// A process-wide unique id (of a connection, of a lease).
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 impl Lease {
     fn new(inner: Arc<Inner>) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        Self { inner, id: NEXT.fetch_add(1, Ordering::Relaxed), closed: AtomicBool::new(false) }
+        Self { inner, id: next_id(), closed: AtomicBool::new(false) }
+    }
+
+    /// A new lease on `inner`, unless its last user closed it for good.
+    fn join(inner: &Arc<Inner>) -> Option<Self> {
+        let joined = inner.users.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 0).then_some(n + 1));
+        // Dropped, the lease gives the user back.
+        joined.is_ok().then(|| Self::new(inner.clone()))
     }
 
     fn is_closed(&self) -> bool {
@@ -505,10 +517,7 @@ impl Connection {
             health,
             following: tokio::sync::Mutex::new(()),
             users: AtomicUsize::new(1),
-            id: {
-                static NEXT: AtomicU64 = AtomicU64::new(1);
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            },
+            id: next_id(),
         });
         tokio::spawn(watch_health(Arc::downgrade(&inner)));
         Ok(Self { lease: Arc::new(Lease::new(inner)) })
@@ -523,22 +532,15 @@ impl Connection {
     /// runtime of its own, use [`Self::open`].
     pub async fn shared(options: ConnectionOptions) -> Result<Self> {
         let slot = {
-            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pool = super::guard::lock(&POOL);
             // Forget the slots of connections closed meanwhile.
             pool.retain(|_, slot| slot.try_lock().map_or(true, |weak| weak.strong_count() > 0));
             pool.entry(options.clone()).or_default().clone()
         };
         let mut current = slot.lock().await;
-        if let Some(inner) = current.upgrade() {
-            let joined = inner.users.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 0).then_some(n + 1));
-            if joined.is_ok() {
-                // Released again (dropped) if the check fails.
-                let lease = Lease::new(inner);
-                if !lease.is_closed() {
-                    lease.inner.check().await?;
-                    return Ok(Self { lease: Arc::new(lease) });
-                }
-            }
+        if let Some(lease) = current.upgrade().and_then(|inner| Lease::join(&inner)) {
+            lease.inner.check().await?;
+            return Ok(Self { lease: Arc::new(lease) });
         }
         let conn = Self::open(options).await?;
         *current = Arc::downgrade(&conn.lease.inner);
@@ -559,13 +561,12 @@ impl Connection {
     /// that outlives the user that started it; closed (failing every
     /// command) when this connection is closed for good.
     pub fn share(&self) -> Connection {
-        let inner = self.inner().clone();
-        let joined = inner.users.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 0).then_some(n + 1));
-        let lease = Lease::new(inner);
-        if joined.is_err() {
+        let lease = Lease::join(self.inner()).unwrap_or_else(|| {
+            let lease = Lease::new(self.inner().clone());
             // Nothing to give back on release.
             lease.closed.store(true, Ordering::SeqCst);
-        }
+            lease
+        });
         Connection { lease: Arc::new(lease) }
     }
 
@@ -716,25 +717,24 @@ impl Inner {
             return probe(client, timeout, &self.address).await;
         }
         let ping = redis::cmd("PING");
-        let mut failure = None;
-        for _ in 0..2 {
+        // A Sentinel master that failed over before the shared connection
+        // noticed: the sentinels are asked, as a first connect would, once.
+        let mut lookups = if matches!(self.target, Target::Sentinel(_)) { 1 } else { 0 };
+        loop {
             let Some(mut backend) = self.backend() else {
                 return Err(EngineError::closed("Connection is closed."));
             };
-            failure = match tokio::time::timeout(timeout, send(&mut backend, None, Request::One(&ping))).await {
+            let err = match tokio::time::timeout(timeout, send(&mut backend, None, Request::One(&ping))).await {
                 Ok(Ok(_)) => return Ok(()),
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(io::Error::from(io::ErrorKind::TimedOut).into()),
+                Ok(Err(e)) => e,
+                Err(_) => io::Error::from(io::ErrorKind::TimedOut).into(),
             };
-            // A Sentinel master that failed over before the shared connection
-            // noticed: ask the sentinels, as a first connect would, once.
-            if !matches!(self.target, Target::Sentinel(_)) {
-                break;
+            if lookups == 0 {
+                return Err(connect_error(&self.address, err));
             }
+            lookups -= 1;
             self.follow_master().await;
         }
-        let err = failure.unwrap_or_else(|| io::Error::from(io::ErrorKind::TimedOut).into());
-        Err(connect_error(&self.address, err))
     }
 
     fn close(&self) {
@@ -968,12 +968,8 @@ impl Commands {
         if closed() {
             return Err(closed_error());
         }
-        let retryable = |e: &RedisError| match inner.target {
-            Target::Sentinel(_) => may_be_failover(e),
-            Target::Cluster => is_connection_error(e),
-            Target::Single(_) => is_connection_error(e),
-        };
         let sentinel = matches!(inner.target, Target::Sentinel(_));
+        let retryable = |e: &RedisError| if sentinel { may_be_failover(e) } else { is_connection_error(e) };
         let Some(backend) = self.backend.as_mut() else {
             return Err(closed_error());
         };

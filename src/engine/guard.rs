@@ -119,6 +119,12 @@ where
     })
 }
 
+/// Locks a std mutex, recovering it if a holder panicked: a panic is
+/// caught and reported where it happened, and what it guarded goes on.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,7 +41,7 @@ use tokio::task::AbortHandle;
 use super::active::{Fetch, Finish, JobText};
 use super::cancel::{CancelRegistration, Handler};
 use super::error::{EngineError, Result};
-use super::guard::{self, Site};
+use super::guard::{self, lock, Site};
 use super::queue::now_ms;
 use super::reply::Fetched;
 use super::retry::{FailResult, FailedAttempt};
@@ -773,11 +773,11 @@ const RENEWAL: &str = "worker's lock renewal";
 const CANCELS: &str = "worker's cancel subscriber";
 const STALLED_LOCKS: &str = "worker's lost-lock check";
 
-/// Answers cancel requests while the runner lives, subscribing again (every
-/// second until it works) when the subscription's connection was lost.
+/// Holds the runner's cancel registration until the runner closes (the desk
+/// itself resubscribes after a lost connection); registers again every
+/// second while the first registration could not be made.
 async fn keep_serving_cancels(runner: Weak<Runner>, mut registered: Option<CancelRegistration>) {
-    // Until the runner closes (aborting this task drops the registration),
-    // or retried each second while the subscription could not be made.
+    // Aborting this task at close drops the registration.
     while registered.is_none() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(r) = runner.upgrade() else { return };
@@ -801,11 +801,6 @@ async fn renew_locks(runner: Weak<Runner>) {
             r.emit(RunnerEvent::Error(err));
         }
     }
-}
-
-/// Locks a std mutex, recovering it if a holder panicked.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
