@@ -35,7 +35,10 @@
 local P, timestamp, lockDuration = ARGV[1], ARGV[2], ARGV[3]
 local limiterMax, limiterDuration = tonumber(ARGV[4]), tonumber(ARGV[5])
 local workerName = ARGV[6]
-local Q = finishKeys(P, tonumber(ARGV[7]))
+-- The queue settings of the finishes (the events max length) and of the
+-- fetches, read once.
+local meta = rcall('HMGET', P .. 'meta', 'paused', 'concurrency', 'max', 'duration', 'opts.maxLenEvents')
+local Q = finishKeys(P, tonumber(ARGV[7]), meta[5])
 local last = #ARGV - 9
 
 local n = (last - 8) / 10 + 1
@@ -124,7 +127,7 @@ for i = 8, last, 10 do
     local next = nil
     if ARGV[i + 9] == '1' then
       if not st then
-        st = newFetchState(P, limiterMax, limiterDuration)
+        st = newFetchState(P, limiterMax, limiterDuration, meta)
         if fast then
           st.beforeLock = function(lockKey)
             if unlockedSet[lockKey] then deleteLocks() end

@@ -212,10 +212,11 @@ local function detachFromParent(jobKey, timestamp, parentKey)
 end
 
 -- Removes a job from the queue's bookkeeping for good (no events), as done by
--- the retention of finished jobs.
-local function removeJobQuietly(P, jobId, timestamp)
+-- the retention of finished jobs. `parentKey`: the job's parentKey field
+-- when the caller read it already (false = none; nil = read it here).
+local function removeJobQuietly(P, jobId, timestamp, parentKey)
   local jobKey = P .. jobId
-  detachFromParent(jobKey, timestamp)
+  if parentKey ~= false then detachFromParent(jobKey, timestamp, parentKey) end
   removeJobKeys(jobKey)
 end
 

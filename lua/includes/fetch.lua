@@ -18,9 +18,11 @@
 ]]
 
 -- limiterMax/limiterDuration: the worker's limiter (0 when none). The state
--- also holds the queue's keys, built once per script call.
-local function newFetchState(P, limiterMax, limiterDuration)
-  local meta = rcall('HMGET', P .. 'meta', 'paused', 'concurrency', 'max', 'duration')
+-- also holds the queue's keys, built once per script call. `meta`: the
+-- meta hash's paused, concurrency, max and duration when the caller read
+-- them already.
+local function newFetchState(P, limiterMax, limiterDuration, meta)
+  meta = meta or rcall('HMGET', P .. 'meta', 'paused', 'concurrency', 'max', 'duration')
   local maxJobs = tonumber(meta[3])
   if not maxJobs and limiterMax > 0 then maxJobs = limiterMax end
   -- The worker's duration wins over the queue's, as in BullMQ.

@@ -105,11 +105,14 @@ local function flushFinishBatch(P, batch, timestamp)
 end
 
 -- The keys of a queue that finishing uses, built once per script call.
--- maxDataPoints: the worker's metrics.maxDataPoints (0 = no metrics).
-local function finishKeys(P, maxDataPoints)
+-- maxDataPoints: the worker's metrics.maxDataPoints (0 = no metrics);
+-- maxEvents: the meta hash's opts.maxLenEvents when the caller read it
+-- (false: missing, or not read).
+local function finishKeys(P, maxDataPoints, maxEvents)
   return {
     P = P,
     maxDataPoints = maxDataPoints,
+    maxEvents = maxEvents,
     events = P .. 'events',
     active = P .. 'active',
     completed = P .. 'completed',
@@ -141,7 +144,7 @@ local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount,
                               attempts, timestamp, trim, batch)
   local P = Q.P
   if trim then
-    rcall('XTRIM', Q.events, 'MAXLEN', '~', getMaxEvents(P))
+    rcall('XTRIM', Q.events, 'MAXLEN', '~', Q.maxEvents or getMaxEvents(P))
   end
 
   if attrs[3] then finishDeduplication(P, jobId, attrs[3], timestamp) end
@@ -154,7 +157,7 @@ local function completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount,
   local attemptsMade, atm = nextAttemptsMade(attrs[2])
 
   if keepCount == 0 then
-    removeJobQuietly(P, jobId, timestamp)
+    removeJobQuietly(P, jobId, timestamp, attrs[4])
   else
     local retention = keepAge > 0 or keepCount > 0
     if batch and not retention then
