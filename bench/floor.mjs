@@ -5,6 +5,12 @@
 // arguments, on keys of their own; `redis-benchmark -c 1` then calls that
 // script back to back. Its calls per second are what a client that needed one
 // round trip and these commands per job could reach at best on this machine.
+//
+// The Redis floor of the Redis-bound targets (Redis CPU per job of the c=100
+// Worker and of addBulk) is measured the same way: a typical call of ours
+// under MONITOR, its data commands replayed as one script, each replay on
+// keys of its own among many (as a real run meets keys it has not touched
+// yet), Redis' CPU per job of the call counted around `redis-benchmark`.
 import { spawn, execFileSync } from 'node:child_process';
 
 /** One MONITOR line: [source, command, ...args], or undefined. */
@@ -59,6 +65,44 @@ function replayScript(commands, prefix) {
   return `${body.join('\n')}\nreturn 1`;
 }
 
+/** redis-cli and redis-benchmark are installed, or why not. */
+function toolsMissing() {
+  for (const tool of ['redis-cli', 'redis-benchmark']) {
+    try {
+      execFileSync(tool, ['--version'], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is not installed`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs `scenario` for ours under MONITOR; returns { calls } (the script calls
+ * with the commands each ran, of the most frequent script) or { na }.
+ */
+async function watchOurCalls({ host, port, runOnce, scenario }) {
+  const monitor = spawn('redis-cli', ['-h', host, '-p', port, 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  monitor.stdout.on('data', (d) => {
+    out += d;
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  const run = await runOnce(scenario, 'ours');
+  monitor.kill('SIGTERM');
+  await new Promise((r) => monitor.once('exit', r));
+  if (run.error || run.na) return { na: `the watched run failed: ${(run.error ?? run.na).split('\n')[0]}` };
+  const calls = scriptCalls(out.split('\n')).filter((c) => c.commands.length > 0);
+  const counts = new Map();
+  for (const c of calls) counts.set(c.script, (counts.get(c.script) ?? 0) + 1);
+  const [top] = [...counts.entries()].sort((a, b) => b[1] - a[1]);
+  if (!top) return { na: 'MONITOR saw no script call' };
+  return { calls: calls.filter((c) => c.script === top[0]) };
+}
+
+/** The bench prefix the commands of a call use ("bench123"), else 'bull'. */
+const prefixOf = (commands) => commands.flat().find((a) => /^bench\d+:/.test(a))?.split(':')[0] ?? 'bull';
+
 /**
  * Measures the floor: `runOnce(scenario, 'ours')` runs a c=1 worker while
  * MONITOR records; returns { callsPerSec, redisUsPerCall, commands, names } or { na }.
@@ -67,33 +111,15 @@ export async function measureFloor({ url, redis, runOnce, quick }) {
   const u = new URL(url);
   const host = u.hostname;
   const port = u.port || '6379';
-  for (const tool of ['redis-cli', 'redis-benchmark']) {
-    try {
-      execFileSync(tool, ['--version'], { stdio: 'ignore' });
-    } catch {
-      return { na: `${tool} is not installed` };
-    }
-  }
-  const monitor = spawn('redis-cli', ['-h', host, '-p', port, 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  monitor.stdout.on('data', (d) => {
-    out += d;
-  });
-  await new Promise((r) => setTimeout(r, 200));
+  const missing = toolsMissing();
+  if (missing) return { na: missing };
   const scenario = { id: 'floor', scenario: 'worker', params: { jobs: 200, warm: 20, concurrency: 1, instances: 1 } };
-  const run = await runOnce(scenario, 'ours');
-  monitor.kill('SIGTERM');
-  await new Promise((r) => monitor.once('exit', r));
-  if (run.error || run.na) return { na: `the watched worker run failed: ${(run.error ?? run.na).split('\n')[0]}` };
-  const calls = scriptCalls(out.split('\n')).filter((c) => c.commands.length > 0);
-  const counts = new Map();
-  for (const c of calls) counts.set(c.script, (counts.get(c.script) ?? 0) + 1);
-  const [top] = [...counts.entries()].sort((a, b) => b[1] - a[1]);
-  if (!top) return { na: 'MONITOR saw no script call' };
-  const ofTop = calls.filter((c) => c.script === top[0]);
+  const watched = await watchOurCalls({ host, port, runOnce, scenario });
+  if (watched.na) return watched;
+  const ofTop = watched.calls;
   // A call from the middle of the run: the steady state, a job finished and the next fetched.
   const sample = ofTop[Math.floor(ofTop.length / 2)];
-  const prefix = sample.commands.flat().find((a) => /^bench\d+:/.test(a))?.split(':')[0] ?? 'bull';
+  const prefix = prefixOf(sample.commands);
   const sha = await redis.command('SCRIPT', 'LOAD', replayScript(sample.commands, prefix));
   const n = quick ? 5000 : 20000;
   const cpu0 = await redis.cpuSeconds();
@@ -111,4 +137,64 @@ export async function measureFloor({ url, redis, runOnce, quick }) {
     commands: sample.commands.length,
     names: sample.commands.map((c) => c[0].toUpperCase()),
   };
+}
+
+/** Keys the replays may spread over: about as many as a measured run touches. */
+const FLOOR_KEYS = 100000;
+
+/**
+ * The Redis floor per job of a batch call: `scenario` runs for ours under
+ * MONITOR; of its most frequent script, the call with the median number of
+ * jobs (`jobsOf(commands)`) is replayed. Each replay takes its keys from one
+ * of R key spaces (redis-benchmark's __rand_int__), R chosen so that the
+ * key spaces hold about FLOOR_KEYS keys; hashes the call reads whole
+ * (HGETALL) are first copied into every key space, as the job hashes a real
+ * call reads exist. Returns { redisUsPerJob, jobsPerCall, commands, counts }
+ * or { na }.
+ */
+export async function measureRedisFloor({ url, redis, runOnce, scenario, jobsOf, quick }) {
+  const u = new URL(url);
+  const host = u.hostname;
+  const port = u.port || '6379';
+  const missing = toolsMissing();
+  if (missing) return { na: missing };
+  const watched = await watchOurCalls({ host, port, runOnce, scenario });
+  if (watched.na) return watched;
+  const sized = watched.calls.map((c) => ({ call: c, jobs: jobsOf(c.commands) })).filter((c) => c.jobs > 0);
+  if (sized.length === 0) return { na: 'no call of the watched run handled a job' };
+  sized.sort((a, b) => a.jobs - b.jobs);
+  const { call: sample, jobs } = sized[Math.floor(sized.length / 2)];
+  const prefix = prefixOf(sample.commands);
+  const own = (a) => a.startsWith(`${prefix}:`);
+  const keys = new Set(sample.commands.flatMap(([, ...args]) => args.filter(own)));
+  const spaces = Math.max(1, Math.round(FLOOR_KEYS / keys.size));
+  // Key space i is "<prefix>:floor<i, 12 digits>:" (how redis-benchmark
+  // writes __rand_int__), so that the bench's cleaning removes it.
+  const read = [...new Set(sample.commands.filter(([c]) => c.toUpperCase() === 'HGETALL').map(([, k]) => k))];
+  if (read.length > 0) {
+    await redis.command(
+      'EVAL',
+      `for i = 0, ${spaces - 1} do local ns = '${prefix}:floor' .. string.format('%012d', i) .. ':' ` +
+        "for _, k in ipairs(KEYS) do redis.call('COPY', k, ns .. k, 'REPLACE') end end return 1",
+      String(read.length),
+      ...read,
+    );
+  }
+  const body = sample.commands.map(([cmd, ...args]) => {
+    const parts = [luaString(cmd), ...args.map((a) => (own(a) ? `ns .. ${luaString(a)}` : luaString(a)))];
+    // A call takes at most about 250 values in registers; a table does not.
+    return parts.length > 100 ? `redis.pcall(unpack({${parts.join(', ')}}))` : `redis.pcall(${parts.join(', ')})`;
+  });
+  const script = `local ns = '${prefix}:floor' .. ARGV[1] .. ':'\n${body.join('\n')}\nreturn 1`;
+  const sha = await redis.command('SCRIPT', 'LOAD', script);
+  const n = Math.max(200, Math.ceil((quick ? 10000 : 50000) / jobs));
+  const cpu0 = await redis.cpuSeconds();
+  // Ten clients keep Redis busy, as the measured runs do.
+  execFileSync('redis-benchmark', ['-h', host, '-p', port, '-c', '10', '-r', String(spaces), '-n', String(n), '-q', 'EVALSHA', sha, '0', '__rand_int__'], {
+    stdio: 'ignore',
+  });
+  const redisUsPerJob = (((await redis.cpuSeconds()) - cpu0) * 1e6) / (n * jobs);
+  const counts = {};
+  for (const [c] of sample.commands) counts[c.toUpperCase()] = (counts[c.toUpperCase()] ?? 0) + 1;
+  return { redisUsPerJob, jobsPerCall: jobs, commands: sample.commands.length, counts };
 }

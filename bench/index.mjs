@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 import { startRedis } from '../scripts/redis-server.mjs';
 import { Resp } from './resp.mjs';
-import { measureFloor } from './floor.mjs';
+import { measureFloor, measureRedisFloor } from './floor.mjs';
 import { renderReport } from './report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -358,6 +358,21 @@ async function main() {
       progress('floor: one round trip per job (redis-benchmark -c 1)...');
       facts.floor = await measureFloor({ url, redis, runOnce: (s, impl) => runOnce(s, impl, ctx), quick });
       progress(`  ${facts.floor.na ? `n/a (${facts.floor.na})` : `${Math.round(facts.floor.callsPerSec).toLocaleString('en-US')} calls/s, ${facts.floor.commands} data commands per call`}`);
+      await clean(redis, ownServer);
+    }
+    // The Redis floors: the data commands of a typical batch call, alone.
+    const eventsOf = (event) => (commands) =>
+      commands.filter(([c, ...args]) => c.toUpperCase() === 'XADD' && args.includes(event)).length;
+    const redisFloors = [
+      ['worker', 'redisFloorWorker', 'Worker c=100 (finish and fetch-next)', { id: 'floor-c100', scenario: 'worker', params: { jobs: q(10000, 3000), warm: 200, concurrency: 100, instances: 1 } }, eventsOf('completed')],
+      ['add', 'redisFloorAdd', 'addBulk (batches of 1,000)', { id: 'floor-add', scenario: 'add', params: { mode: 'bulk', batch: 1000, warm: 1000, jobs: q(5000, 2000) } }, eventsOf('added')],
+    ];
+    for (const [group, key, what, scenario, jobsOf] of redisFloors) {
+      if (!only.includes(group)) continue;
+      progress(`Redis floor: ${what}, its data commands alone...`);
+      facts[key] = await measureRedisFloor({ url, redis, runOnce: (s, impl) => runOnce(s, impl, ctx), scenario, jobsOf, quick });
+      const f = facts[key];
+      progress(`  ${f.na ? `n/a (${f.na})` : `${f.redisUsPerJob.toFixed(1)} µs/job, ${f.jobsPerCall} jobs and ${f.commands} data commands per call`}`);
       await clean(redis, ownServer);
     }
     facts.loadAfter = os.loadavg();

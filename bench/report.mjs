@@ -171,18 +171,33 @@ function targets(sums, facts) {
     const verdict = r >= want ? 'met' : `NOT met, ${(want / r).toFixed(2)}× short`;
     return `${what}: at least ${want}× ${peer} — ${verdict}: ${r.toFixed(2)}× (${int(s[a].opsPerSec)} vs ${int(s[b].opsPerSec)} jobs/s)`;
   };
-  const ceiling = (id, what, max) => {
+  const ceiling = (id, what, max, floor) => {
     const missing = unavailable(id, what);
     if (missing) return `${what}: at most ${max} µs — ${missing}`;
     const { ours, bullmq } = get(id);
     const v = ours.redisUsPerJob;
     const verdict = v <= max ? 'met' : `NOT met, ${(v - max).toFixed(1)} µs over`;
-    return `${what}: at most ${max} µs — ${verdict}: ${v.toFixed(1)} µs (bullmq ${bullmq.redisUsPerJob.toFixed(1)} µs)`;
+    const limit =
+      floor && !floor.na
+        ? `; the data commands of the call alone (Redis floor) cost ${floor.redisUsPerJob.toFixed(1)} µs, ours is ${(v / floor.redisUsPerJob).toFixed(2)}× that`
+        : '';
+    return `${what}: at most ${max} µs — ${verdict}: ${v.toFixed(1)} µs (bullmq ${bullmq.redisUsPerJob.toFixed(1)} µs)${limit}`;
   };
   lines.push(speedup('worker-c100-x1', 'Worker c=100 (1 instance)', 3));
   lines.push(speedup('worker-c100-x1', 'Worker c=100 (1 instance)', 3, 'ours-fast', 'bee'));
-  lines.push(ceiling('worker-c100-x1', 'Redis CPU per processed job (Worker c=100)', 12));
-  lines.push(ceiling('addBulk', 'Redis CPU per added job (addBulk)', 6));
+  {
+    const floor = facts.redisFloorWorker;
+    const s = get('worker-c100-x1');
+    if (floor && !floor.na && s && usable(s.ours) && usable(s.bullmq)) {
+      const busy = (s.ours.opsPerSec * s.ours.redisUsPerJob) / 1e6;
+      const most = 1e6 / floor.redisUsPerJob;
+      lines.push(
+        `(what limits it) Worker c=100: Redis was busy ${(busy * 100).toFixed(0)}% of its core; running only the data commands of our call (Redis floor), one core serves at most ${int(most)} jobs/s, ${(most / s.bullmq.opsPerSec).toFixed(2)}× bullmq`,
+      );
+    }
+  }
+  lines.push(ceiling('worker-c100-x1', 'Redis CPU per processed job (Worker c=100)', 12, facts.redisFloorWorker));
+  lines.push(ceiling('addBulk', 'Redis CPU per added job (addBulk)', 6, facts.redisFloorAdd));
   {
     const what = 'Worker c=1 (1 instance): at least 0.8× the floor of one round trip per job';
     const floor = facts.floor;
@@ -286,6 +301,48 @@ function floorSection(floor, c1) {
   return out.join('\n');
 }
 
+/** The Redis floors of a group: [facts key, scenario id, what]. */
+const REDIS_FLOORS = {
+  worker: ['redisFloorWorker', 'worker-c100-x1', 'Worker c=100, 1 instance'],
+  add: ['redisFloorAdd', 'addBulk', 'addBulk'],
+};
+
+/**
+ * The Redis floor of a group's Redis-bound target: Redis' CPU per job when
+ * it runs only the data commands of a typical call of ours, against what
+ * each implementation cost it, and the throughput Redis could give at most
+ * at each cost (one core busy).
+ */
+function redisFloorSection(group, facts, sums) {
+  const [key, id, what] = REDIS_FLOORS[group] ?? [];
+  const floor = key && facts[key];
+  if (!floor) return undefined;
+  const out = [
+    `### Redis floor: ${what}, the data commands alone`,
+    '',
+    `A run of ours under \`MONITOR\`; of its most frequent script call, the call with the median number of jobs ` +
+      'had its data commands replayed as one script by `redis-benchmark -c 10`, each replay on keys of its own ' +
+      '(about 100,000 keys in all, the job hashes it reads copied in), so that only what these commands cost Redis ' +
+      'is left: no script logic, arguments or reply of ours. "At most" is one core of Redis divided by the cost per job.',
+    '',
+    '| | Redis µs/job | of the floor | at most jobs/s (Redis-bound) | measured jobs/s |',
+    '|---|--:|--:|--:|--:|',
+  ];
+  if (floor.na) {
+    out.push(`| floor | n/a (${floor.na}) | | | |`);
+    return out.join('\n');
+  }
+  out.push(`| floor (${floor.jobsPerCall} jobs, ${floor.commands} data commands per call) | ${dec(floor.redisUsPerJob)} | 1.00× | ${int(1e6 / floor.redisUsPerJob)} | – |`);
+  for (const [impl, x] of Object.entries(sums.get(id) ?? {})) {
+    if (!usable(x)) continue;
+    out.push(
+      `| ${IMPL_NAMES[impl]} | ${dec(x.redisUsPerJob)} | ${(x.redisUsPerJob / floor.redisUsPerJob).toFixed(2)}× | ${int(1e6 / x.redisUsPerJob)} | ${int(x.opsPerSec)} |`,
+    );
+  }
+  out.push('', `Data commands of the call: ${Object.entries(floor.counts).map(([c, n]) => `${c} ×${n}`).join(', ')}.`);
+  return out.join('\n');
+}
+
 /**
  * Where the time of one job goes at concurrency 1: the wall time per job
  * split into Redis' CPU, the client process' CPU (all its threads), and the
@@ -377,6 +434,8 @@ export function renderReport({ facts, command, list, results, rounds, quick }) {
       const floor = floorSection(facts.floor, sums.get('worker-c1-x1'));
       if (floor) out.push('', floor);
     }
+    const redisFloor = redisFloorSection(group, facts, sums);
+    if (redisFloor) out.push('', redisFloor);
   }
   const split = list.filter((s) => s.group === 'add' || s.group === 'worker');
   if (split.length > 0) {
