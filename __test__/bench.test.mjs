@@ -57,7 +57,21 @@ test('a quick run of the add group compares ours with bullmq on one Redis and re
   // Every target line of the add group, met or with its distance.
   assert.match(stdout, /- addBulk: at least 2× bee-queue bulk add \(saveAll\) — (met|NOT met, [\d.]+× short): [\d.]+× \([\d,]+ vs [\d,]+ jobs\/s\)/);
   assert.match(stdout, /- No scenario below 1\.0× bullmq — (met \(3 scenarios\)|NOT met: .+)/);
-  assert.match(stdout, /- Redis CPU per added job \(addBulk\): at most 6 µs — (met|NOT met, [\d.]+ µs over): [\d.]+ µs \(bullmq [\d.]+ µs\)/);
+  assert.match(
+    stdout,
+    /- Redis CPU per added job \(addBulk\): at most 6 µs — (met|NOT met, [\d.]+ µs over): [\d.]+ µs \(bullmq [\d.]+ µs\); the data commands of the call alone \(Redis floor\) cost [\d.]+ µs, ours is [\d.]+× that/,
+  );
+  // The Redis floor: the replayed call's data commands (a plain added job
+  // is one HSET and two XADDs), and ours and bullmq measured against it.
+  const floor = stdout.split('### Redis floor: addBulk, the data commands alone')[1];
+  assert.ok(floor, 'the Redis floor section of addBulk');
+  const floorRow = /^\| floor \((\d+) jobs, (\d+) data commands per call\) \| ([\d.]+) \| 1\.00× \| [\d,]+ \| – \|$/m.exec(floor);
+  assert.ok(floorRow, `the floor row:\n${floor}`);
+  assert.ok(Number(floorRow[2]) >= 3 * Number(floorRow[1]), `data commands per call: ${floorRow[2]} for ${floorRow[1]} jobs`);
+  assert.ok(Number(floorRow[3]) > 0, 'Redis µs per job of the floor');
+  assert.match(floor, /^\| ours \| [\d.]+ \| [\d.]+× \| [\d,]+ \| [\d,]+ \|$/m);
+  assert.match(floor, /^\| bullmq \| [\d.]+ \| [\d.]+× \| [\d,]+ \| [\d,]+ \|$/m);
+  assert.match(floor, /Data commands of the call: .*HSET ×\d+.*XADD ×\d+/);
   // Both tables carry a ratio for each scenario.
   const [adding, split] = stdout.split("## Where Redis' time goes");
   assert.ok(split, "the Redis split section");
