@@ -56,10 +56,10 @@ function scriptCalls(lines) {
 
 const luaString = (s) => `"${[...s].map((c) => { const n = c.charCodeAt(0); return n < 32 || n > 126 || c === '"' || c === '\\' ? `\\${String(n).padStart(3, '0')}` : c; }).join('')}"`;
 
-/** A script running `commands` (keys moved under `floor:`), as Lua source. */
+/** A script running `commands` (keys moved under `<prefix>:floor:`, which the bench cleans), as Lua source. */
 function replayScript(commands, prefix) {
   const body = commands.map(([cmd, ...args]) => {
-    const moved = args.map((a) => (a.startsWith(`${prefix}:`) ? `floor:${a}` : a));
+    const moved = args.map((a) => (a.startsWith(`${prefix}:`) ? `${prefix}:floor:${a}` : a));
     return `redis.pcall(${[cmd, ...moved].map(luaString).join(', ')})`;
   });
   return `${body.join('\n')}\nreturn 1`;
@@ -79,9 +79,10 @@ function toolsMissing() {
 
 /**
  * Runs `scenario` for ours under MONITOR; returns { calls } (the script calls
- * with the commands each ran, of the most frequent script) or { na }.
+ * on keys of `prefix`, the bench's, with the commands each ran, of the most
+ * frequent script) or { na }. Other clients of a shared Redis are left out.
  */
-async function watchOurCalls({ host, port, runOnce, scenario }) {
+async function watchOurCalls({ host, port, runOnce, scenario, prefix }) {
   const monitor = spawn('redis-cli', ['-h', host, '-p', port, 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   monitor.stdout.on('data', (d) => {
@@ -92,7 +93,8 @@ async function watchOurCalls({ host, port, runOnce, scenario }) {
   monitor.kill('SIGTERM');
   await new Promise((r) => monitor.once('exit', r));
   if (run.error || run.na) return { na: `the watched run failed: ${(run.error ?? run.na).split('\n')[0]}` };
-  const calls = scriptCalls(out.split('\n')).filter((c) => c.commands.length > 0);
+  const ours = (c) => c.commands.some(([, ...args]) => args.some((a) => a.startsWith(`${prefix}:`)));
+  const calls = scriptCalls(out.split('\n')).filter(ours);
   const counts = new Map();
   for (const c of calls) counts.set(c.script, (counts.get(c.script) ?? 0) + 1);
   const [top] = [...counts.entries()].sort((a, b) => b[1] - a[1]);
@@ -100,26 +102,22 @@ async function watchOurCalls({ host, port, runOnce, scenario }) {
   return { calls: calls.filter((c) => c.script === top[0]) };
 }
 
-/** The bench prefix the commands of a call use ("bench123"), else 'bull'. */
-const prefixOf = (commands) => commands.flat().find((a) => /^bench\d+:/.test(a))?.split(':')[0] ?? 'bull';
-
 /**
  * Measures the floor: `runOnce(scenario, 'ours')` runs a c=1 worker while
  * MONITOR records; returns { callsPerSec, redisUsPerCall, commands, names } or { na }.
  */
-export async function measureFloor({ url, redis, runOnce, quick }) {
+export async function measureFloor({ url, redis, runOnce, prefix, quick }) {
   const u = new URL(url);
   const host = u.hostname;
   const port = u.port || '6379';
   const missing = toolsMissing();
   if (missing) return { na: missing };
   const scenario = { id: 'floor', scenario: 'worker', params: { jobs: 200, warm: 20, concurrency: 1, instances: 1 } };
-  const watched = await watchOurCalls({ host, port, runOnce, scenario });
+  const watched = await watchOurCalls({ host, port, runOnce, scenario, prefix });
   if (watched.na) return watched;
   const ofTop = watched.calls;
   // A call from the middle of the run: the steady state, a job finished and the next fetched.
   const sample = ofTop[Math.floor(ofTop.length / 2)];
-  const prefix = prefixOf(sample.commands);
   const sha = await redis.command('SCRIPT', 'LOAD', replayScript(sample.commands, prefix));
   const n = quick ? 5000 : 20000;
   const cpu0 = await redis.cpuSeconds();
@@ -152,19 +150,18 @@ const FLOOR_KEYS = 100000;
  * call reads exist. Returns { redisUsPerJob, jobsPerCall, commands, counts }
  * or { na }.
  */
-export async function measureRedisFloor({ url, redis, runOnce, scenario, jobsOf, quick }) {
+export async function measureRedisFloor({ url, redis, runOnce, prefix, scenario, jobsOf, quick }) {
   const u = new URL(url);
   const host = u.hostname;
   const port = u.port || '6379';
   const missing = toolsMissing();
   if (missing) return { na: missing };
-  const watched = await watchOurCalls({ host, port, runOnce, scenario });
+  const watched = await watchOurCalls({ host, port, runOnce, scenario, prefix });
   if (watched.na) return watched;
   const sized = watched.calls.map((c) => ({ call: c, jobs: jobsOf(c.commands) })).filter((c) => c.jobs > 0);
   if (sized.length === 0) return { na: 'no call of the watched run handled a job' };
   sized.sort((a, b) => a.jobs - b.jobs);
   const { call: sample, jobs } = sized[Math.floor(sized.length / 2)];
-  const prefix = prefixOf(sample.commands);
   const own = (a) => a.startsWith(`${prefix}:`);
   const keys = new Set(sample.commands.flatMap(([, ...args]) => args.filter(own)));
   const spaces = Math.max(1, Math.round(FLOOR_KEYS / keys.size));

@@ -356,7 +356,7 @@ async function main() {
     await clean(redis, ownServer);
     if (list.some((s) => s.group === 'worker')) {
       progress('floor: one round trip per job (redis-benchmark -c 1)...');
-      facts.floor = await measureFloor({ url, redis, runOnce: (s, impl) => runOnce(s, impl, ctx), quick });
+      facts.floor = await measureFloor({ url, redis, runOnce: (s, impl) => runOnce(s, impl, ctx), prefix, quick });
       progress(`  ${facts.floor.na ? `n/a (${facts.floor.na})` : `${Math.round(facts.floor.callsPerSec).toLocaleString('en-US')} calls/s, ${facts.floor.commands} data commands per call`}`);
       await clean(redis, ownServer);
     }
@@ -370,7 +370,7 @@ async function main() {
     for (const [group, key, what, scenario, jobsOf] of redisFloors) {
       if (!only.includes(group)) continue;
       progress(`Redis floor: ${what}, its data commands alone...`);
-      facts[key] = await measureRedisFloor({ url, redis, runOnce: (s, impl) => runOnce(s, impl, ctx), scenario, jobsOf, quick });
+      facts[key] = await measureRedisFloor({ url, redis, runOnce: (s, impl) => runOnce(s, impl, ctx), prefix, scenario, jobsOf, quick });
       const f = facts[key];
       progress(`  ${f.na ? `n/a (${f.na})` : `${f.redisUsPerJob.toFixed(1)} µs/job, ${f.jobsPerCall} jobs and ${f.commands} data commands per call`}`);
       await clean(redis, ownServer);
