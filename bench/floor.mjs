@@ -56,13 +56,26 @@ function scriptCalls(lines) {
 
 const luaString = (s) => `"${[...s].map((c) => { const n = c.charCodeAt(0); return n < 32 || n > 126 || c === '"' || c === '\\' ? `\\${String(n).padStart(3, '0')}` : c; }).join('')}"`;
 
-/** A script running `commands` (keys moved under `<prefix>:floor:`, which the bench cleans), as Lua source. */
-function replayScript(commands, prefix) {
-  const body = commands.map(([cmd, ...args]) => {
-    const moved = args.map((a) => (a.startsWith(`${prefix}:`) ? `${prefix}:floor:${a}` : a));
-    return `redis.pcall(${[cmd, ...moved].map(luaString).join(', ')})`;
+/** A predicate: the argument is a key of the bench's (`prefix`). */
+const ownKey = (prefix) => (a) => a.startsWith(`${prefix}:`);
+
+/**
+ * The commands of a call as Lua lines, each key of the bench's written as
+ * the Lua expression `key(arg)` gives, every other argument as it was.
+ */
+function replayLines(commands, prefix, key) {
+  const own = ownKey(prefix);
+  return commands.map(([cmd, ...args]) => {
+    const parts = [luaString(cmd), ...args.map((a) => (own(a) ? key(a) : luaString(a)))];
+    // A call takes at most about 250 values in registers; a table does not.
+    return parts.length > 100 ? `redis.pcall(unpack({${parts.join(', ')}}))` : `redis.pcall(${parts.join(', ')})`;
   });
-  return `${body.join('\n')}\nreturn 1`;
+}
+
+/** Host and port of `url`, and what is missing to measure a floor there (undefined: nothing). */
+function floorServer(url) {
+  const u = new URL(url);
+  return { host: u.hostname, port: u.port || '6379', missing: toolsMissing() };
 }
 
 /** redis-cli and redis-benchmark are installed, or why not. */
@@ -93,7 +106,8 @@ async function watchOurCalls({ host, port, runOnce, scenario, prefix }) {
   monitor.kill('SIGTERM');
   await new Promise((r) => monitor.once('exit', r));
   if (run.error || run.na) return { na: `the watched run failed: ${(run.error ?? run.na).split('\n')[0]}` };
-  const ours = (c) => c.commands.some(([, ...args]) => args.some((a) => a.startsWith(`${prefix}:`)));
+  const own = ownKey(prefix);
+  const ours = (c) => c.commands.some(([, ...args]) => args.some(own));
   const calls = scriptCalls(out.split('\n')).filter(ours);
   const counts = new Map();
   for (const c of calls) counts.set(c.script, (counts.get(c.script) ?? 0) + 1);
@@ -107,10 +121,7 @@ async function watchOurCalls({ host, port, runOnce, scenario, prefix }) {
  * MONITOR records; returns { callsPerSec, redisUsPerCall, commands, names } or { na }.
  */
 export async function measureFloor({ url, redis, runOnce, prefix, quick }) {
-  const u = new URL(url);
-  const host = u.hostname;
-  const port = u.port || '6379';
-  const missing = toolsMissing();
+  const { host, port, missing } = floorServer(url);
   if (missing) return { na: missing };
   const scenario = { id: 'floor', scenario: 'worker', params: { jobs: 200, warm: 20, concurrency: 1, instances: 1 } };
   const watched = await watchOurCalls({ host, port, runOnce, scenario, prefix });
@@ -118,7 +129,9 @@ export async function measureFloor({ url, redis, runOnce, prefix, quick }) {
   const ofTop = watched.calls;
   // A call from the middle of the run: the steady state, a job finished and the next fetched.
   const sample = ofTop[Math.floor(ofTop.length / 2)];
-  const sha = await redis.command('SCRIPT', 'LOAD', replayScript(sample.commands, prefix));
+  // Keys moved under "<prefix>:floor:", which the bench cleans.
+  const lines = replayLines(sample.commands, prefix, (a) => luaString(`${prefix}:floor:${a}`));
+  const sha = await redis.command('SCRIPT', 'LOAD', `${lines.join('\n')}\nreturn 1`);
   const n = quick ? 5000 : 20000;
   const cpu0 = await redis.cpuSeconds();
   const csv = execFileSync('redis-benchmark', ['-h', host, '-p', port, '-c', '1', '-n', String(n), '--csv', 'EVALSHA', sha, '0'], {
@@ -151,10 +164,7 @@ const FLOOR_KEYS = 100000;
  * or { na }.
  */
 export async function measureRedisFloor({ url, redis, runOnce, prefix, scenario, jobsOf, quick }) {
-  const u = new URL(url);
-  const host = u.hostname;
-  const port = u.port || '6379';
-  const missing = toolsMissing();
+  const { host, port, missing } = floorServer(url);
   if (missing) return { na: missing };
   const watched = await watchOurCalls({ host, port, runOnce, scenario, prefix });
   if (watched.na) return watched;
@@ -162,8 +172,7 @@ export async function measureRedisFloor({ url, redis, runOnce, prefix, scenario,
   if (sized.length === 0) return { na: 'no call of the watched run handled a job' };
   sized.sort((a, b) => a.jobs - b.jobs);
   const { call: sample, jobs } = sized[Math.floor(sized.length / 2)];
-  const own = (a) => a.startsWith(`${prefix}:`);
-  const keys = new Set(sample.commands.flatMap(([, ...args]) => args.filter(own)));
+  const keys = new Set(sample.commands.flatMap(([, ...args]) => args.filter(ownKey(prefix))));
   const spaces = Math.max(1, Math.round(FLOOR_KEYS / keys.size));
   // Key space i is "<prefix>:floor<i, 12 digits>:" (how redis-benchmark
   // writes __rand_int__), so that the bench's cleaning removes it.
@@ -177,11 +186,7 @@ export async function measureRedisFloor({ url, redis, runOnce, prefix, scenario,
       ...read,
     );
   }
-  const body = sample.commands.map(([cmd, ...args]) => {
-    const parts = [luaString(cmd), ...args.map((a) => (own(a) ? `ns .. ${luaString(a)}` : luaString(a)))];
-    // A call takes at most about 250 values in registers; a table does not.
-    return parts.length > 100 ? `redis.pcall(unpack({${parts.join(', ')}}))` : `redis.pcall(${parts.join(', ')})`;
-  });
+  const body = replayLines(sample.commands, prefix, (a) => `ns .. ${luaString(a)}`);
   const script = `local ns = '${prefix}:floor' .. ARGV[1] .. ':'\n${body.join('\n')}\nreturn 1`;
   const sha = await redis.command('SCRIPT', 'LOAD', script);
   const n = Math.max(200, Math.ceil((quick ? 10000 : 50000) / jobs));
