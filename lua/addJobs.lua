@@ -4,15 +4,18 @@
 
   KEYS[1] meta
   ARGV[1] P
-  ARGV[2] number of jobs N; then N groups, each
-    flags, name, data (JSON), opts (stored-options JSON), timestamp,
-  followed by the values its flags announce, in this order:
-    'c' customId, 'd' delay (> 0), 'p' priority (not 0),
-    'r' parentKey and parent (JSON of the `parent` hash field),
-    'e' deduplication id, ttl and mode letters (see dedupOptions);
-  and 'l' (no value) for lifo. Flags '' is a plain job: automatic id,
-  delay 0, priority 0, FIFO, no parent. timestamp, delay and priority are
-  integers in decimal text; they are stored as sent.
+  ARGV[2] number of jobs N; then the N jobs, as groups of two kinds:
+  - one job: flags, name, data (JSON), opts (stored-options JSON),
+    timestamp, followed by the values its flags announce, in this order:
+      'c' customId, 'd' delay (> 0), 'p' priority (not 0),
+      'r' parentKey and parent (JSON of the `parent` hash field),
+      'e' deduplication id, ttl and mode letters (see dedupOptions);
+    and 'l' (no value) for lifo. Flags '' is a plain job: automatic id,
+    delay 0, priority 0, FIFO, no parent.
+  - a run of K plain jobs that share their name, opts and timestamp:
+    '=', K, name, opts, timestamp, then the K data values.
+  timestamp, delay and priority are integers in decimal text; they are
+  stored as sent.
   Returns {base, i1, code1, i2, code2, ...}: base is the id counter before
   the call, then the (1-based) position and code of every job that was not
   simply added: 1 when a job with its custom id existed already (nothing was
@@ -77,24 +80,39 @@ local function mark(i, code)
   result[#result + 1] = code
 end
 
+-- A plain job (automatic id, no delay, priority, parent or lifo), the
+-- common case: the general path below with its branches left out.
+local function addPlain(name, data, opts, timestamp)
+  used = used + 1
+  local jobId = fmt('%d', counter + used)
+  rcall('HSET', P .. jobId, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
+    'delay', '0', 'priority', '0')
+  rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
+  nHeads = nHeads + 1
+  heads[nHeads] = jobId
+  rcall('XADD', eventsKey, '*', 'event', 'waiting', 'jobId', jobId)
+  untrimmed = untrimmed + 1
+  ready = true
+end
+
 local a = 3
-for i = 1, count do
-  local flags, name, data, opts, timestamp = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  a = a + 5
-  if flags == '' then
-    -- A plain job (automatic id, no delay, priority, parent or lifo), the
-    -- common case: the general path below with its branches left out.
-    used = used + 1
-    local jobId = fmt('%d', counter + used)
-    rcall('HSET', P .. jobId, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
-      'delay', '0', 'priority', '0')
-    rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
-    nHeads = nHeads + 1
-    heads[nHeads] = jobId
-    rcall('XADD', eventsKey, '*', 'event', 'waiting', 'jobId', jobId)
-    untrimmed = untrimmed + 1
-    ready = true
+local i = 1
+while i <= count do
+  local flags = ARGV[a]
+  if flags == '=' then
+    local k, name, opts, timestamp = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    for d = a + 5, a + 4 + k do
+      addPlain(name, ARGV[d], opts, timestamp)
+    end
+    a = a + 5 + k
+    i = i + k
+  elseif flags == '' then
+    addPlain(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+    a = a + 5
+    i = i + 1
   else
+    local name, data, opts, timestamp = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    a = a + 5
     local customId, delay, delayText, priority, priorityText = '', 0, '0', 0, '0'
     local lifo, parentKey, parent = false, '', ''
     if find(flags, 'c', 1, true) then customId = ARGV[a]; a = a + 1 end
@@ -170,6 +188,7 @@ for i = 1, count do
         end
       end
     end
+    i = i + 1
   end
 end
 

@@ -165,7 +165,11 @@ impl Queue {
     }
 
     /// The add script's call for one chunk of jobs, written straight into
-    /// one command buffer (see lua/addJobs.lua for the layout).
+    /// one command buffer (see lua/addJobs.lua for the layout). Plain jobs
+    /// next to each other that share their name, options and timestamp (an
+    /// addBulk of one kind of job) go as one run: their shared values once,
+    /// then one data argument per job, as each argument costs Redis a
+    /// parse and a copy into the script.
     fn add_call(&self, jobs: &[JobToAdd<'_>]) -> ScriptCall {
         let mut bytes = 0;
         for j in jobs {
@@ -178,38 +182,19 @@ impl Queue {
         }
         let mut call = self.script_sized(&scripts::ADD_JOBS, 1 + jobs.len() * 6, bytes);
         call.arg(jobs.len());
-        for j in jobs {
-            let o = j.opts;
-            let mut flags = [0u8; 6];
-            let mut n = 0;
-            for (on, flag) in [
-                (!o.custom_id.is_empty(), b'c'),
-                (o.delay > 0, b'd'),
-                (o.priority != 0, b'p'),
-                (!o.parent_key.is_empty(), b'r'),
-                (o.dedup.is_some(), b'e'),
-                (o.lifo, b'l'),
-            ] {
-                if on {
-                    flags[n] = flag;
-                    n += 1;
+        let mut at = 0;
+        while at < jobs.len() {
+            let run = plain_run(&jobs[at..]);
+            if run >= 2 {
+                let j = &jobs[at];
+                call.arg("=").arg(run).arg(j.name).arg(&j.opts.json).arg(j.timestamp);
+                for j in &jobs[at..at + run] {
+                    call.arg(j.data);
                 }
-            }
-            call.arg(&flags[..n]).arg(j.name).arg(j.data).arg(&o.json).arg(j.timestamp);
-            if !o.custom_id.is_empty() {
-                call.arg(&o.custom_id);
-            }
-            if o.delay > 0 {
-                call.arg(o.delay);
-            }
-            if o.priority != 0 {
-                call.arg(o.priority);
-            }
-            if !o.parent_key.is_empty() {
-                call.arg(&o.parent_key).arg(&o.parent);
-            }
-            if let Some(d) = &o.dedup {
-                call.arg(&d.id).arg(d.ttl).arg(&d.mode);
+                at += run;
+            } else {
+                add_job_args(&mut call, &jobs[at]);
+                at += 1;
             }
         }
         call
@@ -226,6 +211,59 @@ impl Queue {
             return Ok(None);
         }
         Ok(Some(RawJob::from_flat(id.to_string(), flat)))
+    }
+}
+
+/// How many jobs from the first on are plain (automatic id, no delay,
+/// priority, parent, deduplication or lifo) and share the first one's
+/// name, options and timestamp.
+fn plain_run(jobs: &[JobToAdd<'_>]) -> usize {
+    let first = &jobs[0];
+    jobs.iter()
+        .take_while(|j| {
+            is_plain(j) && j.name == first.name && j.timestamp == first.timestamp && j.opts.json == first.opts.json
+        })
+        .count()
+}
+
+fn is_plain(j: &JobToAdd<'_>) -> bool {
+    let o = j.opts;
+    o.custom_id.is_empty() && o.delay <= 0 && o.priority == 0 && o.parent_key.is_empty() && o.dedup.is_none() && !o.lifo
+}
+
+/// One job with its flags and the values they announce.
+fn add_job_args(call: &mut ScriptCall, j: &JobToAdd<'_>) {
+    let o = j.opts;
+    let mut flags = [0u8; 6];
+    let mut n = 0;
+    for (on, flag) in [
+        (!o.custom_id.is_empty(), b'c'),
+        (o.delay > 0, b'd'),
+        (o.priority != 0, b'p'),
+        (!o.parent_key.is_empty(), b'r'),
+        (o.dedup.is_some(), b'e'),
+        (o.lifo, b'l'),
+    ] {
+        if on {
+            flags[n] = flag;
+            n += 1;
+        }
+    }
+    call.arg(&flags[..n]).arg(j.name).arg(j.data).arg(&o.json).arg(j.timestamp);
+    if !o.custom_id.is_empty() {
+        call.arg(&o.custom_id);
+    }
+    if o.delay > 0 {
+        call.arg(o.delay);
+    }
+    if o.priority != 0 {
+        call.arg(o.priority);
+    }
+    if !o.parent_key.is_empty() {
+        call.arg(&o.parent_key).arg(&o.parent);
+    }
+    if let Some(d) = &o.dedup {
+        call.arg(&d.id).arg(d.ttl).arg(&d.mode);
     }
 }
 
@@ -318,6 +356,66 @@ mod tests {
         assert_eq!(together, one_by_one);
         assert_eq!(together[5], Added { id: "c1".into(), duplicated: true });
         assert_eq!(dump(&bulk).await, dump(&single).await);
+    }
+
+    /// Plain jobs in runs that share name, options and timestamp, broken by
+    /// each of the three, by a lone plain job and by jobs that are not plain.
+    fn jobs_in_runs() -> Vec<NewJob> {
+        let t = 1_700_000_000_000;
+        let named = |name: &str, now: i64, opts: serde_json::Value, i: usize| NewJob {
+            name: name.into(),
+            data: format!("{{\"i\":{i}}}"),
+            ..new_job(opts, now)
+        };
+        vec![
+            named("a", t, json!({}), 0),
+            named("a", t, json!({}), 1),
+            named("a", t, json!({}), 2),
+            named("b", t, json!({}), 3),
+            named("b", t + 1, json!({}), 4),
+            named("b", t + 1, json!({}), 5),
+            named("b", t + 1, json!({"attempts": 2}), 6),
+            named("b", t + 1, json!({"attempts": 2}), 7),
+            named("b", t + 1, json!({"jobId": "x"}), 8),
+            named("b", t + 1, json!({}), 9),
+            named("b", t + 1, json!({}), 10),
+            named("b", t + 1, json!({"lifo": true}), 11),
+            named("b", t + 1, json!({}), 12),
+        ]
+    }
+
+    #[tokio::test]
+    async fn runs_of_plain_jobs_leave_what_single_adds_leave() {
+        let ((bulk, together), (single, one_by_one)) = add_both_ways("runs", &jobs_in_runs()).await;
+        assert_eq!(together, one_by_one);
+        assert_eq!(together[8].id, "x");
+        assert_eq!(dump(&bulk).await, dump(&single).await);
+    }
+
+    #[tokio::test]
+    async fn runs_of_plain_jobs_send_their_shared_values_once() {
+        let q = test_queue("run-args").await;
+        let jobs = jobs_in_runs();
+        let opts: Vec<_> = jobs.iter().map(|j| j.stored_opts().unwrap()).collect();
+        let to_add: Vec<JobToAdd<'_>> =
+            jobs.iter().zip(&opts).map(|(j, o)| JobToAdd::new(&j.name, &j.data, j.now, o)).collect();
+        let args: Vec<String> =
+            q.add_call(&to_add).args_after_base().into_iter().map(|a| String::from_utf8(a).unwrap()).collect();
+        let data = |i: usize| jobs[i].data.clone();
+        let t = |dt: i64| (1_700_000_000_000i64 + dt).to_string();
+        let plain = opts[0].json.clone();
+        let two = opts[6].json.clone();
+        let mut expected: Vec<String> = vec!["13".into()];
+        let mut push = |items: &[&str]| expected.extend(items.iter().map(|s| s.to_string()));
+        push(&["=", "3", "a", &plain, &t(0), &data(0), &data(1), &data(2)]);
+        push(&["", "b", &data(3), &plain, &t(0)]);
+        push(&["=", "2", "b", &plain, &t(1), &data(4), &data(5)]);
+        push(&["=", "2", "b", &two, &t(1), &data(6), &data(7)]);
+        push(&["c", "b", &data(8), &opts[8].json, &t(1), "x"]);
+        push(&["=", "2", "b", &plain, &t(1), &data(9), &data(10)]);
+        push(&["l", "b", &data(11), &opts[11].json, &t(1)]);
+        push(&["", "b", &data(12), &plain, &t(1)]);
+        assert_eq!(args, expected);
     }
 
     #[tokio::test]

@@ -396,6 +396,23 @@ impl ScriptCall {
         self
     }
 
+    /// The arguments after ARGV[1] (the base), as written.
+    #[cfg(test)]
+    pub fn args_after_base(&self) -> Vec<Vec<u8>> {
+        let args: Vec<Vec<u8>> = self
+            .cmd
+            .args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => b.to_vec(),
+                _ => Vec::new(),
+            })
+            .collect();
+        // The head is the call and KEYS: ARGV[1] is the first argument
+        // after the one key.
+        let key_at = args.iter().position(|a| a == b"1").expect("the key count") + 1;
+        args[key_at + 2..].to_vec()
+    }
+
     /// The path this call is written for now.
     pub fn path(&self) -> ScriptPath {
         self.path
