@@ -13,11 +13,13 @@
   ARGV[3] lockDuration   ARGV[4] limiter max   ARGV[5] limiter duration
   ARGV[6] worker name
   ARGV[7] metrics maxDataPoints (0 = no metrics)
-  ARGV[8..] 10 per job:
-    jobId, token, target ('completed' | 'failed'),
-    value (returnvalue JSON | failedReason), stacktrace JSON ('' = leave as is),
+  ARGV[8..] the jobs, in runs of K jobs that share what the run gives once:
+    K, target ('completed' | 'failed'), stacktrace JSON ('' = leave as is),
     keep count (-1 = keep all, 0 = remove), keep age in seconds (0 = none),
-    age removal limit, attempts (the job's opts.attempts), fetchNext '1' | '0'
+    age removal limit, attempts (the job's opts.attempts), fetchNext '1' | '0',
+  then 3 per job: jobId, token, value (returnvalue JSON | failedReason).
+  (Each argument costs Redis a parse and a copy; the jobs of one worker
+  mostly share all but these three.)
   Returns one result per job, as moveToFinished: 0, a negative code, or the
   fetch result of the job's fetch-next (its jobFields as JSON text, as
   fetchJobs.lua returns them).
@@ -39,28 +41,35 @@ local workerName = ARGV[6]
 -- fetches, read once.
 local meta = rcall('HMGET', P .. 'meta', 'paused', 'concurrency', 'max', 'duration', 'opts.maxLenEvents')
 local Q = finishKeys(P, tonumber(ARGV[7]), meta[5])
-local last = #ARGV - 9
 
-local n = (last - 8) / 10 + 1
+-- The jobs come in runs (see above); job k is the k-th job of the call. A
+-- single job takes the checks of moveToFinished: the same calls, without
+-- the tables.
+local firstRun = tonumber(ARGV[8])
+local fast = firstRun > 1 or #ARGV > 7 + 8 + 3 * firstRun
 
--- Up-front reads, for a batch of several jobs (a single job takes the checks
--- of moveToFinished: the same calls, without the tables).
-local fast = n > 1
+-- Up-front reads, for a batch of several jobs.
 local jobKeys, lockKeys, lockAt, held = {}, {}, {}, {}
 local anyChildren = false
 if fast then
   local depKeys = {}
-  for i = 8, last, 10 do
-    local jobKey = P .. ARGV[i]
-    jobKeys[i] = jobKey
-    if ARGV[i + 1] ~= '0' then
-      lockKeys[#lockKeys + 1] = jobKey .. ':lock'
-      lockAt[i] = #lockKeys
+  local k, a = 0, 8
+  while a <= #ARGV do
+    local runLength, completing = tonumber(ARGV[a]), ARGV[a + 1] == 'completed'
+    for i = a + 8, a + 5 + 3 * runLength, 3 do
+      k = k + 1
+      local jobKey = P .. ARGV[i]
+      jobKeys[k] = jobKey
+      if ARGV[i + 1] ~= '0' then
+        lockKeys[#lockKeys + 1] = jobKey .. ':lock'
+        lockAt[k] = #lockKeys
+      end
+      if completing then
+        depKeys[#depKeys + 1] = jobKey .. ':dependencies'
+        depKeys[#depKeys + 1] = jobKey .. ':unsuccessful'
+      end
     end
-    if ARGV[i + 2] == 'completed' then
-      depKeys[#depKeys + 1] = jobKey .. ':dependencies'
-      depKeys[#depKeys + 1] = jobKey .. ':unsuccessful'
-    end
+    a = a + 8 + 3 * runLength
   end
   for from = 1, #lockKeys, 1000 do
     local part = rcall('MGET', unpack(lockKeys, from, math.min(from + 999, #lockKeys)))
@@ -86,67 +95,73 @@ local trim = true
 local st = nil
 local touched = {}
 local batch = newFinishBatch()
-for i = 8, last, 10 do
-  local jobId, token, target, value, stacktrace = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local keepCount, keepAge, keepLimit = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
-  local attempts = tonumber(ARGV[i + 8]) or 0
-  local attrs = nil
-  local jobKey = jobKeys[i]
-  if fast and not touched[jobId] then
-    attrs = rcall('HMGET', jobKey, 'ats', 'atm', 'deid', 'parentKey')
-    if not attrs[1] or (anyChildren and target == 'completed') then attrs = nil end
-  end
-  local result
-  if attrs then
-    -- releaseLock with the lock read up front and its deletion deferred.
-    result = 0
-    if token ~= '0' then
-      result = lockCheck(held[lockAt[i]], token)
-      if result == 0 then
-        local lockKey = lockKeys[lockAt[i]]
-        unlocked[#unlocked + 1] = lockKey
-        unlockedSet[lockKey] = true
-        batch.unstalled[#batch.unstalled + 1] = jobId
-      end
+local k, a = 0, 8
+while a <= #ARGV do
+  local runLength, target, stacktrace = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
+  local keepCount, keepAge, keepLimit = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local attempts, fetchNext = tonumber(ARGV[a + 6]) or 0, ARGV[a + 7] == '1'
+  for i = a + 8, a + 5 + 3 * runLength, 3 do
+    k = k + 1
+    local jobId, token, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    local attrs = nil
+    local jobKey = jobKeys[k]
+    if fast and not touched[jobId] then
+      attrs = rcall('HMGET', jobKey, 'ats', 'atm', 'deid', 'parentKey')
+      if not attrs[1] or (anyChildren and target == 'completed') then attrs = nil end
     end
-    if result == 0 then
-      result = takeOffActive(Q.active, jobKey, jobId, failureFields(value, stacktrace))
-    end
-    if result == 0 then
-      result = completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
-        attempts, timestamp, trim, batch)
-    end
-  else
-    if #unlocked > 0 then deleteLocks() end
-    result = finishJob(Q, jobId, token, target, value, stacktrace, keepCount, keepAge, keepLimit,
-      attempts, timestamp, trim, batch)
-  end
-  touched[jobId] = true
-  if result == 0 then
-    trim = false
-    local next = nil
-    if ARGV[i + 9] == '1' then
-      if not st then
-        st = newFetchState(P, limiterMax, limiterDuration, meta)
-        if fast then
-          st.beforeLock = function(lockKey)
-            if unlockedSet[lockKey] then deleteLocks() end
-          end
+    local result
+    if attrs then
+      -- releaseLock with the lock read up front and its deletion deferred.
+      result = 0
+      if token ~= '0' then
+        result = lockCheck(held[lockAt[k]], token)
+        if result == 0 then
+          local lockKey = lockKeys[lockAt[k]]
+          unlocked[#unlocked + 1] = lockKey
+          unlockedSet[lockKey] = true
+          batch.unstalled[#batch.unstalled + 1] = jobId
         end
       end
-      next = fetchAfterFinish(P, st, timestamp, token, lockDuration, workerName)
-    end
-    if next then
-      if next[1] ~= 0 then
-        touched[next[2]] = true
-        next[1] = cjson.encode(next[1])
+      if result == 0 then
+        result = takeOffActive(Q.active, jobKey, jobId, failureFields(value, stacktrace))
       end
-      result = next
+      if result == 0 then
+        result = completeFinish(Q, jobKey, jobId, target, value, attrs, keepCount, keepAge, keepLimit,
+          attempts, timestamp, trim, batch)
+      end
     else
-      addDrainedEventIfEmpty(P)
+      if #unlocked > 0 then deleteLocks() end
+      result = finishJob(Q, jobId, token, target, value, stacktrace, keepCount, keepAge, keepLimit,
+        attempts, timestamp, trim, batch)
     end
+    touched[jobId] = true
+    if result == 0 then
+      trim = false
+      local next = nil
+      if fetchNext then
+        if not st then
+          st = newFetchState(P, limiterMax, limiterDuration, meta)
+          if fast then
+            st.beforeLock = function(lockKey)
+              if unlockedSet[lockKey] then deleteLocks() end
+            end
+          end
+        end
+        next = fetchAfterFinish(P, st, timestamp, token, lockDuration, workerName)
+      end
+      if next then
+        if next[1] ~= 0 then
+          touched[next[2]] = true
+          next[1] = cjson.encode(next[1])
+        end
+        result = next
+      else
+        addDrainedEventIfEmpty(P)
+      end
+    end
+    results[#results + 1] = result
   end
-  results[#results + 1] = result
+  a = a + 8 + 3 * runLength
 end
 if #unlocked > 0 then deleteLocks() end
 flushFinishBatch(P, batch, timestamp)

@@ -51,7 +51,7 @@ impl Default for FetchSettings {
 
 /// How many finished jobs to keep (BullMQ's KeepJobs; `KeepJobs::resolve`
 /// reads it from the options).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepJobs {
     /// -1 keeps all, 0 removes the job, n keeps the newest n.
     pub count: i64,
@@ -201,6 +201,13 @@ impl Finish {
         }
     }
 
+    /// What a run of finishes sent together shares: target, stacktrace,
+    /// retention, attempts and whether to fetch next.
+    fn shape(&self) -> (&'static str, &str, KeepJobs, i64, bool) {
+        let (target, _, stacktrace) = self.target_value_stacktrace();
+        (target, stacktrace, self.keep, self.attempts, self.fetch_next)
+    }
+
     fn target_value_stacktrace(&self) -> (&'static str, &str, &str) {
         match &self.outcome {
             Outcome::Completed(v) => ("completed", v.as_str(), ""),
@@ -278,28 +285,7 @@ impl Queue {
         if finishes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut bytes = settings.worker_name.len() + 64;
-        for f in finishes {
-            let (_, value, stacktrace) = f.target_value_stacktrace();
-            bytes += f.job_id.len() + f.token.len() + value.len() + stacktrace.len() + 120;
-        }
-        let mut call = self.script_sized(&FINISH_JOBS, 7 + finishes.len() * 10, bytes);
-        call.arg(timestamp);
-        fetch_settings_args(&mut call, settings);
-        call.arg(settings.metrics_max_data_points);
-        for f in finishes {
-            let (target, value, stacktrace) = f.target_value_stacktrace();
-            call.arg(&f.job_id)
-                .arg(&f.token)
-                .arg(target)
-                .arg(value)
-                .arg(stacktrace)
-                .arg(f.keep.count)
-                .arg(f.keep.age)
-                .arg(f.keep.limit)
-                .arg(f.attempts)
-                .arg(if f.fetch_next { "1" } else { "0" });
-        }
+        let call = self.finish_call(finishes, settings, timestamp);
         let Value::Array(items) = call.invoke_async::<Value>(&mut self.cmd()).await? else {
             return Err(EngineError::other("unexpected reply from the finish script"));
         };
@@ -317,6 +303,39 @@ impl Queue {
                 other => take_fetch(other),
             })
             .collect())
+    }
+
+    /// The finish script's call for `finishes` (see lua/finishJobs.lua).
+    fn finish_call(&self, finishes: &[Finish], settings: &FetchSettings, timestamp: i64) -> ScriptCall {
+        let mut bytes = settings.worker_name.len() + 64;
+        for f in finishes {
+            let (_, value, stacktrace) = f.target_value_stacktrace();
+            bytes += f.job_id.len() + f.token.len() + value.len() + stacktrace.len() + 64;
+        }
+        let mut call = self.script_sized(&FINISH_JOBS, 7 + finishes.len() * 4, bytes);
+        call.arg(timestamp);
+        fetch_settings_args(&mut call, settings);
+        call.arg(settings.metrics_max_data_points);
+        // Runs of finishes that share all but id, token and value: what they
+        // share goes once (see lua/finishJobs.lua).
+        let mut rest = finishes;
+        while let Some(first) = rest.first() {
+            let run = rest.iter().take_while(|f| f.shape() == first.shape()).count();
+            let (target, stacktrace, keep, attempts, fetch_next) = first.shape();
+            call.arg(run)
+                .arg(target)
+                .arg(stacktrace)
+                .arg(keep.count)
+                .arg(keep.age)
+                .arg(keep.limit)
+                .arg(attempts)
+                .arg(if fetch_next { "1" } else { "0" });
+            for f in &rest[..run] {
+                call.arg(&f.job_id).arg(&f.token).arg(f.target_value_stacktrace().1);
+            }
+            rest = &rest[run..];
+        }
+        call
     }
 }
 
@@ -408,6 +427,45 @@ mod tests {
             fetch_next,
             timestamp: t,
         }
+    }
+
+    #[tokio::test]
+    async fn finishes_that_share_all_but_id_token_and_value_go_as_one_run() {
+        let q = test_queue("finish-runs").await;
+        let keep_all = KeepJobs::default();
+        let failed = |id: &str, stack: &str| Finish {
+            outcome: Outcome::Failed { reason: format!("r{id}"), stacktrace: stack.into() },
+            attempts: 3,
+            ..done(id, "t", keep_all, true, 5)
+        };
+        let finishes = vec![
+            done("1", "a", keep_all, true, 5),
+            done("2", "b", keep_all, true, 5),
+            done("3", "c", KeepJobs { count: 0, ..keep_all }, true, 5),
+            done("4", "d", keep_all, false, 5),
+            failed("5", "[]"),
+            failed("6", "[]"),
+            failed("7", "[\"at x\"]"),
+            done("8", "e", keep_all, false, 5),
+        ];
+        let settings = FetchSettings::default();
+        let args: Vec<String> = q
+            .finish_call(&finishes, &settings, 5)
+            .args_after_base()
+            .into_iter()
+            .map(|a| String::from_utf8(a).unwrap())
+            .collect();
+        // timestamp, the fetch settings and maxDataPoints come first.
+        let runs = &args[6..];
+        let mut expected: Vec<String> = Vec::new();
+        let mut push = |items: &[&str]| expected.extend(items.iter().map(|s| s.to_string()));
+        push(&["2", "completed", "", "-1", "0", "1000", "0", "1", "1", "a", "{\"r\":1}", "2", "b", "{\"r\":2}"]);
+        push(&["1", "completed", "", "0", "0", "1000", "0", "1", "3", "c", "{\"r\":3}"]);
+        push(&["1", "completed", "", "-1", "0", "1000", "0", "0", "4", "d", "{\"r\":4}"]);
+        push(&["2", "failed", "[]", "-1", "0", "1000", "3", "1", "5", "t", "r5", "6", "t", "r6"]);
+        push(&["1", "failed", "[\"at x\"]", "-1", "0", "1000", "3", "1", "7", "t", "r7"]);
+        push(&["1", "completed", "", "-1", "0", "1000", "0", "0", "8", "e", "{\"r\":8}"]);
+        assert_eq!(runs, expected.as_slice());
     }
 
     #[tokio::test]
