@@ -80,36 +80,35 @@ local function mark(i, code)
   result[#result + 1] = code
 end
 
--- A plain job (automatic id, no delay, priority, parent or lifo), the
--- common case: the general path below with its branches left out.
-local function addPlain(name, data, opts, timestamp)
-  used = used + 1
-  local jobId = fmt('%d', counter + used)
-  rcall('HSET', P .. jobId, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp,
-    'delay', '0', 'priority', '0')
-  rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
-  nHeads = nHeads + 1
-  heads[nHeads] = jobId
-  rcall('XADD', eventsKey, '*', 'event', 'waiting', 'jobId', jobId)
-  untrimmed = untrimmed + 1
-  ready = true
-end
-
 local a = 3
 local i = 1
 while i <= count do
   local flags = ARGV[a]
-  if flags == '=' then
-    local k, name, opts, timestamp = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-    for d = a + 5, a + 4 + k do
-      addPlain(name, ARGV[d], opts, timestamp)
+  if flags == '=' or flags == '' then
+    -- Plain jobs (automatic id, no delay, priority, parent or lifo), the
+    -- common case: the general path below with its branches left out. A
+    -- run's K data values start at `first`; a lone job is a run of one.
+    local k, name, opts, timestamp, first
+    if flags == '=' then
+      k, name, opts, timestamp, first = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], a + 5
+      a = a + 5 + k
+    else
+      k, name, opts, timestamp, first = 1, ARGV[a + 1], ARGV[a + 3], ARGV[a + 4], a + 2
+      a = a + 5
     end
-    a = a + 5 + k
+    for d = first, first + k - 1 do
+      used = used + 1
+      local jobId = fmt('%d', counter + used)
+      rcall('HSET', P .. jobId, 'name', name, 'data', ARGV[d], 'opts', opts, 'timestamp', timestamp,
+        'delay', '0', 'priority', '0')
+      rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
+      nHeads = nHeads + 1
+      heads[nHeads] = jobId
+      rcall('XADD', eventsKey, '*', 'event', 'waiting', 'jobId', jobId)
+    end
+    untrimmed = untrimmed + k
+    ready = true
     i = i + k
-  elseif flags == '' then
-    addPlain(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
-    a = a + 5
-    i = i + 1
   else
     local name, data, opts, timestamp = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
     a = a + 5

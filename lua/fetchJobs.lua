@@ -20,7 +20,7 @@
   than one token it is 1, and the client reads the hashes (see fetch.lua).
 ]]
 local P, timestamp, lockDuration, workerName = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
-local st = newFetchState(P, tonumber(ARGV[4]), tonumber(ARGV[5]))
+local st = newFetchState(P, toInteger(ARGV[4]), toInteger(ARGV[5]))
 st.hashesToClient = #ARGV > 7
 local results = {}
 for i = 7, #ARGV do

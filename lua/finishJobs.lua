@@ -36,18 +36,18 @@
   after the deferred deletions are made.
 ]]
 local P, timestamp, lockDuration = ARGV[1], ARGV[2], ARGV[3]
-local limiterMax, limiterDuration = tonumber(ARGV[4]), tonumber(ARGV[5])
+local limiterMax, limiterDuration = toInteger(ARGV[4]), toInteger(ARGV[5])
 local workerName = ARGV[6]
 -- The queue settings of the finishes (the events max length) and of the
 -- fetches, read once.
 local meta = rcall('HMGET', P .. 'meta', 'paused', 'concurrency', 'max', 'duration', 'opts.maxLenEvents')
-local Q = finishKeys(P, tonumber(ARGV[7]), meta[5])
+local Q = finishKeys(P, toInteger(ARGV[7]), meta[5])
 
 -- The jobs come in runs (see above); job k is the k-th job of the call. A
 -- single job takes the checks of moveToFinished: the same calls, without
 -- the tables.
-local firstRun = tonumber(ARGV[8])
-local fast = firstRun > 1 or #ARGV > 7 + 8 + 3 * firstRun
+-- (One job is one run of one: 8 + 3 arguments from ARGV[8].)
+local fast = #ARGV > 18
 
 -- Up-front reads, for a batch of several jobs.
 local jobKeys, lockKeys, lockAt, held = {}, {}, {}, {}
@@ -56,7 +56,7 @@ if fast then
   local depKeys = {}
   local k, a = 0, 8
   while a <= #ARGV do
-    local runLength, completing = tonumber(ARGV[a]), ARGV[a + 1] == 'completed'
+    local runLength, completing = toInteger(ARGV[a]), ARGV[a + 1] == 'completed'
     for i = a + 8, a + 5 + 3 * runLength, 3 do
       k = k + 1
       local jobKey = P .. ARGV[i]
@@ -98,9 +98,10 @@ local touched = {}
 local batch = newFinishBatch()
 local k, a = 0, 8
 while a <= #ARGV do
-  local runLength, target, stacktrace = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
-  local keepCount, keepAge, keepLimit = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local attempts, fetchNext = tonumber(ARGV[a + 6]) or 0, ARGV[a + 7] == '1'
+  local runLength, target, stacktrace = toInteger(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
+  -- keepLimit only goes back to Redis: it stays text.
+  local keepCount, keepAge, keepLimit = toInteger(ARGV[a + 3]), toInteger(ARGV[a + 4]), ARGV[a + 5]
+  local attempts, fetchNext = toInteger(ARGV[a + 6]) or 0, ARGV[a + 7] == '1'
   for i = a + 8, a + 5 + 3 * runLength, 3 do
     k = k + 1
     local jobId, token, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]

@@ -12,6 +12,16 @@
   Timestamps are the client's milliseconds, as in BullMQ.
 ]]
 
+-- A decimal integer argument as a number. tonumber on a string runs strtod
+-- (twice, in Redis' Lua), which costs as much as a small command; the values
+-- most arguments have are compared first (strings compare by reference).
+local function toInteger(s)
+  if s == '0' then return 0 end
+  if s == '1' then return 1 end
+  if s == '-1' then return -1 end
+  return tonumber(s)
+end
+
 -- Max length of the events stream; set to the default when missing.
 local function getMaxEvents(P)
   local maxEvents = rcall('HGET', P .. 'meta', 'opts.maxLenEvents')
