@@ -16,17 +16,15 @@
   rateLimitedForMs, nextDelayedTs}: one per job found, then, when fewer jobs
   than tokens were found, the result of the fetch that found none. jobFields
   is the job hash as JSON text: a flat [field, value, ...] array (one string
-  per job costs Redis less to reply and the client less to read); with more
-  than one token it is 1, and the client reads the hashes (see fetch.lua).
+  per job costs Redis less to reply and the client less to read).
 ]]
 local P, timestamp, lockDuration, workerName = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local st = newFetchState(P, toInteger(ARGV[4]), toInteger(ARGV[5]))
-st.hashesToClient = #ARGV > 7
 local results = {}
 for i = 7, #ARGV do
   local fetched = fetchJob(P, st, timestamp, ARGV[i], lockDuration, workerName)
   results[#results + 1] = fetched
   if fetched[1] == 0 then break end
-  if not st.hashesToClient then fetched[1] = cjson.encode(fetched[1]) end
+  fetched[1] = cjson.encode(fetched[1])
 end
 return results

@@ -22,8 +22,7 @@
   mostly share all but these three.)
   Returns one result per job, as moveToFinished: 0, a negative code, or the
   fetch result of the job's fetch-next (its jobFields as JSON text, as
-  fetchJobs.lua returns them; 1 in a call of several jobs, whose hashes the
-  client reads: see fetch.lua).
+  fetchJobs.lua returns them).
 
   The checks of all jobs are read up front: their locks with one MGET, and
   whether any job to complete has pending or failed children with one
@@ -105,12 +104,6 @@ while a <= #ARGV do
   for i = a + 8, a + 5 + 3 * runLength, 3 do
     k = k + 1
     local jobId, token, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    local fetchedAt = touched[jobId]
-    if fetchedAt and fetchedAt ~= true then
-      -- Fetched earlier in this call with its hash left to the client:
-      -- read here, as the fetch left it, before this finish changes it.
-      results[fetchedAt][1] = cjson.encode(rcall('HGETALL', P .. jobId))
-    end
     local attrs = nil
     local jobKey = jobKeys[k]
     if fast and not touched[jobId] then
@@ -149,7 +142,6 @@ while a <= #ARGV do
       if fetchNext then
         if not st then
           st = newFetchState(P, limiterMax, limiterDuration, meta)
-          st.hashesToClient = fast
           if fast then
             st.beforeLock = function(lockKey)
               if unlockedSet[lockKey] then deleteLocks() end
@@ -160,13 +152,8 @@ while a <= #ARGV do
       end
       if next then
         if next[1] ~= 0 then
-          if fast then
-            -- Where its result goes, should a later finish of the call touch it.
-            touched[next[2]] = #results + 1
-          else
-            touched[next[2]] = true
-            next[1] = cjson.encode(next[1])
-          end
+          touched[next[2]] = true
+          next[1] = cjson.encode(next[1])
         end
         result = next
       else

@@ -4,11 +4,6 @@
   Needs: common.lua.
   Each fetch returns the 4-element result BullMQ's clients expect:
     {jobFields (flat HGETALL) | 0, jobId | 0, rateLimitedForMs, nextDelayedTs}
-  except that a script whose fetch state has `hashesToClient` set returns 1
-  for jobFields: the client reads the job's hash after the call (it is
-  locked by the client's token by then). A batch saves Redis the hash's
-  trip through Lua and its encoding; a single fetch keeps the read, as a
-  second round trip would cost it more.
 
   A script that fetches several times keeps one fetch state (newFetchState):
   the queue's meta is read once (no step of our scripts changes `paused`,
@@ -47,8 +42,6 @@ local function newFetchState(P, limiterMax, limiterDuration, meta)
     -- Set by a finishing script whose lock deletions are deferred
     -- (finish.lua): called with a lock key before that key is written.
     beforeLock = nil,
-    -- Set by a script that fetches for a batch (see above).
-    hashesToClient = false,
   }
 end
 
@@ -112,18 +105,7 @@ local function prepareJobForProcessing(P, st, jobId, timestamp, token, lockDurat
     rcall('SET', lockKey, token, 'PX', lockDuration)
   end
   rcall('XADD', st.events, '*', 'event', 'active', 'jobId', jobId, 'prev', 'waiting')
-  local fields = 1
-  if st.hashesToClient then
-    -- The same writes without the read; the client reads the hash itself.
-    if workerName and workerName ~= '' then
-      rcall('HSET', jobKey, 'processedOn', timestamp, 'pb', workerName)
-    else
-      rcall('HSET', jobKey, 'processedOn', timestamp)
-    end
-    rcall('HINCRBY', jobKey, 'ats', 1)
-  else
-    fields = markJobStarted(jobKey, timestamp, workerName)
-  end
+  local fields = markJobStarted(jobKey, timestamp, workerName)
   -- Cascade wake-up: the next idle worker tries too.
   if not st.marked then
     rcall('ZADD', P .. 'marker', '0', '0')

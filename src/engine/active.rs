@@ -8,7 +8,6 @@ use redis::Value;
 
 use super::error::{EngineError, Result};
 use super::job::RawJob;
-use super::job_json::push_json_str;
 use super::queue::{now_ms, Queue};
 use super::reply::{as_string, into_text, no_job, parse_fetch, Fetched};
 use super::scripts::{self, ScriptCall};
@@ -234,44 +233,14 @@ fn into_string(v: Value) -> String {
     }
 }
 
-/// An HGETALL reply (flat in RESP2, a map in RESP3) as the JSON text of
-/// its flat `[field, value, ...]` array.
-fn hash_json(hash: Value) -> String {
-    let mut out = Vec::with_capacity(256);
-    out.push(b'[');
-    let push = |out: &mut Vec<u8>, v: Value| {
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        push_json_str(out, &into_string(v));
-    };
-    match hash {
-        Value::Array(flat) => flat.into_iter().for_each(|v| push(&mut out, v)),
-        Value::Map(pairs) => pairs.into_iter().for_each(|(k, v)| {
-            push(&mut out, k);
-            push(&mut out, v);
-        }),
-        _ => {}
-    }
-    out.push(b']');
-    // Whole strings and ASCII punctuation only.
-    String::from_utf8(out).unwrap_or_else(|_| "[]".into())
-}
-
 /// Reads one fetch result of the batch scripts: as `parse_fetch`, with the
-/// job's fields as JSON text (Lua's cjson writes an empty hash as `{}`), or
-/// left unread (empty: see [`Queue::read_job_hashes`]) when the script says
-/// the client reads them.
+/// job's fields as JSON text (Lua's cjson writes an empty hash as `{}`).
 fn take_fetch(v: Value) -> Result<Fetch> {
     let Value::Array(mut items) = v else {
         return Ok(Fetch::Nothing);
     };
     if items.len() < 4 {
         return Err(EngineError::other("unexpected reply from the fetch script"));
-    }
-    if let Value::Int(1) = &items[0] {
-        let id = into_string(std::mem::replace(&mut items[1], Value::Nil));
-        return Ok(Fetch::Job(JobText { id, fields: String::new() }));
     }
     if let Value::BulkString(_) = &items[0] {
         let mut fields = into_string(std::mem::replace(&mut items[0], Value::Nil));
@@ -297,48 +266,9 @@ impl Queue {
         for token in tokens {
             call.arg(token);
         }
-        let mut fetched = match call.invoke_async::<Value>(&mut self.cmd()).await? {
-            Value::Array(items) => items.into_iter().map(take_fetch).collect::<Result<Vec<_>>>()?,
-            _ => return Err(EngineError::other("unexpected reply from the fetch script")),
-        };
-        self.read_job_hashes(fetched.iter_mut()).await;
-        Ok(fetched)
-    }
-
-    /// Reads, in one pipeline, the hashes of the fetched jobs whose fields
-    /// the script left to the client: after the call, the job is active
-    /// and locked by its token, so what is read is the hash the fetch left
-    /// (unless someone force-removed the job meanwhile: then it has no
-    /// fields, and finishing it reports it missing). When the read fails
-    /// the jobs are not handed out: their locks expire and the stalled
-    /// check puts them back, as after a fetch whose reply was lost.
-    async fn read_job_hashes<'a>(&self, fetched: impl Iterator<Item = &'a mut Fetch>) {
-        let mut unread: Vec<&'a mut Fetch> =
-            fetched.filter(|f| matches!(f, Fetch::Job(job) if job.fields.is_empty())).collect();
-        if unread.is_empty() {
-            return;
-        }
-        let mut pipe = redis::pipe();
-        for f in &unread {
-            if let Fetch::Job(job) = &**f {
-                pipe.cmd("HGETALL").arg(self.keys.job(&job.id));
-            }
-        }
-        match pipe.query_async::<Vec<Value>>(&mut self.cmd()).await {
-            Ok(hashes) if hashes.len() == unread.len() => {
-                for (f, hash) in unread.iter_mut().zip(hashes) {
-                    if let Fetch::Job(job) = &mut **f {
-                        job.fields = hash_json(hash);
-                    }
-                }
-            }
-            result => {
-                let error = result.err().map(|e| e.to_string()).unwrap_or_else(|| "short reply".into());
-                tracing::warn!(%error, jobs = unread.len(), "could not read the fetched jobs; they will be taken back as stalled");
-                for f in unread {
-                    *f = Fetch::Nothing;
-                }
-            }
+        match call.invoke_async::<Value>(&mut self.cmd()).await? {
+            Value::Array(items) => items.into_iter().map(take_fetch).collect(),
+            _ => Err(EngineError::other("unexpected reply from the fetch script")),
         }
     }
 
@@ -362,7 +292,7 @@ impl Queue {
         if items.len() != finishes.len() {
             return Err(EngineError::other("unexpected reply from the finish script"));
         }
-        let mut results: Vec<Result<Fetch>> = items
+        Ok(items
             .into_iter()
             .zip(finishes)
             .map(|(item, f)| match item {
@@ -372,9 +302,7 @@ impl Queue {
                 Value::Int(_) => Ok(Fetch::Nothing),
                 other => take_fetch(other),
             })
-            .collect();
-        self.read_job_hashes(results.iter_mut().filter_map(|r| r.as_mut().ok())).await;
-        Ok(results)
+            .collect())
     }
 
     /// The finish script's call for `finishes` (see lua/finishJobs.lua).
@@ -417,7 +345,6 @@ mod tests {
 
     use super::*;
     use crate::engine::queue::now_ms;
-    use crate::engine::job::NewJob;
     use crate::engine::test_support::{dump, new_job, raw, test_queue};
 
     /// A fetch result in comparable form.
@@ -500,62 +427,6 @@ mod tests {
             fetch_next,
             timestamp: t,
         }
-    }
-
-    #[tokio::test]
-    async fn a_batch_fetch_leaves_the_hashes_to_the_client_and_a_single_fetch_does_not() {
-        let t = now_ms();
-        let settings = FetchSettings { worker_name: "w1".into(), ..FetchSettings::default() };
-        let q = test_queue("hashes-to-client").await;
-        let jobs: Vec<_> =
-            (0..3).map(|i| NewJob { data: format!("{{\"i\":{i}}}"), ..new_job(json!({}), t - 10) }).collect();
-        q.add_jobs(&jobs).await.unwrap();
-        // The script's own reply: 1 in place of the fields for a batch.
-        let mut call = q.script(&FETCH_JOBS);
-        call.arg(t);
-        fetch_settings_args(&mut call, &settings);
-        call.arg("a").arg("b");
-        let Value::Array(items) = call.invoke_async::<Value>(&mut q.cmd()).await.unwrap() else { panic!() };
-        assert_eq!(items.len(), 2);
-        for item in &items {
-            let Value::Array(parts) = item else { panic!("{item:?}") };
-            assert_eq!(parts[0], Value::Int(1));
-        }
-        // A single fetch gets the fields from the script.
-        let mut call = q.script(&FETCH_JOBS);
-        call.arg(t);
-        fetch_settings_args(&mut call, &settings);
-        call.arg("c");
-        let Value::Array(items) = call.invoke_async::<Value>(&mut q.cmd()).await.unwrap() else { panic!() };
-        let Value::Array(parts) = &items[0] else { panic!() };
-        assert!(matches!(parts[0], Value::BulkString(_)), "{:?}", parts[0]);
-
-        // What fetch_jobs hands out is the hash the fetch left.
-        let q = test_queue("hashes-read").await;
-        q.add_jobs(&jobs).await.unwrap();
-        let fetched = q.fetch_jobs(&tokens(2), &settings, t).await.unwrap();
-        assert_eq!(fetched.len(), 2);
-        let mut c = raw(&q).await;
-        for f in fetched {
-            let Fetch::Job(job) = f else { panic!("{f:?}") };
-            let raw_job = job.to_raw().unwrap();
-            let stored: Vec<(String, String)> =
-                redis::cmd("HGETALL").arg(q.keys().job(&job.id)).query_async(&mut c).await.unwrap();
-            assert_eq!(raw_job.fields, stored);
-            assert_eq!(raw_job.get("processedOn"), Some(t.to_string().as_str()));
-            assert_eq!(raw_job.get("ats"), Some("1"));
-            assert_eq!(raw_job.get("pb"), Some("w1"));
-        }
-    }
-
-    #[test]
-    fn hash_replies_become_json_text_in_both_protocols() {
-        let b = |s: &[u8]| Value::BulkString(s.to_vec());
-        let flat = Value::Array(vec![b(b"name"), b(b"a\"b"), b(b"data"), b(b"x\xffy")]);
-        assert_eq!(hash_json(flat), "[\"name\",\"a\\\"b\",\"data\",\"x\u{fffd}y\"]");
-        let map = Value::Map(vec![(b(b"k"), b(b"v"))]);
-        assert_eq!(hash_json(map), r#"["k","v"]"#);
-        assert_eq!(hash_json(Value::Array(vec![])), "[]");
     }
 
     #[tokio::test]
