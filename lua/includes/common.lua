@@ -51,7 +51,7 @@ end
 
 -- Member "1" carries the due time of the earliest delayed job.
 local function addDelayMarkerIfNeeded(P)
-  local first = rcall('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
+  local first = rcall('ZRANGE', P .. 'delayed', '0', '0', 'WITHSCORES')
   if first[2] then
     rcall('ZADD', P .. 'marker', math.floor(tonumber(first[2]) / 4096), '1')
   end
@@ -63,7 +63,7 @@ local function getDelayedScore(P, timestamp, delay)
   local due = timestamp
   if delay > 0 then due = timestamp + delay end
   local base = due * 4096
-  local top = rcall('ZREVRANGEBYSCORE', P .. 'delayed', base + 4095, base, 'WITHSCORES', 'LIMIT', 0, 1)
+  local top = rcall('ZREVRANGEBYSCORE', P .. 'delayed', base + 4095, base, 'WITHSCORES', 'LIMIT', '0', '1')
   if top[2] then
     local score = tonumber(top[2]) + 1
     if score > base + 4095 then score = base + 4095 end
@@ -90,7 +90,11 @@ end
 
 -- Moves up to 1000 due delayed jobs to wait/prioritized; returns how many.
 local function promoteDelayedJobs(P, timestamp, pausedOrMaxed)
-  local due = rcall('ZRANGEBYSCORE', P .. 'delayed', 0, (timestamp + 1) * 4096 - 1, 'LIMIT', 0, 1000)
+  -- Arguments as text: Redis writes each Lua number argument with
+  -- snprintf("%.17g"), which costs more than this whole command on a small
+  -- set. ('%.0f' is exact for these integers, below 2^53.)
+  local due = rcall('ZRANGEBYSCORE', P .. 'delayed', '0', string.format('%.0f', (timestamp + 1) * 4096 - 1),
+    'LIMIT', '0', '1000')
   if #due == 0 then return 0 end
   for _, jobId in ipairs(due) do
     rcall('ZREM', P .. 'delayed', jobId)

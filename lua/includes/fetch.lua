@@ -161,7 +161,7 @@ local function fetchJob(P, st, timestamp, token, lockDuration, workerName)
     return prepareJobForProcessing(P, st, jobId, timestamp, token, lockDuration, workerName)
   end
 
-  local first = rcall('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
+  local first = rcall('ZRANGE', P .. 'delayed', '0', '0', 'WITHSCORES')
   if first[2] then
     return { 0, 0, 0, math.floor(tonumber(first[2]) / 4096) }
   end

@@ -8,7 +8,7 @@
 -- Removes finished jobs older than maxAge seconds, at most limit of them.
 local function removeJobsByMaxAge(P, target, timestamp, maxAge, limit)
   local cutoff = timestamp - maxAge * 1000
-  local ids = rcall('ZRANGEBYSCORE', P .. target, 0, cutoff, 'LIMIT', 0, limit)
+  local ids = rcall('ZRANGEBYSCORE', P .. target, '0', cutoff, 'LIMIT', '0', limit)
   for _, id in ipairs(ids) do
     removeJobQuietly(P, id, timestamp)
   end
@@ -19,12 +19,12 @@ end
 
 -- Keeps only the newest maxCount finished jobs.
 local function removeJobsByMaxCount(P, target, timestamp, maxCount)
-  local ids = rcall('ZREVRANGE', P .. target, maxCount, -1)
+  local ids = rcall('ZREVRANGE', P .. target, maxCount, '-1')
   for _, id in ipairs(ids) do
     removeJobQuietly(P, id, timestamp)
   end
   if #ids > 0 then
-    rcall('ZREMRANGEBYRANK', P .. target, 0, -(maxCount + 1))
+    rcall('ZREMRANGEBYRANK', P .. target, '0', -(maxCount + 1))
   end
 end
 
