@@ -45,8 +45,8 @@ local Q = finishKeys(P, toInteger(ARGV[7]), meta[5])
 -- The jobs come in runs (see above); job k is the k-th job of the call. A
 -- single job takes the checks of moveToFinished: the same calls, without
 -- the tables.
--- (One job is one run of one: 8 + 3 arguments from ARGV[8].)
-local fast = #ARGV > 18
+-- (One job is one run of one: 7 arguments, a run header of 8, 3 for the job.)
+local fast = #ARGV > 7 + 8 + 3
 
 -- Up-front reads, for a batch of several jobs.
 local jobKeys, lockKeys, lockAt, held = {}, {}, {}, {}

@@ -320,8 +320,9 @@ impl Queue {
         // share goes once (see lua/finishJobs.lua).
         let mut rest = finishes;
         while let Some(first) = rest.first() {
-            let run = rest.iter().take_while(|f| f.shape() == first.shape()).count();
-            let (target, stacktrace, keep, attempts, fetch_next) = first.shape();
+            let shape = first.shape();
+            let run = rest.iter().take_while(|f| f.shape() == shape).count();
+            let (target, stacktrace, keep, attempts, fetch_next) = shape;
             call.arg(run)
                 .arg(target)
                 .arg(stacktrace)

@@ -8,7 +8,7 @@ use redis::Value;
 use super::connection::{Commands, Connection};
 use super::dedup::deduplicated_owner;
 use super::error::{EngineError, Result};
-use super::job::{JobToAdd, NewJob, RawJob};
+use super::job::{JobToAdd, NewJob, RawJob, StoredOpts};
 use super::keys::QueueKeys;
 use super::reply::as_int;
 use super::scripts::{self, Script, ScriptCall, ServerScripts};
@@ -226,14 +226,14 @@ fn plain_run(jobs: &[JobToAdd<'_>]) -> usize {
         .count()
 }
 
+/// A plain job is one without flags.
 fn is_plain(j: &JobToAdd<'_>) -> bool {
-    let o = j.opts;
-    o.custom_id.is_empty() && o.delay <= 0 && o.priority == 0 && o.parent_key.is_empty() && o.dedup.is_none() && !o.lifo
+    add_flags(j.opts).1 == 0
 }
 
-/// One job with its flags and the values they announce.
-fn add_job_args(call: &mut ScriptCall, j: &JobToAdd<'_>) {
-    let o = j.opts;
+/// The add script's flags of a job (see lua/addJobs.lua): the first `n`
+/// bytes.
+fn add_flags(o: &StoredOpts) -> ([u8; 6], usize) {
     let mut flags = [0u8; 6];
     let mut n = 0;
     for (on, flag) in [
@@ -249,6 +249,13 @@ fn add_job_args(call: &mut ScriptCall, j: &JobToAdd<'_>) {
             n += 1;
         }
     }
+    (flags, n)
+}
+
+/// One job with its flags and the values they announce.
+fn add_job_args(call: &mut ScriptCall, j: &JobToAdd<'_>) {
+    let o = j.opts;
+    let (flags, n) = add_flags(o);
     call.arg(&flags[..n]).arg(j.name).arg(j.data).arg(&o.json).arg(j.timestamp);
     if !o.custom_id.is_empty() {
         call.arg(&o.custom_id);
