@@ -45,6 +45,9 @@ test('a processor blocking the loop 3 s with lockDuration 1000 completes once; b
   const ours = await blockedJob({ Queue, Worker }, 'block-ours');
   try {
     await waitFor(async () => (await ours.job.getState()) === 'completed', { timeout: 15000, message: 'our job completing' });
+    // Another connection can see the job completed before the worker's
+    // 'completed' event, which follows the reply of its finish call.
+    await waitFor(() => ours.seen.completed > 0, { timeout: 5000, message: "our worker's completed event" });
     const job = await ours.queue.getJob(ours.job.id);
     assert.equal(job.returnvalue, 'done');
     assert.equal(job.attemptsStarted, 1);
